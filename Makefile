@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml setup.py .ci/install.sh .ci/constraints-cpu.txt
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/rlfb demo
+	$(PY) experiments/verifier_demo.py
 
 test: install
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -22,7 +22,7 @@ points itself, no registry state has to be shipped between processes.
 >>> reg.get("sqare")
 Traceback (most recent call last):
 ...
-rlfb.errors.RegistryError: unknown widget 'sqare'; did you mean 'square'? Known: square
+rlfb.errors.RegistryError: unknown widget 'sqare'; did you mean 'square'? (known: square)
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Generic, TypeVar
 
-from rlfb.errors import RegistryError
+from rlfb.errors import RegistryError, RlfbError
 
 T = TypeVar("T")
 
@@ -192,10 +192,13 @@ class Registry(Generic[T]):
 
     def _unknown_message(self, name: str) -> str:
         known = sorted(self._entries)
+        if not known:
+            return f"unknown {self.kind} {name!r}: none are registered (is the plugin installed?)"
         close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        listing = ", ".join(known) if known else "(none registered)"
-        return f"unknown {self.kind} {name!r}{hint} Known: {listing}"
+        if close:
+            return (f"unknown {self.kind} {name!r}; did you mean "
+                    f"{' or '.join(repr(c) for c in close)}? (known: {', '.join(known)})")
+        return f"unknown {self.kind} {name!r}; did you mean one of: {', '.join(known)}?"
 
     def get(self, name: str) -> T:
         """The object registered under ``name``, importing it first if it is lazy."""
@@ -252,12 +255,14 @@ def make_instance(registry: Registry[Any], name: str, options: dict[str, Any]) -
         for key in options:
             if key not in params:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.5)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = f"did you mean {close[0]!r}? " if close else ""
                 listing = ", ".join(allowed) if allowed else "(none)"
                 raise RegistryError(
-                    f"{registry.kind} {name!r} has no option {key!r}{hint} Options: {listing}"
+                    f"{registry.kind} {name!r} has no option {key!r}; {hint}(options: {listing})"
                 )
     try:
         return cls(**options)
+    except RlfbError:
+        raise
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"{registry.kind} {name!r}: bad options {options!r}: {exc}") from exc

@@ -1,0 +1,1 @@
+"""Subcommands of the `rlfb` CLI, one module each (see `rlfb.cli`)."""
