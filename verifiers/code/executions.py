@@ -1,0 +1,180 @@
+"""One sandboxed execution as the trusted judge sees it: untrusted bytes, read with deadlines.
+
+Everything read here comes from a process the candidate controls, so every read has a deadline
+(wall clock, enforced by this side) and a size limit, and a frame is only ever bytes for
+`wire.decode`. A deadline that passes raises `CandidateTimeout`; a peer that hangs up, sends an
+oversized or malformed frame raises `CandidateCrash`.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rlfb.verifiers.code import wire
+from rlfb.verifiers.code.forkserver import ForkServer
+
+_STDERR_TAIL = 2000
+
+
+class CandidateTimeout(Exception):
+    """The wall-clock deadline passed while waiting for the candidate."""
+
+
+class CandidateCrash(Exception):
+    """The candidate's process died, hung up, or broke the protocol (the reason is the text)."""
+
+
+def _wait(fd: int, events: int, deadline: float) -> None:
+    poller = select.poll()
+    poller.register(fd, events)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CandidateTimeout("the wall-clock deadline passed")
+        if poller.poll(left * 1000):
+            return
+
+
+class FunctionExecution:
+    """A sandboxed child serving calls to the candidate's function (see `runtime`)."""
+
+    def __init__(self, server: ForkServer, code: str, entry: str, limits: dict[str, int],
+                 max_bytes: int) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            server.spawn({"mode": "function", "code": code, "entry": entry, "limits": limits},
+                         [theirs.fileno()])
+        finally:
+            theirs.close()
+        ours.setblocking(False)
+        self.server, self.sock, self.max_bytes = server, ours, max_bytes
+        self._buf = bytearray()
+
+    def recv(self, deadline: float) -> bytes:
+        """One frame from the child."""
+        while True:
+            if len(self._buf) >= 4:
+                n = wire.header_length(bytes(self._buf[:4]))
+                if n > self.max_bytes:
+                    raise CandidateCrash(f"a reply of {n} bytes is over the "
+                                         f"{self.max_bytes}-byte limit")
+                if len(self._buf) >= 4 + n:
+                    payload = bytes(self._buf[4:4 + n])
+                    del self._buf[:4 + n]
+                    return payload
+            _wait(self.sock.fileno(), select.POLLIN, deadline)
+            try:
+                chunk = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
+            if not chunk:
+                raise CandidateCrash("the candidate's process exited")
+            self._buf += chunk
+
+    def send(self, payload: bytes, deadline: float) -> None:
+        """One frame to the child (waits while its socket buffer is full)."""
+        view = memoryview(wire.frame(payload))
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                _wait(self.sock.fileno(), select.POLLOUT, deadline)
+            except OSError as exc:
+                raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
+
+    def close(self) -> dict[str, Any]:
+        """Kill and reap the execution; returns the fork server's ``reaped`` report."""
+        self.sock.close()
+        return self.server.reap()
+
+
+@dataclass
+class ProgramResult:
+    """How one stdio run ended."""
+
+    stdout: bytes
+    stderr_tail: str
+    status: int | None
+    timed_out: bool
+    overflow: bool
+
+
+class ProgramExecution:
+    """A sandboxed child running a whole program on one input, stdout and stderr piped back."""
+
+    def __init__(self, server: ForkServer, code: str, stdin: str, limits: dict[str, int]) -> None:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            server.spawn({"mode": "stdio", "code": code, "input": stdin, "limits": limits},
+                         [out_w, err_w])
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        for fd in (out_r, err_r):
+            os.set_blocking(fd, False)
+        self.server, self.out_r, self.err_r = server, out_r, err_r
+
+    def run(self, deadline: float, max_output: int) -> ProgramResult:
+        """Collect output until the program exits, overflows ``max_output`` or times out;
+        then reap it and drain what is left in the pipes."""
+        out, err = bytearray(), bytearray()
+        try:
+            exited, timed_out = self._collect(out, err, deadline, max_output)
+            reaped = self.server.reap()
+            drain_until = time.monotonic() + 1.0
+            for fd, buf in ((self.out_r, out), (self.err_r, err)):
+                while len(out) <= max_output and time.monotonic() < drain_until:
+                    if not self._read(fd, buf):
+                        break
+        finally:
+            os.close(self.out_r)
+            os.close(self.err_r)
+        overflow = len(out) > max_output
+        tail = bytes(err[-_STDERR_TAIL:]).decode("utf-8", "replace")
+        return ProgramResult(bytes(out[:max_output]), tail, reaped["status"],
+                             timed_out and not exited and not overflow, overflow)
+
+    def _collect(self, out: bytearray, err: bytearray, deadline: float,
+                 max_output: int) -> tuple[bool, bool]:
+        """Read both pipes until the fork server says the program exited; (exited, timed out)."""
+        poller = select.poll()
+        for fd in (self.out_r, self.err_r, self.server.fileno()):
+            poller.register(fd, select.POLLIN)
+        open_fds = {self.out_r, self.err_r}
+        exited = False
+        while not exited and len(out) <= max_output:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False, True
+            for fd, _ in poller.poll(left * 1000):
+                if fd == self.server.fileno():
+                    exited = self.server.event().get("op") == "exited" or exited
+                elif fd in open_fds and not self._read(fd, out if fd == self.out_r else err):
+                    open_fds.discard(fd)
+                    poller.unregister(fd)
+        return exited, False
+
+    def _read(self, fd: int, into: bytearray) -> bool:
+        """Append what is readable (stderr keeps only its tail); False at end of file."""
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        into += chunk
+        if fd == self.err_r and len(into) > 2 * _STDERR_TAIL:
+            del into[: len(into) - _STDERR_TAIL]
+        return True

@@ -1,0 +1,205 @@
+"""Function tests, trusted side: the reference's ``check(candidate)`` runs here, in the judge.
+
+``candidate`` is a `CandidateProxy`. Calling it sends the arguments (plain data) to the sandboxed
+child, which calls the real function and sends back the result; the proxy rebuilds it with
+`wire.decode`, so the test only ever compares plain values of exact builtin types. The candidate's
+objects, builtins and frames live in another process and cannot reach the test.
+
+What a proxy call can end in:
+
+- a plain value: returned to the test;
+- the candidate raised: re-raised here as `CandidateRaised` (a subclass of the builtin exception
+  of that name when there is one, so ``except ValueError`` in a test still works);
+- a timeout, a crash, a hang-up, a malformed or non-plain reply: the proxy records the outcome
+  and raises `CandidateAborted`, a BaseException the test cannot swallow with ``except
+  Exception``; the recorded outcome decides the verdict even if the test swallows it anyway.
+
+The test and the prompt are compiled with ``optimize=0``: their asserts run even when the
+judge's interpreter was started with ``-O`` or ``PYTHONOPTIMIZE``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import json
+from types import CodeType, TracebackType
+from typing import Any
+
+from rlfb.verifiers.code import wire
+from rlfb.verifiers.code.executions import CandidateCrash, CandidateTimeout, FunctionExecution
+from rlfb.verifiers.code.forkserver import ForkServer
+
+TEST_FILE, PROMPT_FILE = "<test>", "<prompt>"
+
+
+class CandidateRaised(Exception):
+    """The candidate's function raised (type name and message as reported by the sandbox)."""
+
+
+class CandidateAborted(BaseException):
+    """The candidate's process timed out, died or broke the protocol; the test cannot go on."""
+
+
+class ReferenceProblem(BaseException):
+    """The reference cannot be judged (a non-plain argument, a broken test): an ERROR."""
+
+
+def outcome(status: str, reason: str = "", **extra: Any) -> dict[str, Any]:
+    """One test's result: status is pass, wrong, timeout or error."""
+    return {"status": status, "reason": reason[:1000], **extra}
+
+
+@functools.lru_cache(maxsize=64)
+def _raised_type(name: str) -> type[CandidateRaised]:
+    base = getattr(builtins, name, None)
+    if not (isinstance(base, type) and issubclass(base, Exception)) or base is Exception:
+        return CandidateRaised
+    try:
+        return type(f"Candidate{name}", (CandidateRaised, base), {})
+    except TypeError:
+        return CandidateRaised
+
+
+@functools.lru_cache(maxsize=512)
+def compiled(source: str, filename: str) -> CodeType:
+    """Trusted source compiled with asserts kept (``optimize=0``)."""
+    return compile(source, filename, "exec", dont_inherit=True, optimize=0)
+
+
+def trusted_namespace(prompt: str | None, test: str) -> dict[str, Any]:
+    """A fresh namespace holding the prompt's helpers and the test's ``check``."""
+    ns: dict[str, Any] = {"__name__": "__rlfb_test__", "__builtins__": builtins}
+    try:
+        if prompt:
+            exec(compiled(prompt, PROMPT_FILE), ns)
+        exec(compiled(test, TEST_FILE), ns)
+    except Exception as exc:
+        raise ReferenceProblem(f"the reference test does not run: {type(exc).__name__}: {exc}")
+    if not callable(ns.get("check")):
+        raise ReferenceProblem("the reference test defines no check(candidate) function")
+    return ns
+
+
+class CandidateProxy:
+    """Stands in for the candidate's function inside the trusted test (see module doc)."""
+
+    def __init__(self, execution: FunctionExecution, entry: str, deadline: float) -> None:
+        self.__name__ = entry
+        self._ex, self._deadline = execution, deadline
+        self.calls = 0
+        self.outcome: dict[str, Any] | None = None
+
+    def _abort(self, status: str, reason: str) -> CandidateAborted:
+        if self.outcome is None:
+            self.outcome = outcome(status, reason, calls=self.calls)
+        return CandidateAborted(reason)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.outcome is not None:
+            raise CandidateAborted(self.outcome["reason"])
+        try:
+            payload = b"C" + wire.encode((args, kwargs))
+        except wire.NotPlain as exc:
+            self.outcome = outcome("error", f"the test passed a non-plain argument: {exc}")
+            raise ReferenceProblem(self.outcome["reason"]) from None
+        self.calls += 1
+        n = self.calls
+        try:
+            self._ex.send(payload, self._deadline)
+            reply = self._ex.recv(self._deadline)
+        except CandidateTimeout:
+            raise self._abort("timeout", f"call {n} did not return before the deadline") from None
+        except CandidateCrash as exc:
+            raise self._abort("wrong", f"call {n}: {exc}") from None
+        return self._answer(reply, n)
+
+    def _answer(self, reply: bytes, n: int) -> Any:
+        tag, body = reply[:1], reply[1:]
+        if tag == b"R":
+            try:
+                return wire.decode(body)
+            except wire.BadWire as exc:
+                raise self._abort("wrong", f"call {n} returned malformed data: {exc}") from None
+        if tag == b"N":
+            text = body.decode("utf-8", "replace")[:300]
+            raise self._abort("wrong", f"call {n} returned a value that is not plain data: {text}")
+        if tag == b"X":
+            try:
+                name, text = json.loads(body)
+                if type(name) is not str or type(text) is not str:
+                    raise ValueError
+            except (ValueError, TypeError, RecursionError):
+                raise self._abort("wrong", f"call {n}: malformed exception report") from None
+            raise _raised_type(name[:100])(text[:1000])
+        raise self._abort("wrong", f"call {n}: protocol violation (reply tag {tag!r})")
+
+
+def _test_line(tb: TracebackType | None, test: str) -> str:
+    """``line N: source`` of the innermost frame of the test in a traceback."""
+    found = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == TEST_FILE:
+            found = tb.tb_lineno
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    lines = test.splitlines()
+    text = lines[found - 1].strip() if 0 < found <= len(lines) else ""
+    return f"line {found}: {text[:200]}"
+
+
+def classify(exc: BaseException, test: str) -> dict[str, Any]:
+    """The outcome of a test that raised ``exc`` (when the proxy recorded none)."""
+    where = _test_line(exc.__traceback__, test)
+    if isinstance(exc, ReferenceProblem):
+        return outcome("error", str(exc))
+    if isinstance(exc, CandidateRaised):
+        name = type(exc).__name__.removeprefix("Candidate") or "Exception"
+        return outcome("wrong", f"the candidate raised {name}: {exc}", where=where)
+    if isinstance(exc, AssertionError):
+        message = str(exc)
+        return outcome("wrong", "assertion failed" + (f": {message}" if message else ""),
+                       where=where)
+    if isinstance(exc, (NameError, ImportError, SyntaxError)) and not isinstance(
+            exc, UnboundLocalError):
+        return outcome("error", f"the reference test is broken: {type(exc).__name__}: {exc}",
+                       where=where)
+    return outcome("wrong", f"the test raised {type(exc).__name__}: {str(exc)[:300]}",
+                   where=where)
+
+
+def run_function_test(server: ForkServer, code: str, entry: str, prompt: str | None,
+                      test: str, limits: dict[str, int], deadline: float,
+                      max_bytes: int) -> dict[str, Any]:
+    """Run one ``check(candidate)`` against a fresh sandboxed child; the child is always reaped
+    (a failed reap raises `SandboxFailure`)."""
+    try:
+        check = trusted_namespace(prompt, test)["check"]
+    except ReferenceProblem as exc:
+        return outcome("error", str(exc))
+    execution = FunctionExecution(server, code, entry, limits, max_bytes)
+    try:
+        return _drive(execution, check, entry, test, deadline)
+    finally:
+        execution.close()
+
+
+def _drive(execution: FunctionExecution, check: Any, entry: str, test: str,
+           deadline: float) -> dict[str, Any]:
+    try:
+        first = execution.recv(deadline)
+    except CandidateTimeout:
+        return outcome("timeout", "loading the code did not finish before the deadline")
+    except CandidateCrash as exc:
+        return outcome("wrong", f"the code did not load: {exc}")
+    if first[:1] == b"L":
+        return outcome("wrong", "the code did not load: " + first[1:].decode("utf-8", "replace"))
+    if first != b"K":
+        return outcome("wrong", "protocol violation while loading")
+    proxy = CandidateProxy(execution, entry, deadline)
+    try:
+        check(proxy)
+    except BaseException as exc:  # the test's own verdict; the proxy's record wins over it
+        return proxy.outcome or {**classify(exc, test), "calls": proxy.calls}
+    return proxy.outcome or outcome("pass", calls=proxy.calls)

@@ -1,0 +1,183 @@
+"""The judge process: trusted, one per worker, owns one fork server.
+
+Started by the verifier's worker pool as ``python -m rlfb.verifiers.code.judge CONFIG_JSON``. It
+reads one request at a time (a length-prefixed JSON frame on stdin: code, normalised reference,
+options), runs each test against a fresh sandboxed execution, and writes the verdict (a frame
+on stdout: status, score, info). Tests, prompts and expected outputs stay in this process; the
+fork server and its children only ever see the candidate's code and inputs.
+
+A `SandboxFailure` (the fork server stopped answering, a setup or a reap failed) makes the
+sample ERROR and the fork server is replaced before the next request.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from typing import Any, BinaryIO
+
+from rlfb.verifiers.code import wire
+from rlfb.verifiers.code.compare import compare
+from rlfb.verifiers.code.executions import ProgramExecution
+from rlfb.verifiers.code.forkserver import ForkServer, SandboxFailure
+from rlfb.verifiers.code.functest import outcome, run_function_test
+
+
+def run_stdio_test(server: ForkServer, code: str, case: dict[str, Any], opts: dict[str, Any],
+                   deadline: float) -> dict[str, Any]:
+    """Run the program on one input and compare its stdout with the expected output."""
+    execution = ProgramExecution(server, code, case["input"], opts["limits"])
+    res = execution.run(deadline, opts["max_output_bytes"])
+    if res.overflow:
+        return outcome("wrong", f"output exceeded {opts['max_output_bytes']} bytes")
+    if res.timed_out:
+        return outcome("timeout", "the program did not finish before the deadline")
+    if res.status != 0:
+        how = (f"was killed by signal {-res.status}" if res.status is not None and res.status < 0
+               else f"exited with status {res.status}")
+        return outcome("wrong", f"the program {how}", stderr=res.stderr_tail[-500:])
+    got = res.stdout.decode("utf-8", "surrogateescape")
+    policy = case.get("compare") or opts["compare"]
+    result = compare(got, case["output"], policy, opts["float_tol"])
+    if result.ok:
+        return outcome("pass")
+    return outcome("wrong", f"wrong output ({policy}): {result.detail}")
+
+
+def _run_one(server: ForkServer, request: dict[str, Any], index: int,
+             deadline: float) -> dict[str, Any]:
+    task, opts = request["task"], request["opts"]
+    if task["kind"] == "function":
+        return run_function_test(server, request["code"], task["entry_point"],
+                                 task.get("prompt"), task["tests"][index], opts["limits"],
+                                 deadline, opts["max_output_bytes"])
+    return run_stdio_test(server, request["code"], task["tests"][index], opts, deadline)
+
+
+def run_tests(server: ForkServer, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Outcomes of the reference's tests, in order. Without partial credit it stops at the first
+    wrong or error outcome; a spent sample budget makes the remaining tests time out."""
+    opts = request["opts"]
+    partial = opts["partial_credit"]
+    start = time.monotonic()
+    sample_deadline = start + opts["sample_timeout_s"]
+    outcomes: list[dict[str, Any]] = []
+    for i in range(len(request["task"]["tests"])):
+        now = time.monotonic()
+        if now >= sample_deadline:
+            outcomes.append(outcome("timeout", "the sample's time budget was spent"))
+            continue
+        result = _run_one(server, request, i, min(now + opts["timeout_s"], sample_deadline))
+        if result["status"] == "timeout" and opts["timeout_is_wrong"]:
+            result = {**result, "status": "wrong", "reason": "timed out: " + result["reason"]}
+        outcomes.append(result)
+        if not partial and result["status"] in ("wrong", "error"):
+            break
+    return outcomes
+
+
+def aggregate(outcomes: list[dict[str, Any]], n_tests: int, partial: bool) -> dict[str, Any]:
+    """Sample verdict from test outcomes (see `CodeVerifier` for the rules)."""
+    statuses = [o["status"] for o in outcomes]
+    passed = statuses.count("pass")
+    failure = next((dict(o, test=i) for i, o in enumerate(outcomes) if o["status"] != "pass"),
+                   None)
+    info: dict[str, Any] = {"tests": n_tests, "passed": passed, "run": len(outcomes),
+                            "calls": sum(o.get("calls", 0) for o in outcomes)}
+    if failure is not None:
+        info["first_failure"] = failure
+    if "error" in statuses:
+        status = "error"
+    elif partial:
+        status = ("timeout" if "timeout" in statuses
+                  else "correct" if passed == n_tests else "wrong")
+    else:
+        status = ("wrong" if "wrong" in statuses else "timeout" if "timeout" in statuses
+                  else "correct")
+    score = None
+    if status == "wrong" and partial:
+        score = passed / n_tests
+    elif status in ("error", "timeout"):
+        score = math.nan
+    return {"status": status, "score": score, "info": info}
+
+
+class Judge:
+    """Holds the fork server across requests and replaces it after a failure."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.server: ForkServer | None = None
+
+    def ensure_server(self) -> ForkServer:
+        """The live fork server, started on demand."""
+        if self.server is None:
+            self.server = ForkServer(self.cfg["uid_base"], self.cfg["namespaces"],
+                                     self.cfg["preload"], self.cfg["hide_paths"])
+        return self.server
+
+    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One sample's verdict."""
+        try:
+            server = self.ensure_server()
+            outcomes = run_tests(server, request)
+        except SandboxFailure as exc:
+            self.drop_server()
+            return {"status": "error", "score": math.nan,
+                    "info": {"reason": f"sandbox failure: {exc}"}}
+        except Exception as exc:  # a judge bug: ERROR, and never reuse a server in an odd state
+            self.drop_server()
+            return {"status": "error", "score": math.nan,
+                    "info": {"reason": f"judge failure: {type(exc).__name__}: {exc}"}}
+        verdict = aggregate(outcomes, len(request["task"]["tests"]),
+                            request["opts"]["partial_credit"])
+        verdict["info"]["sandbox"] = {"uid": server.uid, **server.isolation}
+        return verdict
+
+    def drop_server(self) -> None:
+        """Close the fork server (best effort) so the next request starts a fresh one."""
+        if self.server is not None:
+            try:
+                self.server.close()
+            except Exception:
+                pass
+            self.server = None
+
+
+def _read_frame(stream: BinaryIO) -> bytes | None:
+    header = stream.read(4)
+    if len(header) < 4:
+        return None
+    n = wire.header_length(header)
+    body = stream.read(n)
+    return body if len(body) == n else None
+
+
+def main() -> None:
+    """Serve requests from stdin until it closes."""
+    cfg = json.loads(sys.argv[1])
+    proto_in = os.fdopen(os.dup(0), "rb")
+    proto_out = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)  # a test that prints must not corrupt the protocol
+    judge = Judge(cfg)
+    try:
+        judge.ensure_server()
+        hello: dict[str, Any] = {"op": "ready", "isolation": judge.server.isolation,
+                                 "uid": judge.server.uid}
+    except SandboxFailure as exc:
+        hello = {"op": "failed", "reason": str(exc)}
+    proto_out.write(wire.frame_json(hello))
+    proto_out.flush()
+    while (body := _read_frame(proto_in)) is not None:
+        proto_out.write(wire.frame_json(judge.handle(json.loads(body))))
+        proto_out.flush()
+    judge.drop_server()
+
+
+if __name__ == "__main__":
+    main()

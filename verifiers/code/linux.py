@@ -1,0 +1,121 @@
+"""Thin ctypes wrappers for the Linux calls the sandbox needs: unshare, mount, prctl.
+
+Python 3.11 has no ``os.unshare``; all three go through libc with errno preserved, and raise
+`OSError` on failure. Loaded by file path inside the fork server, so it imports nothing from rlfb.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+_OPTION_FLAGS = {
+    "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+    "noatime": MS_NOATIME, "nodiratime": MS_NODIRATIME, "relatime": MS_RELATIME,
+}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                        ctypes.c_char_p]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    """Move the calling process into new namespaces (``CLONE_NEW*`` flags)."""
+    _check(_libc.unshare(flags), f"unshare({flags:#x})")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int,
+          data: str | None = None) -> None:
+    """mount(2); ``None`` arguments become NULL."""
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    _check(_libc.mount(enc[0], enc[1], enc[2], flags, enc[3]), f"mount {target}")
+
+
+def prctl(option: int, arg: int = 0) -> None:
+    """prctl(2) with one argument."""
+    _check(_libc.prctl(option, arg, 0, 0, 0), f"prctl({option})")
+
+
+@dataclass(frozen=True)
+class MountPoint:
+    """One line of /proc/self/mountinfo: where, which flags, and the filesystem type."""
+
+    path: str
+    flags: int
+    fstype: str
+
+
+def _unescape(field: str) -> str:
+    """mountinfo escapes space, tab, newline and backslash as ``\\ooo``."""
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_points(mountinfo: str = "/proc/self/mountinfo") -> list[MountPoint]:
+    """Every mount of this mount namespace, in the order the kernel lists them."""
+    points = []
+    with open(mountinfo) as fh:
+        for line in fh:
+            fields = line.split()
+            sep = fields.index("-")
+            flags = 0
+            for opt in fields[5].split(","):
+                flags |= _OPTION_FLAGS.get(opt, 0)
+            points.append(MountPoint(_unescape(fields[4]), flags, fields[sep + 1]))
+    return points
+
+
+def remount_all_readonly(skip: tuple[str, ...] = ()) -> list[str]:
+    """Bind-remount every mount read-only (keeping its other flags, adding nosuid).
+
+    Only meaningful inside a private mount namespace. Returns the mount points that could not
+    be made read-only; paths under any of ``skip`` are left alone.
+    """
+    failed = []
+    for mp in mount_points():
+        if mp.flags & MS_RDONLY or any(mp.path == s or mp.path.startswith(s + "/") for s in skip):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | (mp.flags & ~MS_RDONLY)
+        try:
+            mount(None, mp.path, None, flags)
+        except OSError:
+            failed.append(mp.path)
+    return failed

@@ -1,0 +1,177 @@
+"""Judge workers, seen from the verifier: a pool of warm judge processes, one request each.
+
+A worker is one `judge` process (which owns one fork server). Workers start on first use, up
+to ``size``; a request takes an idle worker or waits for one. A worker that times out, hangs up or
+fails to start is killed (its whole session: judge, fork server, sandbox) and replaced on a
+later request; the request gets a `SandboxFailure`, which the verifier reports as ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from rlfb.verifiers.code import wire
+from rlfb.verifiers.code.forkserver import SandboxFailure
+
+_START_TIMEOUT_S = 120.0
+
+
+def _judge_env() -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+class JudgeWorker:
+    """One judge process and its pipes."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rlfb.verifiers.code.judge", json.dumps(cfg)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_judge_env(),
+            start_new_session=True, cwd="/")
+        try:
+            hello = self._read(time.monotonic() + _START_TIMEOUT_S)
+        except SandboxFailure:
+            self.kill()
+            raise
+        if hello.get("op") != "ready":
+            self.kill()
+            raise SandboxFailure(f"the judge could not start a sandbox: {hello.get('reason')}")
+        self.isolation: dict[str, Any] = {"uid": hello["uid"], **hello["isolation"]}
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        fd, chunks, left = self.proc.stdout.fileno(), [], n
+        while left:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise SandboxFailure("the judge did not answer in time")
+            chunk = os.read(fd, left)
+            if not chunk:
+                raise SandboxFailure(f"the judge exited (status {self.proc.poll()})")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        n = wire.header_length(self._read_exact(4, deadline))
+        return json.loads(self._read_exact(n, deadline))
+
+    def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one sample, wait for its verdict."""
+        try:
+            self.proc.stdin.write(wire.frame_json(payload))
+            self.proc.stdin.flush()
+        except OSError as exc:
+            raise SandboxFailure(f"the judge is gone: {exc}") from exc
+        return self._read(time.monotonic() + timeout)
+
+    def kill(self) -> None:
+        """Kill the judge's whole session (fork server and sandbox die with it)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Ask the judge to stop (closing its stdin), kill it if it does not."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+            self.proc.stdout.close()
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+class WorkerPool:
+    """Up to ``size`` judge workers shared by threads."""
+
+    def __init__(self, cfg: dict[str, Any], size: int) -> None:
+        self.cfg, self.size = cfg, size
+        self._cond = threading.Condition()
+        self._idle: list[JudgeWorker] = []
+        self._all: list[JudgeWorker] = []
+        self._starting = 0
+        self.isolation: dict[str, Any] | None = None
+
+    def _acquire(self) -> JudgeWorker:
+        with self._cond:
+            while True:
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._all) + self._starting < self.size:
+                    self._starting += 1
+                    break
+                self._cond.wait()
+        try:
+            worker = JudgeWorker(self.cfg)
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            raise
+        with self._cond:
+            self._starting -= 1
+            self._all.append(worker)
+            self.isolation = worker.isolation
+        return worker
+
+    def _release(self, worker: JudgeWorker) -> None:
+        with self._cond:
+            if worker in self._all:
+                self._idle.append(worker)
+            self._cond.notify()
+
+    def _discard(self, worker: JudgeWorker) -> None:
+        worker.kill()
+        with self._cond:
+            if worker in self._all:
+                self._all.remove(worker)
+            self._cond.notify()
+
+    def run(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One verdict from some worker; raises `SandboxFailure` when the worker failed."""
+        worker = self._acquire()
+        try:
+            result = worker.request(payload, timeout)
+        except BaseException:
+            self._discard(worker)
+            raise
+        self._release(worker)
+        return result
+
+    def workers(self) -> int:
+        """How many judge workers are running now."""
+        with self._cond:
+            return len(self._all)
+
+    def pids(self) -> list[int]:
+        """Process ids of the running judge workers."""
+        with self._cond:
+            return [w.proc.pid for w in self._all]
+
+    def close(self) -> None:
+        """Stop every worker (idle ones now; busy ones are killed)."""
+        with self._cond:
+            workers, self._all, self._idle = list(self._all), [], []
+            self._cond.notify_all()
+        for worker in workers:
+            worker.close()

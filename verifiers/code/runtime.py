@@ -1,0 +1,233 @@
+"""What runs inside one sandboxed execution, from the fork to ``os._exit``.
+
+The fork server calls `child_main` in a freshly forked child that is still root. It isolates the
+child (own session, private /tmp and /dev/shm, resource limits, unprivileged uid, no new
+privileges, scrubbed environment, only the file descriptors it needs), reports "ok" on a setup
+pipe that it then closes, and only after that runs candidate code. Nothing after the "ok" is
+trusted: the trusted side reads this process's output as untrusted bytes.
+
+Function mode: fd 3 is a socket to the trusted judge. The child loads the candidate module, says
+it is ready (``K``) or why it is not (``L``), then answers call frames (``C`` + plain-data
+``(args, kwargs)``) with ``R`` + the plain-data result, ``N`` + why the result is not plain data,
+or ``X`` + the exception. stdin, stdout and stderr are /dev/null.
+
+Stdio mode: fd 0 is a memfd holding the input, fds 1 and 2 are pipes to the judge; the program
+runs as ``__main__`` and the process exits like ``python main.py`` would (waiting for non-daemon
+threads and running atexit handlers).
+
+Loaded by file path inside the fork server; imports nothing from rlfb.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+import traceback
+import types
+from typing import Any, NoReturn
+
+SETUP_FD = 4
+_CTRL_FD = 3
+_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def child_main(req: dict[str, Any], fds: list[int], cfg: dict[str, Any], iso: dict[str, Any],
+               setup_w: int, workdir: str, parent: int, lx: Any, wire: Any) -> NoReturn:
+    """Isolate this forked child, report on ``setup_w``, then run the candidate. Never returns."""
+    report = [setup_w]  # where the setup pipe is: moved to SETUP_FD once fds are arranged
+    try:
+        _isolate(req, fds, cfg, iso, report, workdir, parent, lx)
+        os.write(report[0], b"ok")
+        os.close(report[0])
+    except BaseException as exc:  # setup failed before any candidate code ran: the judge's fault
+        try:
+            os.write(report[0], f"fail: {type(exc).__name__}: {exc}".encode()[:2000])
+        finally:
+            os._exit(125)
+    try:
+        if req["mode"] == "function":
+            _serve_function(req, wire)
+        else:
+            _run_program(req)
+    finally:
+        os._exit(1)
+
+
+def _isolate(req: dict[str, Any], fds: list[int], cfg: dict[str, Any], iso: dict[str, Any],
+             report: list[int], workdir: str, parent: int, lx: Any) -> None:
+    limits = req["limits"]
+    os.setsid()
+    if iso["mntns"]:
+        lx.unshare(lx.CLONE_NEWNS | lx.CLONE_NEWIPC)
+        _mount_private_tmp(lx, cfg, limits)
+    stdin = _stdin_fd(req)
+    _arrange_fds(req["mode"], fds, stdin, report[0])
+    report[0] = SETUP_FD
+    _set_limits(limits)
+    os.setgroups([])
+    os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
+    os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
+    lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
+    lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        raise RuntimeError("the fork server died during setup")
+    os.environ.clear()
+    os.environ.update({"PATH": _PATH, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
+                       "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                       "MKL_NUM_THREADS": "1"})
+    os.chdir(workdir)
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(sig, signal.SIG_DFL)
+    _rebind_stdio()
+    sys.argv = ["main.py"]
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None
+
+
+def _mount_private_tmp(lx: Any, cfg: dict[str, Any], limits: dict[str, Any]) -> None:
+    """A fresh size-limited tmpfs on /tmp and /dev/shm, owned by the sandbox uid; it vanishes
+    with the last process of this mount namespace."""
+    owner = f"uid={cfg['uid']},gid={cfg['gid']}"
+    flags = lx.MS_NOSUID | lx.MS_NODEV
+    lx.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={limits['file_mb']}m,mode=0700,{owner}")
+    if os.path.isdir("/dev/shm"):
+        lx.mount("tmpfs", "/dev/shm", "tmpfs", flags, f"size=8m,mode=0700,{owner}")
+
+
+def _stdin_fd(req: dict[str, Any]) -> int:
+    if req["mode"] != "stdio":
+        return os.open(os.devnull, os.O_RDONLY)
+    fd = os.memfd_create("stdin", 0)
+    data = req["input"].encode("utf-8", "surrogateescape")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _arrange_fds(mode: str, fds: list[int], stdin: int, setup_w: int) -> None:
+    """Put exactly the needed descriptors at fixed numbers and close every other one."""
+    if mode == "function":
+        null = os.open(os.devnull, os.O_WRONLY)
+        wanted = {0: stdin, 1: null, 2: null, _CTRL_FD: fds[0], SETUP_FD: setup_w}
+    else:
+        wanted = {0: stdin, 1: fds[0], 2: fds[1], SETUP_FD: setup_w}
+    high = {target: fcntl.fcntl(src, fcntl.F_DUPFD, 64) for target, src in wanted.items()}
+    for target, src in high.items():
+        os.dup2(src, target, inheritable=True)
+    for fd in range(SETUP_FD + 1):
+        if fd not in wanted:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    os.closerange(SETUP_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+
+
+def _set_limits(limits: dict[str, Any]) -> None:
+    mib = 1 << 20
+    pairs = {
+        resource.RLIMIT_AS: limits["memory_mb"] * mib,
+        resource.RLIMIT_FSIZE: limits["file_mb"] * mib,
+        resource.RLIMIT_NOFILE: limits["nofile"],
+        resource.RLIMIT_NPROC: limits["nproc"],
+        resource.RLIMIT_CORE: 0,
+    }
+    for which, value in pairs.items():
+        resource.setrlimit(which, (value, value))
+    cpu = limits["cpu_s"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+
+
+def _rebind_stdio() -> None:
+    def stream(fd: int, mode: str) -> io.TextIOWrapper:
+        raw = io.FileIO(fd, mode, closefd=False)
+        buf = io.BufferedReader(raw) if mode == "r" else io.BufferedWriter(raw)
+        return io.TextIOWrapper(buf, encoding="utf-8", errors="surrogateescape",
+                                line_buffering=False, write_through=(fd == 2))
+
+    sys.stdin, sys.stdout, sys.stderr = stream(0, "r"), stream(1, "w"), stream(2, "w")
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+# -- function mode ----------------------------------------------------------------------------
+def _describe(exc: BaseException) -> str:
+    try:
+        text = str(exc)
+    except BaseException:
+        text = "<unprintable>"
+    return f"{type(exc).__name__}: {text}"[:1000]
+
+
+def _serve_function(req: dict[str, Any], wire: Any) -> None:
+    sock = socket.socket(fileno=_CTRL_FD)
+    mod = types.ModuleType("__candidate__")
+    sys.modules["__candidate__"] = mod
+    try:
+        exec(compile(req["code"], "<candidate>", "exec"), mod.__dict__)
+        fn = mod.__dict__.get(req["entry"])
+        if not callable(fn):
+            raise NameError(f"the code defines no function named {req['entry']!r}")
+    except BaseException as exc:
+        sock.sendall(wire.frame(b"L" + _describe(exc).encode("utf-8", "replace")))
+        return
+    sock.sendall(wire.frame(b"K"))
+    while True:
+        try:
+            msg = wire.recv_frame(sock)
+        except EOFError:
+            return
+        args, kwargs = wire.decode(msg[1:])
+        try:
+            result = fn(*args, **kwargs)
+            reply = b"R" + wire.encode(result)
+        except wire.NotPlain as exc:
+            reply = b"N" + str(exc).encode("utf-8", "replace")[:1000]
+        except BaseException as exc:
+            reply = b"X" + json.dumps([type(exc).__name__, _describe(exc)]).encode()
+        sock.sendall(wire.frame(reply))
+
+
+# -- stdio mode -------------------------------------------------------------------------------
+def _run_program(req: dict[str, Any]) -> None:
+    main = types.ModuleType("__main__")
+    main.__dict__["__file__"] = "main.py"
+    sys.modules["__main__"] = main
+    status = 0
+    try:
+        exec(compile(req["code"], "main.py", "exec"), main.__dict__)
+    except SystemExit as exc:
+        status = _exit_status(exc)
+    except BaseException:
+        traceback.print_exc()
+        status = 1
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    try:
+        import atexit
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        status = status or 1
+    os._exit(status)
+
+
+def _exit_status(exc: SystemExit) -> int:
+    code = exc.code
+    if code is None:
+        return 0
+    if type(code) is int:
+        return code & 0xFF
+    print(code, file=sys.stderr)
+    return 1

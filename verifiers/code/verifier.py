@@ -1,0 +1,180 @@
+"""`"code"`: run a completion's Python code in a sandbox against the reference's tests.
+
+The verdict is reached in a trusted process; the candidate runs in a separate sandboxed process
+that the trusted side calls with plain data (see `functest`, `runtime`, `zygote` and
+docs/sandbox.md for exactly what is isolated). Statuses:
+
+- CORRECT: every test passed;
+- WRONG: a test failed, the output differed, the candidate crashed or exited, or returned
+  something that is not plain data; with ``partial_credit`` the score is the fraction passed;
+- TIMEOUT: a wall-clock deadline passed (per test or per sample) with no test failed; with
+  ``partial_credit``, any test that timed out makes the sample TIMEOUT (its score is unknown);
+- ERROR: the sandbox or the reference failed, never the candidate.
+
+Without partial credit the tests stop at the first failure. ``timeout_is_wrong=True`` turns
+timeouts into failures (useful in RL, where a TIMEOUT is masked rather than penalised).
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+from rlfb.errors import ConfigError
+from rlfb.verifiers.base import GoldenCase, Verdict, Verifier, VerifyResult, VerifyStatus
+from rlfb.verifiers.code._cases import GOLDEN_CASES
+from rlfb.verifiers.code.compare import POLICIES
+from rlfb.verifiers.code.extract import extract_code
+from rlfb.verifiers.code.forkserver import SandboxFailure
+from rlfb.verifiers.code.pool import WorkerPool
+from rlfb.verifiers.code.reference import parse_reference
+
+DEFAULT_PRELOAD = (
+    "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum",
+    "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "math", "numbers",
+    "operator", "random", "re", "statistics", "string", "textwrap", "typing", "unicodedata",
+)
+DEFAULT_UID_BASE = 1_900_000_000
+TIERS = ("process",)
+
+
+def _positive(name: str, value: float, minimum: float = 0.0) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > minimum:
+        raise ConfigError(f"code: {name} must be a number above {minimum:g}, got {value!r}")
+
+
+class CodeVerifier(Verifier):
+    """Sandboxed execution against function or stdio tests (see the module docstring).
+
+    Args:
+        timeout_s: wall-clock limit of one test (loading the code and every call, or one run).
+        sample_timeout_s: wall-clock budget of all of a sample's tests together.
+        memory_mb: address-space limit of each sandboxed process (RLIMIT_AS).
+        partial_credit: score a failing sample by the fraction of tests passed.
+        concurrency: judge workers for `verify_batch`; default ``os.cpu_count()``.
+        max_output_bytes: cap on a program's stdout, and on one function result.
+        max_processes: processes and threads the sandbox uid may have (RLIMIT_NPROC).
+        max_open_files: file descriptors per process (RLIMIT_NOFILE).
+        max_file_mb: largest file a process may write (RLIMIT_FSIZE) and size of its /tmp.
+        compare: default stdio comparison: exact, lines, whitespace or float.
+        float_tol: tolerance of the float comparison.
+        timeout_is_wrong: report timeouts as WRONG instead of TIMEOUT.
+        tier: isolation tier; only "process" exists (a container or remote tier would plug in
+            here).
+        namespaces: use Linux namespaces (PID, network, mount, IPC, UTS) where allowed.
+        hide_paths: directories shown empty inside the sandbox (needs a mount namespace).
+        preload: modules the fork server imports so that candidates get them without cost.
+        uid_base: first of the 1024 uids the sandboxes run as (one per worker).
+        max_code_bytes: longer extracted code is WRONG without running.
+    """
+
+    version = "1"
+    golden_cases: tuple[GoldenCase, ...] = GOLDEN_CASES
+
+    def __init__(
+        self, timeout_s: float = 5.0, sample_timeout_s: float = 30.0, memory_mb: int = 1024,
+        partial_credit: bool = False, concurrency: int | None = None,
+        max_output_bytes: int = 8 << 20, max_processes: int = 16, max_open_files: int = 64,
+        max_file_mb: int = 16, compare: str = "whitespace", float_tol: float = 1e-6,
+        timeout_is_wrong: bool = False, tier: str = "process", namespaces: bool = True,
+        hide_paths: Sequence[str] = ("/root", "/home"), preload: Sequence[str] = DEFAULT_PRELOAD,
+        uid_base: int = DEFAULT_UID_BASE, max_code_bytes: int = 1 << 20,
+    ) -> None:
+        if tier not in TIERS:
+            raise ConfigError(f"code: tier {tier!r} is not available; this build has only "
+                              f"'process' (see docs/sandbox.md)")
+        if compare not in POLICIES:
+            raise ConfigError(f"code: compare must be one of {', '.join(POLICIES)}")
+        for name, value, low in (("timeout_s", timeout_s, 0), ("sample_timeout_s",
+                                 sample_timeout_s, 0), ("memory_mb", memory_mb, 32),
+                                 ("max_output_bytes", max_output_bytes, 0),
+                                 ("max_processes", max_processes, 0),
+                                 ("max_open_files", max_open_files, 15),
+                                 ("max_file_mb", max_file_mb, 0),
+                                 ("max_code_bytes", max_code_bytes, 0)):
+            _positive(name, value, low)
+        if isinstance(float_tol, bool) or not isinstance(float_tol, (int, float)) \
+                or not float_tol >= 0:
+            raise ConfigError(f"code: float_tol must be a non-negative number, got {float_tol!r}")
+        if concurrency is None:
+            concurrency = os.cpu_count() or 1
+        _positive("concurrency", concurrency, 0)
+        if os.geteuid() != 0:
+            raise ConfigError("code: the process tier needs root, to run candidates as an "
+                              "unprivileged uid inside namespaces; run rlfb as root (e.g. in a "
+                              "container) — see docs/sandbox.md")
+        self.concurrency, self.max_code_bytes = int(concurrency), int(max_code_bytes)
+        self.sample_timeout_s = float(sample_timeout_s)
+        self._opts = {
+            "timeout_s": float(timeout_s), "sample_timeout_s": float(sample_timeout_s),
+            "partial_credit": bool(partial_credit), "max_output_bytes": int(max_output_bytes),
+            "compare": compare, "float_tol": float(float_tol),
+            "timeout_is_wrong": bool(timeout_is_wrong),
+            "limits": {"memory_mb": int(memory_mb), "cpu_s": int(timeout_s) + 1,
+                       "file_mb": int(max_file_mb), "nproc": int(max_processes),
+                       "nofile": int(max_open_files)},
+        }
+        cfg = {"uid_base": int(uid_base), "namespaces": bool(namespaces),
+               "preload": list(preload), "hide_paths": list(hide_paths)}
+        self._pool = WorkerPool(cfg, self.concurrency)
+        self._finalizer = weakref.finalize(self, self._pool.close)
+
+    # -- judging ------------------------------------------------------------------------------
+    def judge(self, completion: str, reference: Any) -> Verdict:
+        """Extract the code, run the reference's tests in the sandbox, report the verdict."""
+        if not isinstance(completion, str):
+            raise TypeError(f"completion must be a string, got {type(completion).__name__}")
+        task = parse_reference(reference)
+        code, source = extract_code(completion)
+        if len(code.encode("utf-8", "surrogatepass")) > self.max_code_bytes:
+            return Verdict(VerifyStatus.WRONG, extracted=code[:200],
+                           info={"reason": f"code longer than {self.max_code_bytes} bytes"})
+        if task["kind"] == "function" and task["prompt"]:
+            sep = "" if task["prompt"].endswith("\n") else "\n"
+            program = task["prompt"] + sep + code
+        else:
+            program = code
+        opts = self._opts
+        if task.get("float_tol") is not None:
+            opts = {**opts, "float_tol": float(task["float_tol"])}
+        payload = {"code": program, "task": task, "opts": opts}
+        try:
+            reply = self._pool.run(payload, timeout=self.sample_timeout_s + 60.0)
+        except SandboxFailure as exc:
+            return Verdict(VerifyStatus.ERROR, extracted=code,
+                           info={"reason": f"sandbox failure: {exc}", "code_source": source})
+        info = {**reply["info"], "code_source": source}
+        return Verdict(VerifyStatus(reply["status"]), reply["score"], code, info)
+
+    def verify_batch(self, completions: Sequence[str],
+                     references: Sequence[Any]) -> list[VerifyResult]:
+        """Judge many completions concurrently, on up to ``concurrency`` warm workers."""
+        if len(completions) != len(references):
+            raise ValueError(f"verify_batch got {len(completions)} completions and "
+                             f"{len(references)} references")
+        if len(completions) <= 1:
+            return [self.verify(c, r) for c, r in zip(completions, references)]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(completions))) as ex:
+            return list(ex.map(self.verify, completions, references))
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @property
+    def isolation(self) -> dict[str, Any] | None:
+        """What the sandbox could isolate here (None until a worker has started)."""
+        return self._pool.isolation
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the judge workers (each owns one fork server)."""
+        return self._pool.pids()
+
+    def close(self) -> None:
+        """Stop the workers; the verifier starts new ones if it is used again."""
+        self._pool.close()
+
+    def __enter__(self) -> "CodeVerifier":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,323 @@
+"""The fork server: a warm, clean Python process that forks one sandboxed child per execution.
+
+Run by the judge as ``python -I -B zygote.py CONFIG_JSON`` with a socket to the judge. It never
+sees a test or an expected output, only candidate code and its input, so a child that reads its
+own memory finds nothing to cheat with. Start-up, once per worker:
+
+1. kill any stale process of this worker's uid (left by a crashed earlier run);
+2. enter new PID, network, mount, IPC and UTS namespaces where the kernel allows (each tried
+   on its own when all at once fails; what worked is reported);
+3. fork the server proper, which is PID 1 of the new PID namespace: when it dies the kernel
+   kills every process in it;
+4. in the mount namespace: make every mount private and read-only, mount a fresh /proc that
+   shows only this namespace (``hidepid=2``), hide ``hide_paths`` under empty read-only tmpfs;
+5. import the preload modules, so a child pays a fork, not an interpreter start-up;
+6. say ``ready`` with the isolation report, then serve.
+
+Requests (JSON frames; ``spawn`` carries file descriptors): ``spawn`` forks a child that runs
+`runtime.child_main` and answers ``spawned`` once the child reports its setup done, or
+``spawn_failed``; ``reap`` kills the child's process group and every other process of the
+sandbox (``kill(-1)`` inside the PID namespace, or as the sandbox uid without one), waits for all
+of them, removes the working directory when it is on the host, and answers ``reaped`` with the
+child's exit status. When the child exits on its own the server sends ``exited``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+
+def _load(name: str) -> Any:
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_rlfb_sandbox_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+lx = _load("linux")
+wire = _load("wire")
+runtime = _load("runtime")
+
+_NS_FLAGS = {"pidns": lx.CLONE_NEWPID, "netns": lx.CLONE_NEWNET, "mntns": lx.CLONE_NEWNS,
+             "ipcns": lx.CLONE_NEWIPC, "utsns": lx.CLONE_NEWUTS}
+_REAP_GRACE_S = 5.0
+
+
+def enter_namespaces(wanted: bool) -> dict[str, Any]:
+    """unshare() into the namespaces that work here; report which did."""
+    iso: dict[str, Any] = {k: False for k in _NS_FLAGS}
+    if not wanted:
+        return iso
+    try:
+        lx.unshare(sum(_NS_FLAGS.values()))
+        return {k: True for k in _NS_FLAGS}
+    except OSError:
+        pass
+    for key, flag in _NS_FLAGS.items():
+        try:
+            lx.unshare(flag)
+            iso[key] = True
+        except OSError as exc:
+            iso[f"{key}_error"] = str(exc)
+    return iso
+
+
+def setup_mounts(cfg: dict[str, Any], iso: dict[str, Any]) -> None:
+    """Private, read-only view of the host; fresh /proc; hidden paths."""
+    lx.mount(None, "/", None, lx.MS_REC | lx.MS_PRIVATE)
+    quiet = lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC
+    iso["fresh_proc"] = False
+    if iso["pidns"]:
+        try:
+            lx.mount("proc", "/proc", "proc", quiet, "hidepid=2")
+            iso["fresh_proc"] = True
+        except OSError as exc:
+            iso["fresh_proc_error"] = str(exc)
+    needed = _python_paths()
+    hidden, exposed = [], []
+    for path in cfg["hide_paths"]:
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            exposed += hide_dir(real, [n for n in needed if _under(n, real)])
+            hidden.append(path)
+    iso["hidden_paths"], iso["exposed_python_paths"] = hidden, exposed
+    iso["writable_mounts"] = lx.remount_all_readonly(skip=("/proc",))
+    iso["readonly_root"] = not iso["writable_mounts"]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _python_paths() -> list[str]:
+    """Directories Python needs to import from (stdlib, site-packages, the venv), minimised."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path)
+             if p and os.path.isdir(p)}
+    return sorted(p for p in found if not any(q != p and _under(p, q) for q in found))
+
+
+def hide_dir(root: str, keep: list[str]) -> list[str]:
+    """Show ``root`` as an empty read-only directory, except for the ``keep`` paths under it,
+    which are bind-mounted back (read-only) at their own paths. Returns the kept paths."""
+    handles = [os.open(k, os.O_PATH | os.O_DIRECTORY) for k in keep]
+    quiet = lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC
+    lx.mount("tmpfs", root, "tmpfs", quiet, "size=64k,mode=0755")
+    try:
+        for path, fd in zip(keep, handles):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            lx.mount(f"/proc/self/fd/{fd}", path, None, lx.MS_BIND | lx.MS_REC)
+    finally:
+        for fd in handles:
+            os.close(fd)
+    lx.mount(None, root, None, lx.MS_REMOUNT | lx.MS_RDONLY | quiet)
+    return keep
+
+
+class Server:
+    """The serving loop of the fork server (PID 1 of the sandbox PID namespace when it has one)."""
+
+    def __init__(self, sock: socket.socket, cfg: dict[str, Any], iso: dict[str, Any]) -> None:
+        self.sock, self.cfg, self.iso = sock, cfg, iso
+        self.child: int | None = None
+        self.status: int | None = None
+        self.workdir: str | None = None
+        self.count = 0
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(wake_w)
+
+    def send(self, obj: dict[str, Any]) -> None:
+        self.sock.sendall(wire.frame_json(obj))
+
+    def serve(self) -> None:
+        """Answer requests until the judge hangs up, then kill everything and exit."""
+        while True:
+            ready, _, _ = select.select([self.sock, self.wake_r], [], [])
+            if self.wake_r in ready:
+                self._drain_wake()
+                self._collect(block=False)
+            if self.sock in ready:
+                try:
+                    msg, fds = self._recv_request()
+                except (EOFError, ConnectionError):
+                    self._kill_all()
+                    return
+                if msg["op"] == "spawn":
+                    self._spawn(msg, fds)
+                elif msg["op"] == "reap":
+                    self.send(self._reap())
+
+    def _recv_request(self) -> tuple[dict[str, Any], list[int]]:
+        header, fds, _, _ = socket.recv_fds(self.sock, 4, 4)
+        if not header:
+            raise EOFError
+        header += wire.recv_exact(self.sock, 4 - len(header))
+        body = wire.recv_exact(self.sock, wire.header_length(header))
+        return json.loads(body), fds
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _collect(self, block: bool) -> bool:
+        """Reap exited children; True once no child is left."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if pid == 0:
+                return False
+            if pid == self.child and self.status is None:
+                self.status = os.waitstatus_to_exitcode(status)
+                self.send({"op": "exited", "status": self.status})
+
+    # -- spawn ------------------------------------------------------------------------------
+    def _spawn(self, req: dict[str, Any], fds: list[int]) -> None:
+        self.count += 1
+        self.status = None
+        self.workdir = "/tmp" if self.iso["mntns"] else self._host_workdir()
+        setup_r, setup_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(setup_r)
+            runtime.child_main(req, fds, self.cfg, self.iso, setup_w, self.workdir,
+                               os.getppid(), lx, wire)
+        self.child = pid
+        os.close(setup_w)
+        for fd in fds:
+            os.close(fd)
+        report = self._read_setup(setup_r)
+        if report == b"ok":
+            self.send({"op": "spawned", "pid": pid})
+        else:
+            reaped = self._reap()
+            self.send({"op": "spawn_failed", "reason": report.decode("utf-8", "replace"),
+                       "status": reaped["status"]})
+
+    def _host_workdir(self) -> str:
+        path = os.path.join(self.cfg["workroot"], f"w{self.count}")
+        os.mkdir(path, 0o700)
+        os.chown(path, self.cfg["uid"], self.cfg["gid"])
+        return path
+
+    @staticmethod
+    def _read_setup(fd: int) -> bytes:
+        chunks, deadline = [], time.monotonic() + 30.0
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+                chunk = os.read(fd, 4096) if ready else b""
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return b"".join(chunks) or b"fail: the child exited during setup"
+
+    # -- reap -------------------------------------------------------------------------------
+    def _kill_sandbox(self) -> None:
+        if self.child is not None:
+            try:
+                os.killpg(self.child, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if self.iso["pidns"]:
+            try:
+                os.kill(-1, signal.SIGKILL)  # PID 1 of the namespace: every other process in it
+            except ProcessLookupError:
+                pass
+        else:
+            sweep_uid(self.cfg["uid"])
+
+    def _reap(self) -> dict[str, Any]:
+        deadline = time.monotonic() + _REAP_GRACE_S
+        done = False
+        while not done and time.monotonic() < deadline:
+            self._kill_sandbox()
+            done = self._collect(block=False)
+            if not done:
+                select.select([self.wake_r], [], [], 0.05)
+                self._drain_wake()
+        if self.workdir is not None and self.workdir != "/tmp":
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            if os.path.exists(self.workdir):
+                done = False
+        status, self.child, self.workdir = self.status, None, None
+        return {"op": "reaped", "status": status, "clean": done}
+
+    def _kill_all(self) -> None:
+        self._reap()
+
+
+def sweep_uid(uid: int) -> None:
+    """SIGKILL every process whose real uid is ``uid`` (never root's): kill(-1) sent with the
+    real and effective uid switched to ``uid``, the saved uid kept at 0 to switch back."""
+    os.setresuid(uid, uid, 0)
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.setresuid(0, 0, 0)
+
+
+def _preload(names: list[str]) -> list[str]:
+    missing = []
+    for name in names:
+        try:
+            __import__(name)
+        except Exception:
+            missing.append(name)
+    return missing
+
+
+def main() -> None:
+    """Entry point: set up the namespaces, fork the server, serve."""
+    cfg = json.loads(sys.argv[1])
+    sock = socket.socket(fileno=cfg["fd"])
+    lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != cfg["parent_pid"]:
+        os._exit(3)
+    sweep_uid(cfg["uid"])
+    shutil.rmtree(cfg["workroot"], ignore_errors=True)  # stale, from a crashed earlier run
+    iso = enter_namespaces(cfg["namespaces"])
+    if not iso["mntns"]:
+        os.mkdir(cfg["workroot"], 0o711)
+    outer = os.getpid()
+    pid = os.fork()
+    if pid:
+        sock.close()
+        _, status = os.waitpid(pid, 0)
+        os._exit(max(0, os.waitstatus_to_exitcode(status)))
+    lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != outer and not iso["pidns"]:
+        os._exit(3)
+    if not iso["pidns"]:
+        lx.prctl(lx.PR_SET_CHILD_SUBREAPER, 1)
+    if iso["mntns"]:
+        setup_mounts(cfg, iso)
+    iso["preload_missing"] = _preload(cfg["preload"])
+    server = Server(sock, cfg, iso)
+    server.send({"op": "ready", "isolation": iso})
+    server.serve()
+
+
+if __name__ == "__main__":
+    main()
