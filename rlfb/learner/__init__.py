@@ -1,0 +1,1 @@
+"""The learner role: policy updates, reference and learner-side logprobs."""

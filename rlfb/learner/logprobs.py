@@ -1,0 +1,221 @@
+"""Per-token logprobs (and entropies) of given sequences under a causal LM, without padding waste.
+
+Alignment (every function here): for ``input_ids`` ``[B, T]``, the result ``out[b, t]`` is
+
+    log softmax(z[b, t-1] / temperature)[input_ids[b, t]]
+
+the logprob of token t given the tokens before it in its own row, where ``z[b, t-1]`` are the
+logits at the previous real position. Entropies are those of the same distributions. Positions
+that predict nothing are 0: padding, the first real token of each row and, when
+``completion_mask`` is given, every position where it is 0 (the prompt). This is the layout of
+`rlfb.types.ExperienceBatch` (``old_logprobs`` aligned with ``input_ids``) and of the engines'
+behaviour logprobs (`rlfb.rollout.base`) placed at the completion positions.
+
+Rows may be right- or left-padded (each row's real tokens must be contiguous).
+
+Methods:
+
+- ``"packed"`` (default): the real tokens of several rows are concatenated into one row of at
+  most ``max_tokens`` tokens, with ``position_ids`` restarting at 0 for each sequence and no
+  attention mask. `transformers` (>= 4.53, checked on 5.19 with sdpa and eager attention on
+  CPU) then builds a block-diagonal causal mask from the position ids, so no sequence sees
+  another. No padding is computed, and the vocabulary projection runs only at the positions
+  that are needed (``logits_to_keep``).
+- ``"bucketed"``: rows sorted by length and run in micro-batches of similar length, each padded
+  to its own longest row (for models whose attention ignores packed position ids).
+- ``"padded"``: one forward over the batch as given; the reference the others are tested
+  against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rlfb.errors import ConfigError
+
+METHODS = ("packed", "bucketed", "padded")
+
+
+def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
+                      *, method: str = "packed", max_tokens: int = 2048) -> torch.Tensor:
+    """Logprob of each token given the previous ones, ``[B, T]`` float32 (see module docstring).
+
+    Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed.
+    """
+    return logprobs_and_entropy(model, input_ids, attention_mask, completion_mask, temperature,
+                                method=method, max_tokens=max_tokens)[0]
+
+
+def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                         completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
+                         *, method: str = "packed", max_tokens: int = 2048
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logprobs, entropy)``, both ``[B, T]`` float32 and aligned as in the module docstring.
+
+    Args:
+        model: a causal LM (``transformers`` or peft-wrapped) returning ``.logits``.
+        input_ids: ``[B, T]`` token ids.
+        attention_mask: ``[B, T]`` 1 for real tokens (contiguous per row).
+        completion_mask: ``[B, T]`` optional; positions where it is 0 are left at 0 and, with
+            ``"packed"``, their logits are not computed at all.
+        temperature: logits are divided by it (> 0), matching the sampling distribution.
+        method: ``"packed"``, ``"bucketed"`` or ``"padded"``.
+        max_tokens: token budget per forward pass (``"packed"``, ``"bucketed"``); a longer
+            sequence runs alone.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown logprob method {method!r}; use one of {METHODS}")
+    if temperature <= 0:
+        raise ConfigError(f"temperature must be > 0 for logprobs, got {temperature}")
+    if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
+        raise ConfigError(f"input_ids {tuple(input_ids.shape)} and attention_mask "
+                          f"{tuple(attention_mask.shape)} must both be [B, T]")
+    targets = _targets(attention_mask, completion_mask)
+    if method == "padded":
+        return _padded(model, input_ids, attention_mask, targets, temperature)
+    spans = _spans(attention_mask)
+    if method == "bucketed":
+        return _bucketed(model, input_ids, attention_mask, targets, spans, temperature,
+                         max_tokens)
+    return _packed(model, input_ids, targets, spans, temperature, max_tokens)
+
+
+def _targets(attention_mask: torch.Tensor, completion_mask: torch.Tensor | None) -> torch.Tensor:
+    """``[B, T]`` bool: positions that get a logprob (real, not a row's first, in completion)."""
+    real = attention_mask.bool()
+    first = real & ~torch.nn.functional.pad(real[:, :-1], (1, 0), value=False)
+    targets = real & ~first
+    if completion_mask is not None:
+        if completion_mask.shape != attention_mask.shape:
+            raise ConfigError(f"completion_mask {tuple(completion_mask.shape)} must match "
+                              f"attention_mask {tuple(attention_mask.shape)}")
+        targets &= completion_mask.bool()
+    return targets
+
+
+def _spans(attention_mask: torch.Tensor) -> list[tuple[int, int]]:
+    """``(start, length)`` of each row's real tokens; raises if a row has holes."""
+    lengths = attention_mask.sum(-1).tolist()
+    starts = attention_mask.int().argmax(-1).tolist()
+    spans = []
+    for b, (start, length) in enumerate(zip(starts, lengths)):
+        if not bool(attention_mask[b, start : start + length].all()):
+            raise ConfigError(f"row {b} of attention_mask is not one contiguous run of 1s; "
+                              "pad only on the left or the right")
+        spans.append((int(start), int(length)))
+    return spans
+
+
+def _token_stats(logits: torch.Tensor, labels: torch.Tensor, temperature: float
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logprob of ``labels`` and entropy under ``softmax(logits / temperature)``."""
+    logp = (logits.float() / temperature).log_softmax(-1)
+    picked = logp.gather(-1, labels[..., None])[..., 0]
+    entropy = -(logp.exp() * logp).sum(-1)
+    return picked, entropy
+
+
+def _padded(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+            targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
+                   use_cache=False).logits
+    logp, ent = _token_stats(logits[:, :-1], input_ids[:, 1:], temperature)
+    zero = torch.zeros_like(input_ids, dtype=torch.float32, device=logp.device)
+    keep = targets[:, 1:].to(logp.device)
+    out_lp = torch.cat([zero[:, :1], torch.where(keep, logp, 0.0)], dim=1)
+    out_ent = torch.cat([zero[:, :1], torch.where(keep, ent, 0.0)], dim=1)
+    return out_lp, out_ent
+
+
+def _bucketed(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+              targets: torch.Tensor, spans: list[tuple[int, int]], temperature: float,
+              max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    out_lp = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+    out_ent = torch.zeros_like(out_lp)
+    order = sorted(range(len(spans)), key=lambda b: spans[b][1])
+    for rows in _length_buckets(order, spans, max_tokens):
+        width = max(spans[b][1] for b in rows)
+        ids = input_ids.new_full((len(rows), width), 0)
+        mask = torch.zeros_like(ids)
+        tgt = torch.zeros(ids.shape, dtype=torch.bool, device=ids.device)
+        for i, b in enumerate(rows):
+            start, length = spans[b]
+            ids[i, :length] = input_ids[b, start : start + length]
+            mask[i, :length] = 1
+            tgt[i, :length] = targets[b, start : start + length]
+        lp, ent = _padded(model, ids, mask, tgt, temperature)
+        for i, b in enumerate(rows):
+            start, length = spans[b]
+            out_lp[b, start : start + length] = lp[i, :length]
+            out_ent[b, start : start + length] = ent[i, :length]
+    return out_lp, out_ent
+
+
+def _length_buckets(order: list[int], spans: list[tuple[int, int]], max_tokens: int
+                    ) -> list[list[int]]:
+    """Consecutive rows (sorted by length) grouped while rows x longest <= max_tokens."""
+    buckets: list[list[int]] = []
+    for b in order:
+        if buckets and (len(buckets[-1]) + 1) * spans[b][1] <= max_tokens:
+            buckets[-1].append(b)
+        else:
+            buckets.append([b])
+    return buckets
+
+
+@dataclass
+class _Pack:
+    rows: list[int]
+    tokens: int
+
+
+def _make_packs(spans: list[tuple[int, int]], max_tokens: int) -> list[_Pack]:
+    """First-fit decreasing: each pack holds whole sequences, at most ``max_tokens`` in all."""
+    packs: list[_Pack] = []
+    for b in sorted(range(len(spans)), key=lambda b: -spans[b][1]):
+        length = spans[b][1]
+        if length == 0:
+            continue
+        for pack in packs:
+            if pack.tokens + length <= max_tokens:
+                pack.rows.append(b)
+                pack.tokens += length
+                break
+        else:
+            packs.append(_Pack([b], length))
+    return packs
+
+
+def _packed(model: Any, input_ids: torch.Tensor, targets: torch.Tensor,
+            spans: list[tuple[int, int]], temperature: float, max_tokens: int
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    out_lp = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
+    out_ent = torch.zeros_like(out_lp)
+    for pack in _make_packs(spans, max_tokens):
+        ids, pos, keep, dest_rows, dest_cols = [], [], [], [], []
+        offset = 0
+        for b in pack.rows:
+            start, length = spans[b]
+            ids.append(input_ids[b, start : start + length])
+            pos.append(torch.arange(length, device=input_ids.device))
+            cols = targets[b, start : start + length].nonzero()[:, 0]
+            keep.append(offset + cols - 1)  # the position whose logits predict the target
+            dest_rows.append(torch.full_like(cols, b))
+            dest_cols.append(start + cols)
+            offset += length
+        keep_idx = torch.cat(keep)
+        if keep_idx.numel() == 0:
+            continue
+        flat = torch.cat(ids)[None]
+        logits = model(input_ids=flat, position_ids=torch.cat(pos)[None], attention_mask=None,
+                       use_cache=False, logits_to_keep=keep_idx).logits[0]
+        lp, ent = _token_stats(logits, flat[0, keep_idx + 1], temperature)
+        rows_i, cols_i = torch.cat(dest_rows), torch.cat(dest_cols)
+        out_lp = out_lp.index_put((rows_i, cols_i), lp)
+        out_ent = out_ent.index_put((rows_i, cols_i), ent)
+    return out_lp, out_ent
