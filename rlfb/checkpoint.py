@@ -1,0 +1,91 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint is a folder ``RUN_DIR/checkpoints/step-000012/`` holding
+
+- ``learner/``: the policy (an HF folder, or a PEFT adapter under LoRA) and ``optimizer.pt``,
+  written by the learner itself;
+- ``state.pt``: the step, the data position, the RNG states (Python, NumPy, torch) and any
+  further controller state.
+
+It is written to a temporary folder and renamed into place, so a crash never leaves a half
+checkpoint that `latest_checkpoint` would pick.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from rlfb.errors import RlfbError
+
+CHECKPOINTS = "checkpoints"
+_NAME = re.compile(r"step-(\d+)$")
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of every random generator the loop uses."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore generators saved by `rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_dir(run_dir: str | Path, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives."""
+    return Path(run_dir) / CHECKPOINTS / f"step-{step:06d}"
+
+
+def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any],
+                    save_learner: Callable[[Path], None], keep: int | None = None) -> Path:
+    """Write a checkpoint atomically; keep only the newest ``keep`` (None keeps all)."""
+    final = checkpoint_dir(run_dir, step)
+    tmp = final.with_name(final.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_learner(tmp / "learner")
+    torch.save({"step": step, "rng": rng_state(), **state}, tmp / "state.pt")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.rename(final)
+    if keep is not None:
+        for old in list_checkpoints(run_dir)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first."""
+    root = Path(run_dir) / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if _NAME.match(p.name) and (p / "state.pt").exists()]
+    return sorted(found, key=lambda p: int(_NAME.match(p.name).group(1)))  # type: ignore[union-attr]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint, or None."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def load_state(checkpoint: str | Path) -> dict[str, Any]:
+    """The controller state of a checkpoint (RNG states are restored by the caller)."""
+    path = Path(checkpoint) / "state.pt"
+    if not path.exists():
+        raise RlfbError(f"{checkpoint} is not an rlfb checkpoint (no state.pt)")
+    return torch.load(path, weights_only=False)

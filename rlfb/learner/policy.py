@@ -1,0 +1,231 @@
+"""The policy learner role: loss, optimisation, reference model, weights for sync, checkpoints.
+
+One `update(batch)` is one optimiser step per PPO epoch over an `ExperienceBatch`, split into
+micro-batches of similar length (rows sorted by length, so padding is small) with gradient
+accumulation. The loss aggregation weights are computed on the whole batch before it is split, so
+a batch of 8 rows gives the same gradient as 8 micro-batches of 1 row (tested).
+
+Under LoRA (peft) only the adapters train, the reference policy is the same model with adapters
+disabled, and `named_weights` yields merged weights (W + BA·scale) under the base model's names,
+ready for an engine that knows nothing of adapters.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from rlfb.learner.objective import LossSettings, batch_denominator, policy_objective
+from rlfb.types import ExperienceBatch
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class PolicyLearner:
+    """Trains a causal LM with a policy-gradient loss.
+
+    Args:
+        model_path: HF causal-LM folder.
+        loss: the objective's settings (clipping, KL, entropy, aggregation, TIS).
+        lr, weight_decay, betas, max_grad_norm, warmup_steps: AdamW and clipping.
+        micro_batch_size: rows per forward/backward.
+        ppo_epochs: passes over each batch (1 = on-policy, the ratio is then exactly 1).
+        lora: None for full fine-tuning, else a dict with rank, alpha, dropout, target_modules.
+        dtype: parameter dtype name.
+        seed: seeds torch before the model and adapters are built.
+        gradient_checkpointing: trade compute for memory.
+    """
+
+    def __init__(self, model_path: str, loss: LossSettings, *, lr: float = 1e-6,
+                 weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
+                 max_grad_norm: float = 1.0, warmup_steps: int = 0, micro_batch_size: int = 8,
+                 ppo_epochs: int = 1, lora: dict[str, Any] | None = None, dtype: str = "float32",
+                 seed: int = 0, gradient_checkpointing: bool = False) -> None:
+        from rlfb.models.load import load_policy
+
+        torch.manual_seed(seed)
+        self.loss = loss
+        self.micro_batch_size = micro_batch_size
+        self.ppo_epochs = ppo_epochs
+        self.max_grad_norm = max_grad_norm
+        self.model, self.tokenizer = load_policy(model_path, dtype=DTYPES[dtype])
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.lora = lora
+        self.ref_model = None
+        if lora:
+            self.model = _apply_lora(self.model, lora)
+        elif loss.kl_coef > 0:
+            self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=lr, betas=tuple(betas),
+                                           weight_decay=weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0)
+        self.version = 0
+
+    # -- training --------------------------------------------------------------------------
+    def update(self, batch: ExperienceBatch) -> dict[str, float]:
+        """One update on ``batch``; returns metrics (loss, clip fraction, KL, entropy ...)."""
+        start = time.perf_counter()
+        denominator = batch_denominator(batch.loss_mask, self.loss.loss_agg)
+        chunks = _micro_batches(batch.attention_mask, self.micro_batch_size)
+        ref = self._reference_logprobs(batch, chunks) if self.loss.kl_coef > 0 else None
+        old = self._logprobs_no_grad(batch, chunks) if self.ppo_epochs > 1 else None
+        self.model.train()
+        stats: dict[str, float] = {}
+        for _ in range(self.ppo_epochs):
+            stats = self._epoch(batch, chunks, denominator, old, ref)
+        self.model.eval()
+        self.version += 1
+        stats["learner/update_s"] = time.perf_counter() - start
+        stats["learner/lr"] = self.scheduler.get_last_lr()[0]
+        stats["learner/version"] = self.version
+        return stats
+
+    def _epoch(self, batch: ExperienceBatch, chunks: list[torch.Tensor], denominator: float,
+               old: torch.Tensor | None, ref: torch.Tensor | None) -> dict[str, float]:
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        for rows in chunks:
+            if not batch.loss_mask[rows].any():
+                continue  # only masked samples: nothing to learn from, skip the forward pass
+            ids, attn, width = _slice(batch.input_ids, batch.attention_mask, rows)
+            cut = (rows, slice(0, width))
+            logp, entropy = self._forward(self.model, ids, attn, batch.loss_mask[cut])
+            loss, stats = policy_objective(
+                logp=logp, old_logp=None if old is None else old[cut],
+                behaviour_logp=batch.old_logprobs[cut], advantages=batch.advantages[cut],
+                mask=batch.loss_mask[cut], ref_logp=None if ref is None else ref[cut],
+                entropy=entropy, denominator=denominator, settings=self.loss,
+                norm_length=self.loss.agg_norm_length or batch.input_ids.shape[1])
+            loss.backward()
+            for key, value in stats.items():
+                totals[key] = totals.get(key, 0.0) + value
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return _finish_stats(totals, float(grad_norm))
+
+    def _forward(self, model: Any, ids: torch.Tensor, attn: torch.Tensor, mask: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Packed forward pass; logits are computed only where ``mask`` (the loss mask) is 1."""
+        from rlfb.learner.logprobs import logprobs_and_entropy
+
+        return logprobs_and_entropy(model, ids, attn, mask, temperature=self.loss.temperature)
+
+    @torch.no_grad()
+    def _logprobs_no_grad(self, batch: ExperienceBatch, chunks: list[torch.Tensor],
+                          reference: bool = False) -> torch.Tensor:
+        out = torch.zeros_like(batch.old_logprobs)
+        for rows in chunks:
+            ids, attn, width = _slice(batch.input_ids, batch.attention_mask, rows)
+            mask = batch.loss_mask[rows, :width]
+            if reference and self.ref_model is not None:
+                logp, _ = self._forward(self.ref_model, ids, attn, mask)
+            elif reference:
+                with self.model.disable_adapter():
+                    logp, _ = self._forward(self.model, ids, attn, mask)
+            else:
+                logp, _ = self._forward(self.model, ids, attn, mask)
+            out[rows, :width] = logp
+        return out
+
+    def _reference_logprobs(self, batch: ExperienceBatch, chunks: list[torch.Tensor]
+                            ) -> torch.Tensor:
+        return self._logprobs_no_grad(batch, chunks, reference=True)
+
+    # -- weights and checkpoints -----------------------------------------------------------
+    def named_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """The current policy as full weights under the base model's parameter names."""
+        if self.lora:
+            yield from _merged_lora_weights(self.model)
+        else:
+            yield from ((n, t.detach()) for n, t in self.model.state_dict().items())
+
+    def save(self, path: str | Path) -> None:
+        """Write the policy (HF folder, or PEFT adapter), optimizer and scheduler."""
+        path = Path(path)
+        self.model.save_pretrained(path / "model")
+        self.tokenizer.save_pretrained(path / "model")
+        torch.save({"optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "version": self.version},
+                   path / "optimizer.pt")
+
+    def load(self, path: str | Path) -> None:
+        """Restore what `save` wrote (the model architecture must match)."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if self.lora:
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(self.model, load_file(path / "model" /
+                                                            "adapter_model.safetensors"))
+        else:
+            state = load_file(path / "model" / "model.safetensors")
+            missing, unexpected = self.model.load_state_dict(state, strict=False)
+            tied = getattr(self.model.config, "tie_word_embeddings", False)
+            if unexpected or [m for m in missing if not (tied and m == "lm_head.weight")]:
+                raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+        saved = torch.load(path / "optimizer.pt", weights_only=False)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.version = saved["version"]
+
+
+def _finish_stats(totals: dict[str, float], grad_norm: float) -> dict[str, float]:
+    """Token-weighted sums → means; the loss is already a sum of micro-batch parts."""
+    tokens = max(totals.pop("tokens", 0.0), 1.0)
+    out = {k: (v if k == "learner/loss" else v / tokens) for k, v in totals.items()}
+    out["learner/grad_norm"] = grad_norm
+    out["learner/tokens"] = tokens
+    return out
+
+
+def _micro_batches(attention_mask: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Row indices grouped into micro-batches of similar length (stable sort, deterministic)."""
+    lengths = attention_mask.sum(dim=1)
+    order = torch.argsort(lengths, stable=True)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def _slice(ids: torch.Tensor, attn: torch.Tensor, rows: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The rows, cut to their longest real length (right padding beyond it is dropped)."""
+    width = int(attn[rows].sum(dim=1).max())
+    return ids[rows, :width], attn[rows, :width], width
+
+
+def _apply_lora(model: Any, lora: dict[str, Any]) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=int(lora.get("rank", 8)), lora_alpha=float(lora.get("alpha", 16)),
+                        lora_dropout=float(lora.get("dropout", 0.0)),
+                        target_modules=list(lora.get("target_modules") or ["q_proj", "v_proj"]),
+                        task_type="CAUSAL_LM")
+    return get_peft_model(model, config)
+
+
+def _merged_lora_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
+    """Base-model names → weights with each LoRA delta added (the model is not modified)."""
+    from peft.tuners.lora import LoraLayer
+
+    deltas = {}
+    for name, module in model.named_modules():
+        if isinstance(module, LoraLayer) and module.active_adapters:
+            adapter = module.active_adapters[0]
+            deltas[f"{name}.base_layer.weight"] = module.get_delta_weight(adapter)
+    for name, tensor in model.state_dict().items():
+        if "lora_" in name:
+            continue
+        value = tensor.detach()
+        if name in deltas:
+            value = value + deltas[name].to(value.dtype)
+        clean = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
+        yield clean, value

@@ -1,0 +1,95 @@
+"""Run logging: `metrics.jsonl` (one JSON object per step), TensorBoard scalars, and a samples file.
+
+A resumed run first cuts `metrics.jsonl` and `samples.jsonl` back to the resumed step, so the
+files of an interrupted-then-resumed run read exactly like those of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_FILE = "samples.jsonl"
+
+
+def _clean(value: Any) -> Any:
+    """Make a metric JSON-safe: tensors/numpy to Python numbers, nan/inf to None."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def truncate_jsonl(path: Path, last_step: int) -> None:
+    """Keep only the records of ``path`` whose ``step`` is ≤ ``last_step``."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", -1) <= last_step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a JSON-lines file."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+class MetricsLogger:
+    """Writes per-step metrics and periodic samples under ``run_dir``.
+
+    Args:
+        run_dir: the run directory.
+        resume_step: when resuming, the last step already done; later records are removed.
+        tensorboard: also write TensorBoard event files under ``run_dir/tb``.
+    """
+
+    def __init__(self, run_dir: str | Path, resume_step: int | None = None,
+                 tensorboard: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.run_dir / METRICS_FILE
+        self.samples_path = self.run_dir / SAMPLES_FILE
+        if resume_step is None:
+            for path in (self.metrics_path, self.samples_path):
+                path.unlink(missing_ok=True)
+        else:
+            truncate_jsonl(self.metrics_path, resume_step)
+            truncate_jsonl(self.samples_path, resume_step)
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=
+                                     None if resume_step is None else resume_step + 1)
+
+    def log(self, step: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
+        """Append one step's metrics; returns the record written."""
+        record = {"step": step, **_clean(dict(metrics))}
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    self._tb.add_scalar(key, value, step)
+            self._tb.flush()
+        return record
+
+    def log_samples(self, step: int, samples: Iterable[Mapping[str, Any]]) -> None:
+        """Append sample records (prompt, completion, reward parts, evidence) for ``step``."""
+        with self.samples_path.open("a") as f:
+            for sample in samples:
+                f.write(json.dumps({"step": step, **_clean(dict(sample))}, default=str) + "\n")
+
+    def close(self) -> None:
+        """Flush and close the TensorBoard writer."""
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

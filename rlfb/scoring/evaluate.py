@@ -1,0 +1,57 @@
+"""Held-out evaluation: accuracy, pass@k (unbiased) and mean reward per component.
+
+Accuracy is judged by one named verifier (``eval.verifier``, "math" by default), independently
+of the training reward, so that reward-shaping ablations are compared on the same yardstick.
+Samples whose judge failed are counted (``eval/judge_failed``) and left out of the accuracy.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Sequence
+
+from rlfb.eval_metrics import mean_pass_at_k
+from rlfb.types import Prompt, ScoredSample
+
+
+def evaluation_metrics(
+    prompts: Sequence[Prompt],
+    scored: Sequence[ScoredSample],
+    judged_correct: Sequence[bool | None],
+    n: int,
+    ks: Sequence[int] = (1,),
+    prefix: str = "eval",
+) -> dict[str, Any]:
+    """Summarise an evaluation.
+
+    Args:
+        prompts: the held-out prompts.
+        scored: ``n`` scored samples per prompt, prompt-major.
+        judged_correct: per sample, True/False from the accuracy verifier, None if its judge failed.
+        n: samples per prompt.
+        ks: the k of each pass@k to report (k ≤ n).
+    """
+    if len(scored) != len(prompts) * n or len(judged_correct) != len(scored):
+        raise ValueError("evaluation_metrics needs n scored samples and verdicts per prompt")
+    valid = [c for c in judged_correct if c is not None]
+    out: dict[str, Any] = {
+        f"{prefix}/accuracy": sum(valid) / len(valid) if valid else None,
+        f"{prefix}/judge_failed": len(judged_correct) - len(valid),
+        f"{prefix}/samples": len(scored),
+    }
+    counts = [sum(bool(c) for c in judged_correct[i * n:(i + 1) * n]) for i in range(len(prompts))]
+    for k in ks:
+        if k <= n:
+            out[f"{prefix}/pass@{k}"] = mean_pass_at_k(counts, n, k)
+    rewards = [s.reward for s in scored if s.reward is not None]
+    out[f"{prefix}/reward_mean"] = sum(rewards) / len(rewards) if rewards else None
+    parts: dict[str, list[float]] = defaultdict(list)
+    for s in scored:
+        for name, value in s.components.items():
+            if value is not None:
+                parts[name].append(value)
+    for name, values in sorted(parts.items()):
+        out[f"{prefix}/reward/{name}"] = sum(values) / len(values)
+    lengths = [len(s.rollout.completion_token_ids) for s in scored]
+    out[f"{prefix}/completion_len"] = sum(lengths) / len(lengths) if lengths else 0.0
+    return out
