@@ -26,6 +26,13 @@ def _compute_dtype(logits: torch.Tensor) -> torch.dtype:
     return torch.float64 if logits.dtype == torch.float64 else torch.float32
 
 
+def _shifted(rows: torch.Tensor, dtype: torch.dtype, temperature: float) -> torch.Tensor:
+    """``rows / temperature`` minus each row's (detached) max: logprobs and entropy are
+    invariant to the shift, and ``picked - logsumexp`` no longer cancels two large numbers."""
+    z = rows.to(dtype) / temperature
+    return z - z.detach().amax(-1, keepdim=True)
+
+
 def _by_rows(fn: Callable[..., torch.Tensor], logits: torch.Tensor,
              extra: torch.Tensor | None, chunk_size: int | None) -> torch.Tensor:
     """Apply ``fn(rows [N, V], extra_rows [N] | None) -> [N]`` over row chunks; reshape back."""
@@ -68,7 +75,7 @@ def logprobs_from_logits(logits: torch.Tensor, labels: torch.Tensor, *, temperat
     dtype = _compute_dtype(logits)
 
     def rows_logprobs(rows: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
-        z = rows.to(dtype) / temperature
+        z = _shifted(rows, dtype, temperature)
         picked = z.gather(-1, idx.long().unsqueeze(-1)).squeeze(-1)
         return picked - torch.logsumexp(z, dim=-1)
 
@@ -80,7 +87,8 @@ def entropy_from_logits(logits: torch.Tensor, *, temperature: float = 1.0,
     """Entropy of ``softmax(logits / temperature)`` per position: ``[..., V]`` -> ``[...]``.
 
     Computed as ``logsumexp(z) - sum(softmax(z) * z)`` (stable for any logit scale: no
-    ``log(0)``, no overflow; ``-inf`` logits, e.g. from top-k masking, count as probability 0). ``chunk_size`` as in `logprobs_from_logits`.
+    ``log(0)``, no overflow; ``-inf`` logits, e.g. from top-k masking, count as probability 0).
+    ``chunk_size`` as in `logprobs_from_logits`.
 
     Returns:
         ``[...]`` float32 entropies in nats (float64 for float64 logits), differentiable.
@@ -89,7 +97,7 @@ def entropy_from_logits(logits: torch.Tensor, *, temperature: float = 1.0,
     dtype = _compute_dtype(logits)
 
     def rows_entropy(rows: torch.Tensor, _: torch.Tensor | None) -> torch.Tensor:
-        z = rows.to(dtype) / temperature
+        z = _shifted(rows, dtype, temperature)
         lse = torch.logsumexp(z, dim=-1, keepdim=True)
         p = (z - lse).exp()
         pz = torch.where(p > 0, p * z, torch.zeros((), dtype=dtype))  # -inf logits: 0, not NaN

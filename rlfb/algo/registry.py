@@ -26,7 +26,8 @@ This module does not import torch.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rlfb.registry import Registry, callable_check
 

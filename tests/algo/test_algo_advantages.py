@@ -109,7 +109,8 @@ def test_reinforce_pp_whitens_raw_rewards():
     rewards = torch.tensor([[1.0, 0.0], [1.0, 1.0], [NAN, 5.0]])
     mask = torch.tensor([[True, True], [True, True], [False, False]])
     adv = reinforce_pp_advantages(rewards, mask=mask)
-    expected = (torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.75, 0.75]]) - 0.75) / math.sqrt(0.25 + 1e-8)
+    expected = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.75, 0.75]]) - 0.75
+    expected /= math.sqrt(0.25 + 1e-8)
     close(adv, expected)
 
 
