@@ -40,13 +40,6 @@ def _where_valid(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.where(w != 0, x * w, torch.zeros((), dtype=x.dtype))
 
 
-def masked_sum(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
-    """Sum of ``x`` weighted by ``mask`` (bool, 0/1 or float weights); NaN off the mask ignored."""
-    w = _weights(x, mask)
-    vals = _where_valid(x, w)
-    return vals.sum() if dim is None else vals.sum(dim)
-
-
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int | None = None) -> torch.Tensor:
     """``sum(x * w) / sum(w)`` over all entries (``dim=None``) or along ``dim``.
 
