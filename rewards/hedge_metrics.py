@@ -114,15 +114,22 @@ def hedging_metrics(records: Iterable[Any], n_bins: int = 10) -> dict[str, float
     return out
 
 
+def _hedging_info(info: dict[str, Any]) -> dict[str, Any]:
+    if "hedge_class" in info:
+        return info
+    for part in info.get("parts", {}).values():  # a composite: its hedging component's info
+        if isinstance(part, dict) and "hedge_class" in part:
+            return part
+    raise ValueError("result has no 'hedge_class' in info; pass results of the 'hedging' "
+                     "reward or of a composite with a hedging component")
+
+
 def records_from_results(results: Iterable[Any]) -> list[HedgeRecord]:
     """`HedgeRecord`s from hedging `RewardResult`s (their ``info`` holds class, correctness
-    and stated confidence)."""
+    and stated confidence), or from composites holding a hedging component."""
     records = []
     for res in results:
-        info = res.info
-        if "hedge_class" not in info:
-            raise ValueError("result has no 'hedge_class' in info; pass results of the "
-                             "'hedging' reward (or a composite holding one, via its info)")
+        info = _hedging_info(res.info)
         records.append(HedgeRecord(HedgeClass(info["hedge_class"]), info.get("correct"),
                                    info.get("stated_confidence")))
     return records
