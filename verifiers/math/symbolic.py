@@ -1,0 +1,359 @@
+"""The sympy backend: leaves parsed by latex2sympy2_extended, compared exactly where possible.
+
+Imported only inside the worker process (`worker`), never by ``import rlfb``.
+
+Parsing: latex2sympy2_extended's ANTLR parser, run first in SLL prediction mode (several times
+faster) and, when SLL fails, again in full LL mode (the standard two-stage ANTLR strategy; the
+result is the same parse). Decimals are turned into exact fractions before parsing; a free ``e``
+is Euler's number and a free ``i`` the imaginary unit. Powers and factorials whose value would
+exceed `MAX_DIGITS` digits are refused (`GuardError`) before anything evaluates them.
+
+Equality of two expressions ``a``, ``b``:
+
+1. structural equality, or ``a - b`` that sympy reduces to exactly 0 → equal;
+2. no free symbols: a rational difference decides exactly (``1/2004!`` vs ``1/2006!``);
+   otherwise ``a - b`` is evaluated to 50 digits: clearly non-zero (relative 1e-40) → different,
+   else sympy's ``simplify`` must not find a non-zero rational;
+3. free symbols: ``a - b`` is evaluated at four fixed points (rational, both signs; integers for
+   sums, factorials, floor): any point with a relative difference above 1e-20 → different; equal
+   at every point where both sides are defined → equal (a randomised identity test).
+
+Two equations are equal when their ``lhs - rhs`` differ by a constant non-zero factor (checked
+at the same points), never because both sides reduce to 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+import sympy
+from sympy import Abs, I, Integer, Rational, S, Symbol, factorial, nan, oo, zoo
+
+from .compare import INF, Backend, Policy, Undecided, simple_intervals
+from .exact import numbers_equal, parse_number, rounds_to
+from .structure import Equation, GuardError, Ineq, Interval, Leaf, is_variable
+
+MAX_DIGITS = 50_000
+_INTEGER_FUNCS = (sympy.factorial, sympy.Sum, sympy.Product, sympy.binomial, sympy.floor,
+                  sympy.ceiling, sympy.Mod)
+_DECIMAL = re.compile(r"(?<![\d.])(\d*)\.(\d+)(?![\d.])")
+_REL = {"<": (1, ">"), ">": (0, ">"), "\\leq": (1, ">="), "\\geq": (0, ">="),
+        "\\neq": (0, "!=")}
+
+
+class LeafParseError(ValueError):
+    """latex2sympy could not read a leaf."""
+
+
+def _converter():
+    from antlr4.atn.PredictionMode import PredictionMode
+    from antlr4.error.ErrorStrategy import BailErrorStrategy
+    from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
+
+    config = ConversionConfig(lowercase_symbols=False)
+
+    class _SLL(_Latex2Sympy):
+        def create_parser(self, latex_str):  # noqa: D102 - ANTLR two-stage parsing
+            parser = super().create_parser(latex_str)
+            parser._interp.predictionMode = PredictionMode.SLL
+            parser._errHandler = BailErrorStrategy()
+            return parser
+
+    def convert(text: str):
+        try:
+            return _SLL(config=config).parse(text)
+        except Exception:  # SLL cannot decide: the full LL parse (slower, complete)
+            return _Latex2Sympy(config=config).parse(text)
+
+    return convert
+
+
+_CONVERT = None
+
+
+@lru_cache(maxsize=8192)
+def parse_leaf(text: str):
+    """The sympy value of one leaf (cached); LeafParseError or GuardError when it has none."""
+    global _CONVERT
+    if _CONVERT is None:
+        _CONVERT = _converter()
+    prepared = _DECIMAL.sub(lambda m: rf"(\frac{{{int(m.group(1) + m.group(2))}}}"
+                            rf"{{{10 ** len(m.group(2))}}})", text.rstrip("%"))
+    try:
+        expr = _CONVERT(prepared)
+    except RecursionError as exc:
+        raise GuardError("expression nested too deeply to parse") from exc
+    except Exception as exc:
+        raise LeafParseError(f"cannot parse {text!r}: {str(exc).splitlines()[0][:80]}") from exc
+    if not isinstance(expr, (sympy.Basic, sympy.MatrixBase)):
+        raise LeafParseError(f"{text!r} is not an expression")
+    check_size(expr)
+    subs = {s: v for s in getattr(expr, "free_symbols", ()) for n, v in (("e", S.Exp1), ("i", I))
+            if s.name == n}
+    expr = expr.xreplace(subs) if subs else expr
+    return expr.doit() if hasattr(expr, "doit") else expr
+
+
+def check_size(expr) -> None:
+    """GuardError when an exact integer power or factorial would exceed MAX_DIGITS digits (only
+    those make sympy compute every digit; irrational powers evaluate as floats)."""
+    if not isinstance(expr, sympy.Basic):
+        return
+    for node in sympy.preorder_traversal(expr):
+        if node.is_Pow or isinstance(node, factorial):
+            size = _int_log10(node)
+            if size is not None and size > MAX_DIGITS:
+                raise GuardError(f"number with more than {MAX_DIGITS} digits: {str(node)[:40]}")
+
+
+def _int_log10(e) -> float | None:
+    """An upper bound of log10|e| for an exact rational built from integers, integer powers,
+    products, sums and factorials; None for anything else."""
+    if e.is_Rational:
+        return max(int(e.p).bit_length(), int(e.q).bit_length()) * 0.30103 + 1
+    if e.is_Pow:
+        base, exp = _int_log10(e.base), _int_log10(e.exp)
+        if base is None or exp is None or not e.exp.is_integer:
+            return None
+        return math.inf if exp > 9 else base * 10 ** exp
+    if isinstance(e, factorial):
+        n = _int_log10(e.args[0])
+        return None if n is None else (math.inf if n > 7 else 10 ** n * max(n, 1.0))
+    if e.is_Mul or e.is_Add:
+        parts = [_int_log10(a) for a in e.args]
+        if any(p is None for p in parts):
+            return None
+        return sum(parts) if e.is_Mul else max(parts) + 1
+    return None
+
+
+class SympyBackend:
+    """The full backend (see the module docstring)."""
+
+    name = "sympy"
+    final = True
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.known: dict[str, object] = {}
+
+    def prepare(self, leaf: str) -> None:
+        """Parse a leaf ahead of the comparison, so that a failure is attributed to its side."""
+        if parse_number(leaf) is None and leaf not in INF:
+            self.expr(leaf)
+
+    def expr(self, text: str):
+        """The sympy value of a leaf text (LeafParseError/GuardError when none)."""
+        if text in INF:
+            return oo if INF[text] > 0 else -oo
+        return self.known[text] if text in self.known else parse_leaf(text)
+
+    def leaf_equal(self, ref: str, pred: str) -> bool:
+        """Equality of two leaves under the verifier's policies."""
+        if ref == pred:
+            return True
+        a_num, b_num = parse_number(ref), parse_number(pred)
+        p = self.policy
+        if a_num is not None and b_num is not None:
+            return numbers_equal(a_num, b_num, p.percent, p.rounding, p.rel_tol)
+        a, b = self.expr(ref), self.expr(pred)
+        for x in _percent_values(a, ref, pred, p.percent):
+            for y in _percent_values(b, pred, ref, p.percent):
+                if expr_equal(x, y) or self._rounded(a_num, x, b_num, y):
+                    return True
+        return False
+
+    def _rounded(self, a_num, a, b_num, b) -> bool:
+        """A written decimal against an exact symbolic value (e.g. 4.1231056 vs sqrt(17))."""
+        dec, exact = (a_num, b) if a_num is not None else (b_num, a)
+        if dec is None or dec.decimals is None or dec.decimals < 0 or self.policy.rounding <= 0:
+            return False
+        if dec.sig < self.policy.rounding or not _constant(exact):
+            return False
+        value = sympy.N(exact, dec.decimals + 30)
+        if not value.is_real:
+            return False
+        return rounds_to(sympy.Rational(value), dec.decimals, dec.value)
+
+    def value(self, leaf: str) -> float:
+        """A real endpoint as a float, for ordering."""
+        e = self.expr(leaf)
+        if e in (oo, -oo):
+            return float(e)
+        if not _constant(e) or not e.is_real:
+            raise Undecided(f"endpoint {leaf!r} is not a real number")
+        return float(sympy.N(e, 20))
+
+    def equation_equal(self, ref: Equation, pred: Equation) -> bool:
+        """``lhs - rhs`` of both equal up to a non-zero constant factor."""
+        try:
+            d1 = self.expr(ref.lhs.text) - self.expr(ref.rhs.text)
+            d2 = self.expr(pred.lhs.text) - self.expr(pred.rhs.text)
+        except (LeafParseError, TypeError):
+            return False
+        return proportional(d1, d2, positive=False)
+
+    def ineq_equal(self, ref: Ineq, pred: Ineq) -> bool:
+        """Same relations up to positive factors and flips, or the same solution set."""
+        r, p = self._relations(ref), self._relations(pred)
+        if len(r) == len(p) and all(any(kr == kp and proportional(er, ep, positive=kr != "!=")
+                                        for ep, kp in p) for er, kr in r):
+            return True
+        var_r, var_p = self._variable(ref), self._variable(pred)
+        if var_r is None or var_r != var_p:
+            return False
+        from .compare import _sets_equal
+        return _sets_equal(ref, pred, self)
+
+    def _relations(self, ineq: Ineq) -> list[tuple[object, str]]:
+        out = []
+        for i, op in enumerate(ineq.ops):
+            a, b = self.expr(ineq.parts[i].text), self.expr(ineq.parts[i + 1].text)
+            flip, kind = _REL[op]
+            out.append(((b - a) if flip else (a - b), kind))
+        return out
+
+    def _variable(self, ineq: Ineq) -> str | None:
+        symbols = set().union(*(self.expr(p.text).free_symbols for p in ineq.parts))
+        return str(next(iter(symbols))) if len(symbols) == 1 else None
+
+    def ineq_intervals(self, ineq: Ineq) -> list[Interval]:
+        """The solution set over the reals of a one-variable chain."""
+        names = [p for p in ineq.parts if is_variable(p.text)]
+        others = [p for p in ineq.parts if not is_variable(p.text)]
+        if len(names) == 1 and all(_constant(self.expr(o.text)) for o in others):
+            return simple_intervals(ineq, self, checked=True)
+        symbols = set().union(*(self.expr(p.text).free_symbols for p in ineq.parts))
+        if len(symbols) != 1:
+            raise Undecided("inequality in more than one variable")
+        x = next(iter(symbols))
+        solution = S.Reals
+        for i, op in enumerate(ineq.ops):
+            rel = _relational(op, self.expr(ineq.parts[i].text),
+                              self.expr(ineq.parts[i + 1].text))
+            solution = solution.intersect(sympy.solveset(rel, x, S.Reals))
+        return self._from_set(solution)
+
+    def _from_set(self, s) -> list[Interval]:
+        parts = s.args if isinstance(s, sympy.Union) else (s,)
+        out: list[Interval] = []
+        for part in parts:
+            if isinstance(part, sympy.Interval):
+                out.append(Interval(self._leaf(part.start), self._leaf(part.end),
+                                    not part.left_open, not part.right_open))
+            elif isinstance(part, sympy.FiniteSet):
+                out.extend(Interval(self._leaf(v), self._leaf(v), True, True) for v in part)
+            elif part is not S.EmptySet:
+                raise Undecided(f"solution set {part} is not a union of intervals")
+        return out
+
+    def _leaf(self, value) -> Leaf:
+        if value in (oo, -oo):
+            return Leaf("\\infty" if value == oo else "-\\infty")
+        text = "sympy:" + sympy.srepr(value)
+        self.known[text] = value
+        return Leaf(text)
+
+
+def _relational(op: str, a, b):
+    return {"<": sympy.Lt, ">": sympy.Gt, "\\leq": sympy.Le, "\\geq": sympy.Ge,
+            "\\neq": sympy.Ne}[op](a, b)
+
+
+def _constant(e) -> bool:
+    return isinstance(e, sympy.Basic) and not e.free_symbols
+
+
+def _percent_values(e, text: str, other: str, policy: str) -> list:
+    if not text.endswith("%") or other.endswith("%") or policy == "strip":
+        return [e]
+    return [e / 100] if policy == "fraction" else [e, e / 100]
+
+
+def expr_equal(a, b) -> bool:
+    """Mathematical equality of two sympy values (see the module docstring)."""
+    if isinstance(a, sympy.MatrixBase) or isinstance(b, sympy.MatrixBase):
+        if not (isinstance(a, sympy.MatrixBase) and isinstance(b, sympy.MatrixBase)):
+            return False
+        return a.shape == b.shape and all(expr_equal(x, y) for x, y in zip(a, b))
+    if not isinstance(a, sympy.Expr) or not isinstance(b, sympy.Expr):
+        return a == b
+    if a == b:
+        return True
+    d = sympy.expand(a - b) if a.is_polynomial() and b.is_polynomial() else a - b
+    if d == 0:
+        return True
+    if not d.free_symbols:
+        return _constant_zero(d, a, b)
+    verdicts = [v for v in (_point_equal(a, b, pt) for pt in _points(d)) if v is not None]
+    if verdicts:
+        return all(verdicts)
+    return sympy.simplify(d) == 0
+
+
+def _constant_zero(d, a, b) -> bool:
+    if d.is_Rational:
+        return d == 0
+    value = sympy.N(d, 50)
+    if value.has(nan, zoo) or not value.is_number:
+        return sympy.simplify(d) == 0
+    scale = max(abs(sympy.N(a, 20)), abs(sympy.N(b, 20)), Integer(1))
+    if abs(value) > scale * Rational(1, 10 ** 40):
+        return False
+    simplified = sympy.simplify(d)
+    return not (simplified.is_Rational and simplified != 0)
+
+
+def _points(expr) -> list[dict]:
+    symbols = sorted(expr.free_symbols, key=str)
+    integer = expr.has(*_INTEGER_FUNCS)
+    out = []
+    for j in range(4):
+        if integer:
+            out.append({s: Integer(3 + (2 * j + 3 * k) % 7) for k, s in enumerate(symbols)})
+        else:
+            out.append({s: Rational((-1) ** (j + k) * (23 + 17 * j + 11 * k), 13 + 2 * k)
+                        for k, s in enumerate(symbols)})
+    return out
+
+
+def _point_equal(a, b, pt: dict) -> bool | None:
+    """Equal at this point (None when a side is undefined there)."""
+    try:
+        va = sympy.N(a.subs(pt), 30)
+        vb = sympy.N(b.subs(pt), 30)
+        if not (va.is_number and vb.is_number) or _infinite(va) or _infinite(vb):
+            return None
+        diff = abs(sympy.N((a - b).subs(pt), 30))
+        return bool(diff <= max(abs(va), abs(vb), Integer(1)) * Rational(1, 10 ** 20))
+    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+        return None
+
+
+def _infinite(v) -> bool:
+    return v.has(nan, zoo, oo, -oo)
+
+
+def proportional(d1, d2, positive: bool) -> bool:
+    """True when ``d1 = c * d2`` for one constant ``c != 0`` (``c > 0`` with ``positive``)."""
+    if d1.free_symbols != d2.free_symbols or d1 == 0 or d2 == 0:
+        return d1 == d2 == 0 if not (d1.free_symbols or d2.free_symbols) else False
+    if d1 == d2 or (not positive and d1 == -d2):
+        return True
+    ratios = []
+    for pt in _points(d1 + d2):
+        try:
+            v1, v2 = sympy.N(d1.subs(pt), 30), sympy.N(d2.subs(pt), 30)
+            if v2 == 0 or _infinite(v1) or _infinite(v2):
+                continue
+            ratios.append(v1 / v2)
+        except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
+            continue
+    if len(ratios) < 2 or abs(ratios[0]) < Rational(1, 10 ** 20):
+        return False
+    first = ratios[0]
+    if positive and not (first.is_real and first > 0):
+        return False
+    return all(abs(r - first) <= abs(first) * Rational(1, 10 ** 15) for r in ratios[1:])

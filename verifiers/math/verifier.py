@@ -1,0 +1,201 @@
+"""`"math"`: is the completion's final answer mathematically equal to the reference?
+
+A judgement goes through four stages, each cheaper than the next is expensive:
+
+1. extraction (`extract`) of the completion's final answer, and of the reference's when the
+   reference is a full solution;
+2. an LRU cache on (reference answer, extracted answer) per verifier (its options are fixed);
+3. the exact path in the calling process: normalised string equality, exact rational arithmetic
+   for numbers, the answer's structure (lists, tuples, sets, intervals, relations), and
+   multiple-choice letters; most answers end here, without sympy;
+4. the sympy path (`symbolic`) in a worker process (`worker`), under the time budget: past it the
+   worker is killed and the result is TIMEOUT (masked, never scored 0).
+
+Statuses: CORRECT / WRONG; UNPARSEABLE when the completion has no readable answer (or one beyond
+the guards: over 2000 characters, brackets nested over 60 deep, a number over 50,000 digits);
+ERROR when the reference has no readable answer or a worker crashed; TIMEOUT past the budget.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Sequence
+
+from rlfb.errors import ConfigError
+from rlfb.verifiers.base import Verdict, Verifier, VerifyResult, VerifyStatus
+
+from .cases import GOLDEN_CASES
+from .compare import ExactBackend, Policy
+from .core import Outcome, choice_in_text, choice_letter, decide
+from .extract import EXTRACTORS, extract
+from .normalize import normalize
+from .structure import MAX_ANSWER_CHARS
+from .worker import WorkerCrash, WorkerTimeout, get_pool
+
+_STATUS = {"correct": VerifyStatus.CORRECT, "wrong": VerifyStatus.WRONG,
+           "unparseable": VerifyStatus.UNPARSEABLE, "error": VerifyStatus.ERROR}
+
+
+class _LRU:
+    """A thread-safe least-recently-used map."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Verdict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Verdict | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Verdict) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class MathVerifier(Verifier):
+    """Mathematical equivalence of the final answer with the reference (module docstring).
+
+    Args:
+        timeout_s: time budget of one check, from the call to the verdict; past it the result
+            is TIMEOUT (within about 0.2 s), from any thread.
+        extraction: ``"auto"`` (default: the marked answer that stands last in the completion —
+            ``\\boxed{}``, "final answer is", ``<answer>``, ``####``, "the answer is" — else the
+            bare text, the last math environment or the last number), or a list of extractor
+            names tried in that strict priority order: ``boxed``, ``final_answer``,
+            ``answer_tag``, ``gsm8k``, ``answer_is``, ``bare``, ``last_math``, ``last_number``.
+            References are always read with ``"auto"``.
+        percent: how ``p%`` compares with a bare number: ``"either"`` (default: ``10%`` equals
+            10 and 0.1), ``"fraction"`` (only 0.1) or ``"strip"`` (only 10).
+        rounding_digits: a decimal written with at least this many significant digits also
+            equals an exact value it is a rounding or truncation of (``0.3333`` ~ ``1/3``,
+            ``4.1231`` ~ ``\\sqrt{17}``); two decimals, or two exact values, must be equal.
+            0 turns this off.
+        rel_tol: numbers (not expressions) within this relative tolerance are equal; 0 (default)
+            means exact.
+        multiple_choice: when the reference is an option letter (``C``, ``(C)``, ``C. text``),
+            compare option letters.
+        inequality_for_interval: also credit an inequality (``-2 \\leq x \\leq 7``) against an
+            interval reference (``[-2, 7]``); off by default because such a reference usually
+            answers a question that asks for interval notation. An inequality reference always
+            accepts the matching interval.
+        cache_size: entries in the (reference answer, extracted answer) LRU cache; 0 disables.
+        workers: worker processes `verify_batch` fans out to (default: the CPU count).
+        batch_parallel_min: smallest batch that `verify_batch` spreads over the workers.
+    """
+
+    version = "1"
+    golden_cases = GOLDEN_CASES
+
+    def __init__(
+        self,
+        timeout_s: float = 3.0,
+        extraction: str | Sequence[str] = "auto",
+        percent: str = "either",
+        rounding_digits: int = 4,
+        rel_tol: float = 0.0,
+        multiple_choice: bool = True,
+        inequality_for_interval: bool = False,
+        cache_size: int = 65536,
+        workers: int | None = None,
+        batch_parallel_min: int = 32,
+    ) -> None:
+        if not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
+            raise ConfigError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+        if percent not in ("either", "fraction", "strip"):
+            raise ConfigError(f"percent must be 'either', 'fraction' or 'strip', got {percent!r}")
+        if extraction != "auto":
+            if isinstance(extraction, str) or not extraction:
+                raise ConfigError("extraction must be 'auto' or a non-empty list of extractor "
+                                  f"names from {list(EXTRACTORS)}, got {extraction!r}")
+            unknown = [e for e in extraction if e not in EXTRACTORS]
+            if unknown:
+                raise ConfigError(f"unknown extractor(s) {unknown}; choose from {list(EXTRACTORS)}")
+            extraction = tuple(extraction)
+        if rel_tol < 0 or rounding_digits < 0 or cache_size < 0:
+            raise ConfigError("rel_tol, rounding_digits and cache_size must not be negative")
+        self.timeout_s = float(timeout_s)
+        self.extraction = extraction
+        self.policy = Policy(percent, int(rounding_digits), float(rel_tol),
+                             bool(inequality_for_interval))
+        self.multiple_choice = bool(multiple_choice)
+        self.workers = workers
+        self.batch_parallel_min = batch_parallel_min
+        self._cache = _LRU(cache_size)
+
+    def judge(self, completion: str, reference: Any) -> Verdict:
+        """One judgement (see the class docstring)."""
+        deadline = time.monotonic() + self.timeout_s
+        if reference is None:
+            return Verdict(VerifyStatus.ERROR, info={"reason": "no reference answer given"})
+        ref = extract(str(reference))
+        if ref is None or len(ref.answer) > MAX_ANSWER_CHARS:
+            return Verdict(VerifyStatus.ERROR, info={"reason": "no readable reference answer"})
+        pred = extract(str(completion), self.extraction)
+        if pred is None:
+            return Verdict(VerifyStatus.UNPARSEABLE, info={"reason": "no answer found"})
+        evidence = {"extractor": pred.method, "reference_answer": ref.answer}
+        if len(pred.answer) > MAX_ANSWER_CHARS:
+            return Verdict(VerifyStatus.UNPARSEABLE, pred.answer[:200] + "...",
+                           info={**evidence, "reason": f"answer over {MAX_ANSWER_CHARS} chars"})
+        cached = self._cache.get((ref.answer, pred.answer))
+        if cached is not None:
+            return Verdict(cached.status, cached.score, pred.answer, {**cached.info,
+                                                                      "cached": True})
+        outcome = self._decide(ref.answer, pred.answer, str(completion), deadline)
+        status = _STATUS.get(outcome.status, VerifyStatus.ERROR)
+        if outcome.status == "timeout":
+            status = VerifyStatus.TIMEOUT
+        verdict = Verdict(status, None, pred.answer, {**evidence, **outcome.info})
+        if status.judged:
+            self._cache.put((ref.answer, pred.answer), verdict)
+        return verdict
+
+    def _decide(self, ref: str, pred: str, completion: str, deadline: float) -> Outcome:
+        letter = choice_letter(normalize(ref)) if self.multiple_choice else None
+        if letter is not None:
+            given = choice_letter(normalize(pred)) or choice_in_text(completion)
+            return Outcome("correct" if given == letter else "wrong",
+                           {"path": "choice", "choice": given, "expected_choice": letter})
+        outcome = decide(ref, pred, ExactBackend(self.policy))
+        if outcome.status != "undecided":
+            return outcome
+        message = {"op": "judge", "reference": ref, "prediction": pred,
+                   "policy": self.policy.__dict__}
+        try:
+            reply = get_pool().call(message, deadline)
+        except WorkerTimeout as exc:
+            return Outcome("timeout", {**outcome.info, "reason": f"{exc} ({self.timeout_s} s)"})
+        except WorkerCrash as exc:
+            return Outcome("error", {**outcome.info, "reason": str(exc)})
+        return Outcome(reply.get("status", "error"), reply.get("info", {}))
+
+    def verify_batch(self, completions: Sequence[str],
+                     references: Sequence[Any]) -> list[VerifyResult]:
+        """Judge many; batches of at least ``batch_parallel_min`` fan out over worker processes
+        (the sympy work runs in parallel; each item keeps its own time budget)."""
+        if len(completions) != len(references):
+            raise ValueError(f"verify_batch got {len(completions)} completions and "
+                             f"{len(references)} references")
+        workers = self.workers or get_pool().max_workers
+        if len(completions) < self.batch_parallel_min or workers <= 1:
+            return [self.verify(c, r) for c, r in zip(completions, references)]
+        get_pool().ensure_capacity(workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(self.verify, completions, references))
+
+    def warmup(self, workers: int = 1) -> None:
+        """Start ``workers`` worker processes and wait until they are ready (optional: the first
+        check that needs sympy otherwise pays the start, about half a second)."""
+        get_pool().warm(workers)
