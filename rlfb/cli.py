@@ -19,6 +19,7 @@ from rlfb.errors import RlfbError
 
 # Subcommand modules, in the order `rlfb --help` lists them.
 COMMAND_MODULES = (
+    "rlfb.commands.train",
     "rlfb.commands.verifiers",
     "rlfb.commands.verify",
 )

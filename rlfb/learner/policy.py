@@ -13,7 +13,9 @@ ready for an engine that knows nothing of adapters.
 from __future__ import annotations
 
 import copy
+import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,13 +40,17 @@ class PolicyLearner:
         dtype: parameter dtype name.
         seed: seeds torch before the model and adapters are built.
         gradient_checkpointing: trade compute for memory.
+        lr_schedule: "constant", or "linear" / "cosine" decay to 0 at ``total_steps``.
+        packing: forward-pass layout ("packed", "bucketed", "padded"; see `rlfb.learner.logprobs`).
     """
 
     def __init__(self, model_path: str, loss: LossSettings, *, lr: float = 1e-6,
                  weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
                  max_grad_norm: float = 1.0, warmup_steps: int = 0, micro_batch_size: int = 8,
                  ppo_epochs: int = 1, lora: dict[str, Any] | None = None, dtype: str = "float32",
-                 seed: int = 0, gradient_checkpointing: bool = False) -> None:
+                 seed: int = 0, gradient_checkpointing: bool = False,
+                 lr_schedule: str = "constant", total_steps: int = 0,
+                 packing: str = "packed") -> None:
         from rlfb.models.load import load_policy
 
         torch.manual_seed(seed)
@@ -65,7 +71,9 @@ class PolicyLearner:
         self.optimizer = torch.optim.AdamW(params, lr=lr, betas=tuple(betas),
                                            weight_decay=weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / warmup_steps) if warmup_steps else 1.0)
+            self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
+                                    schedule=lr_schedule))
+        self.packing = packing
         self.version = 0
 
     # -- training --------------------------------------------------------------------------
@@ -117,7 +125,8 @@ class PolicyLearner:
         """Packed forward pass; logits are computed only where ``mask`` (the loss mask) is 1."""
         from rlfb.learner.logprobs import logprobs_and_entropy
 
-        return logprobs_and_entropy(model, ids, attn, mask, temperature=self.loss.temperature)
+        return logprobs_and_entropy(model, ids, attn, mask, temperature=self.loss.temperature,
+                                    method=self.packing)
 
     @torch.no_grad()
     def _logprobs_no_grad(self, batch: ExperienceBatch, chunks: list[torch.Tensor],
@@ -177,6 +186,25 @@ class PolicyLearner:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.version = saved["version"]
+
+
+def lr_factor(step: int, *, warmup: int, total: int, schedule: str) -> float:
+    """Learning-rate multiplier after ``step`` optimiser steps: linear warm-up over ``warmup``
+    steps, then constant or a linear/cosine decay reaching 0 at ``total``.
+
+    >>> [round(lr_factor(s, warmup=2, total=6, schedule="linear"), 3) for s in range(6)]
+    [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
+    """
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant" or total <= warmup:
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown lr_schedule {schedule!r}; use constant, linear or cosine")
 
 
 def _finish_stats(totals: dict[str, float], grad_norm: float) -> dict[str, float]:

@@ -1,0 +1,42 @@
+"""`rlfb train CONFIG [key=value ...] [--resume RUN_DIR]`: run an RL job from a YAML config."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `train` subcommand."""
+    p = subparsers.add_parser(
+        "train", help="train a policy from a YAML config (GRPO and friends)",
+        description="Train from a YAML config with dotted overrides, e.g. "
+        "`rlfb train experiments/quickstart.yaml algo.kl_coef=0.01 run.steps=5`. Writes the "
+        "run directory (resolved config, metrics.jsonl, TensorBoard events, samples, "
+        "checkpoints, report.md and PNG curves).")
+    p.add_argument("config", help="YAML config file")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides, e.g. learner.lr=1e-5 run.steps=20")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its latest checkpoint")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, train, write the report."""
+    from rlfb.config import load_config
+    from rlfb.loop import Trainer
+    from rlfb.report import write_report
+
+    overrides = list(args.overrides)
+    if args.resume:
+        overrides.append(f"run.resume={args.resume}")
+        overrides.append(f"run.output_dir={args.resume}")
+    cfg = load_config(args.config, overrides)
+    trainer = Trainer(cfg)
+    try:
+        run_dir = trainer.run()
+    finally:
+        trainer.close()
+    report = write_report(run_dir, title=cfg.run.name)
+    print(f"run directory: {run_dir}\nreport: {report}")
+    return 0

@@ -1,0 +1,73 @@
+"""The local executor: every role in this process (zero workers).
+
+The controller (`rlfb.loop.Trainer`) talks to roles only through an executor's methods —
+`generate`, `score`, `update`, `sync_weights`, `save_learner`, `load_learner`, `close` — so the
+Ray executor runs the same loop with the roles as actors.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
+
+
+class LocalExecutor:
+    """Builds the rollout engine, scorer and learner in this process.
+
+    Args:
+        engine: engine registry name ("hf" or "vllm").
+        engine_options: keyword options of the engine.
+        reward: reward registry name, and ``reward_options`` its options.
+        learner_factory: a zero-argument callable that builds the `PolicyLearner`.
+        model_path: the initial policy folder the engine loads.
+    """
+
+    def __init__(self, *, model_path: str, engine: str, engine_options: dict[str, Any],
+                 reward: str, reward_options: dict[str, Any], learner_factory: Any) -> None:
+        from rlfb.rollout import get_engine
+        from rlfb.scoring import Scorer
+
+        self.learner = learner_factory()
+        self.engine = get_engine(engine, model_path, **engine_options)
+        self.scorer = Scorer(reward, reward_options)
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingParams) -> list[Rollout]:
+        """Sample ``sampling.n`` completions per prompt with the current policy."""
+        return self.engine.generate(prompts, sampling)
+
+    def score(self, prompts: Sequence[Prompt], rollouts: Sequence[Rollout]) -> list[ScoredSample]:
+        """Score rollouts with the configured reward."""
+        return self.scorer.score(prompts, rollouts)
+
+    def update(self, batch: ExperienceBatch) -> dict[str, float]:
+        """One learner update."""
+        return self.learner.update(batch)
+
+    def sync_weights(self) -> dict[str, float]:
+        """Send the learner's weights to the engine; returns timing and size."""
+        start = time.perf_counter()
+        weights = list(self.learner.named_weights())
+        nbytes = sum(t.numel() * t.element_size() for _, t in weights)
+        self.engine.update_weights(weights, self.learner.version)
+        return {"sync/seconds": time.perf_counter() - start, "sync/bytes": float(nbytes)}
+
+    @property
+    def policy_version(self) -> int:
+        """The learner's weight version."""
+        return self.learner.version
+
+    def save_learner(self, path: Path) -> None:
+        """Write the learner's checkpoint part."""
+        self.learner.save(path)
+
+    def load_learner(self, path: Path) -> None:
+        """Restore the learner and push its weights to the engine."""
+        self.learner.load(path)
+        self.sync_weights()
+
+    def close(self) -> None:
+        """Release the engine."""
+        self.engine.close()

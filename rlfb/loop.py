@@ -1,0 +1,216 @@
+"""The controller loop of online RL (GRPO, Dr.GRPO, RLOO, REINFORCE++).
+
+Each step: sample prompts → rollout → score → buffer → advantages → learner update → weight
+sync; every ``eval_every`` steps a held-out evaluation, every ``save_every`` a checkpoint. The
+loop talks to roles only through an executor (`rlfb.exec.local.LocalExecutor`, or the Ray
+executor), so the same code runs in one process or on a cluster.
+
+Determinism: the sampling seed of step s is derived from ``(run.seed, s)``, the data order from
+``run.seed``, and the learner's RNG is checkpointed, so a seeded CPU run is reproducible and a
+resumed run continues exactly like an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlfb.algo.advantages import from_groups, to_groups
+from rlfb.algo.registry import get_advantage_estimator
+from rlfb.buffer import ExperienceBuffer, collate, rewards_and_groups
+from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
+from rlfb.errors import RlfbError
+from rlfb.metrics import MetricsLogger
+from rlfb.run import RunContext, build_run, step_seed
+from rlfb.scoring.evaluate import evaluation_metrics
+from rlfb.scoring.scorer import status_counts
+from rlfb.types import SamplingParams
+
+
+class Trainer:
+    """Runs a configured online-RL job; `run` returns the run directory."""
+
+    def __init__(self, cfg: Any, executor: Any = None) -> None:
+        if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
+            raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
+                            "(runs save every run.save_every steps)")
+        self.cfg = cfg
+        self.ctx: RunContext = build_run(cfg, executor)
+        self.ex = self.ctx.executor
+        self.buffer = ExperienceBuffer(max_staleness=cfg.buffer.max_staleness,
+                                       drop_zero_variance=cfg.buffer.drop_zero_variance)
+        self.estimator = get_advantage_estimator(cfg.algo.advantage)
+        self.step = 0
+        resume = cfg.run.resume
+        if resume:
+            self._restore(Path(resume))
+        self.log = MetricsLogger(self.ctx.run_dir, resume_step=self.step if resume else None,
+                                 tensorboard=cfg.run.tensorboard)
+
+    # -- one step --------------------------------------------------------------------------
+    def sampling(self, step: int) -> SamplingParams:
+        """The rollout sampling parameters of ``step``."""
+        r = self.cfg.rollout
+        return SamplingParams(n=r.n, max_new_tokens=r.max_new_tokens, temperature=r.temperature,
+                              top_p=r.top_p, top_k=r.top_k, seed=step_seed(self.cfg.run.seed, step))
+
+    def train_step(self, step: int) -> dict[str, Any]:
+        """One full step; returns its metrics."""
+        t: dict[str, float] = {}
+        groups, samples, refills = self._collect(step, t)
+        metrics: dict[str, Any] = {}
+        if groups:
+            start = time.perf_counter()
+            rewards, index = rewards_and_groups(groups)
+            g = to_groups(rewards, index)
+            adv = from_groups(self.estimator(g.values, mask=g.mask, **self.cfg.algo.advantage_options), g)
+            batch = collate(groups, adv, self.ctx.pad_token_id)
+            t["time/collate"] = time.perf_counter() - start
+            start = time.perf_counter()
+            metrics.update(self.ex.update(batch))
+            t["time/update"] = time.perf_counter() - start
+            sync = self.ex.sync_weights()
+            t["time/sync"] = sync.pop("sync/seconds")
+            metrics.update(sync)
+        metrics.update(_sample_metrics(samples, self.cfg.rollout.max_new_tokens))
+        metrics.update({f"buffer/{k}": v for k, v in self.buffer.stats().to_dict().items()})
+        metrics["buffer/refill_rounds"] = refills
+        metrics["train/groups_used"] = len(groups)
+        metrics.update(t)
+        total = sum(v for k, v in t.items() if k.startswith("time/"))
+        tokens = sum(len(s.rollout.completion_token_ids) for s in samples)
+        metrics["time/step"] = total
+        metrics["perf/samples_per_s"] = len(samples) / total if total else 0.0
+        metrics["perf/tokens_per_s"] = tokens / total if total else 0.0
+        if self.cfg.run.samples_every and step % self.cfg.run.samples_every == 0:
+            self.log.log_samples(step, (_sample_record(self.ctx, s) for s in samples))
+        return metrics
+
+    def _collect(self, step: int, t: dict[str, float]) -> tuple[list[Any], list[Any], int]:
+        """Roll out and score until the buffer holds a batch (DAPO refills when dropping
+        zero-variance groups); returns (groups taken, every sample scored, refill rounds)."""
+        want = self.cfg.data.prompts_per_step
+        version = self.ex.policy_version
+        samples: list[Any] = []
+        rounds = 0
+        while True:
+            prompts = self.ctx.sampler.next_batch(want - self.buffer.num_ready(version)
+                                                  if rounds else want)
+            start = time.perf_counter()
+            sampling = self.sampling(step) if rounds == 0 else \
+                SamplingParams(**{**self.sampling(step).__dict__,
+                                  "seed": step_seed(self.cfg.run.seed, step, rounds)})
+            rollouts = self.ex.generate(prompts, sampling)
+            t["time/generate"] = t.get("time/generate", 0.0) + time.perf_counter() - start
+            start = time.perf_counter()
+            scored = self.ex.score(prompts, rollouts)
+            t["time/score"] = t.get("time/score", 0.0) + time.perf_counter() - start
+            samples.extend(scored)
+            for p in prompts:
+                self.buffer.add_group(p.prompt_id, [s for s in scored
+                                                    if s.rollout.prompt_id == p.prompt_id])
+            if (self.buffer.num_ready(version) >= want or not self.buffer.drop_zero_variance
+                    or rounds >= self.cfg.buffer.max_refill_rounds):
+                break
+            rounds += 1
+        return self.buffer.take(want, version), samples, rounds
+
+    # -- evaluation, checkpoints, the run --------------------------------------------------
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Held-out accuracy, pass@k and reward components of the current policy."""
+        e = self.cfg.eval
+        start = time.perf_counter()
+        sampling = SamplingParams(n=e.k, max_new_tokens=e.max_new_tokens or
+                                  self.cfg.rollout.max_new_tokens,
+                                  temperature=0.0 if e.greedy else e.temperature,
+                                  top_p=1.0, top_k=-1, seed=step_seed(self.cfg.run.seed, -1))
+        prompts = self.ctx.eval_prompts
+        rollouts = self.ex.generate(prompts, sampling)
+        scored = self.ex.score(prompts, rollouts)
+        verdicts = self.ctx.accuracy.verify_batch([r.text for r in rollouts],
+                                                  [s.reference for s in scored])
+        correct = [v.status.value == "correct" if v.judged else None for v in verdicts]
+        out = evaluation_metrics(prompts, scored, correct, n=e.k, ks=sorted({1, e.k}))
+        out["time/eval"] = time.perf_counter() - start
+        return out
+
+    def save(self, step: int) -> Path:
+        """Checkpoint after ``step`` steps."""
+        state = {"sampler": self.ctx.sampler.state_dict(), "buffer": self.buffer.state_dict()}
+        return save_checkpoint(self.ctx.run_dir, step, state, self.ex.save_learner,
+                               keep=self.cfg.run.keep_checkpoints)
+
+    def _restore(self, run_dir: Path) -> None:
+        ckpt = latest_checkpoint(run_dir)
+        assert ckpt is not None  # checked in __init__
+        state = load_state(ckpt)
+        self.ex.load_learner(ckpt / "learner")
+        self.ctx.sampler.load_state_dict(state["sampler"])
+        self.buffer.load_state_dict(state["buffer"])
+        set_rng_state(state["rng"])
+        self.step = state["step"]
+
+    def run(self) -> Path:
+        """Train for ``run.steps`` steps (from the resumed step); returns the run directory."""
+        from tqdm import tqdm
+
+        cfg = self.cfg.run
+        if self.step == 0 and self.cfg.eval.every:
+            self.log.log(0, self.evaluate(0))
+        bar = tqdm(range(self.step + 1, cfg.steps + 1), initial=self.step, total=cfg.steps,
+                   desc=cfg.name, unit="step", disable=not cfg.progress)
+        try:
+            for step in bar:
+                metrics = self.train_step(step)
+                if self.cfg.eval.every and (step % self.cfg.eval.every == 0 or step == cfg.steps):
+                    metrics.update(self.evaluate(step))
+                record = self.log.log(step, metrics)
+                bar.set_postfix(reward=f"{record.get('reward/mean') or 0:.3f}")
+                self.step = step
+                if cfg.save_every and (step % cfg.save_every == 0 or step == cfg.steps):
+                    self.save(step)
+        finally:
+            bar.close()
+            self.log.close()
+        return self.ctx.run_dir
+
+    def close(self) -> None:
+        """Release the executor's roles."""
+        self.ex.close()
+
+
+def _sample_metrics(samples: list[Any], max_new_tokens: int) -> dict[str, Any]:
+    if not samples:
+        return {}
+    valid = torch.tensor([s.reward for s in samples if s.reward is not None], dtype=torch.float64)
+    lengths = torch.tensor([len(s.rollout.completion_token_ids) for s in samples],
+                           dtype=torch.float64)
+    out: dict[str, Any] = {
+        "reward/mean": float(valid.mean()) if len(valid) else None,
+        "reward/std": float(valid.std(unbiased=False)) if len(valid) else None,
+        "reward/masked": len(samples) - len(valid),
+        "length/mean": float(lengths.mean()),
+        "length/max": float(lengths.max()),
+        "length/clipped_frac": sum(s.rollout.finish_reason == "length" for s in samples)
+        / len(samples),
+    }
+    parts: dict[str, list[float]] = {}
+    for s in samples:
+        for name, value in s.components.items():
+            if value is not None:
+                parts.setdefault(name, []).append(value)
+    out.update({f"reward/{k}": sum(v) / len(v) for k, v in sorted(parts.items())})
+    out.update({f"status/{k}": v for k, v in status_counts(samples).items()})
+    return out
+
+
+def _sample_record(ctx: RunContext, sample: Any) -> dict[str, Any]:
+    r = sample.rollout
+    return {"prompt_id": r.prompt_id, "prompt": ctx.decode(r.prompt_token_ids),
+            "completion": r.text, "reference": sample.reference, "reward": sample.reward,
+            "components": sample.components, "statuses": sample.statuses,
+            "evidence": sample.evidence, "finish_reason": r.finish_reason,
+            "weight_version": r.weight_version}

