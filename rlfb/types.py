@@ -116,6 +116,8 @@ class ExperienceBatch:
         advantages: ``[B, T]`` per-token advantages (0 off the mask).
         ref_logprobs: ``[B, T]`` reference-policy logprobs, or None when no KL is used.
         weight_versions: ``[B]`` policy version that sampled each row.
+        scores: ``[B]`` each sample's scalar reward (NaN = masked), for learners that make
+            their own advantages (PPO with a critic); None otherwise.
     """
 
     input_ids: torch.Tensor
@@ -125,3 +127,44 @@ class ExperienceBatch:
     advantages: torch.Tensor
     ref_logprobs: torch.Tensor | None = None
     weight_versions: torch.Tensor | None = None
+    scores: torch.Tensor | None = None
+
+
+@dataclass
+class TokenBatch:
+    """Supervised sequences (SFT, PPO-ptx), right-padded to a common length T.
+
+    Attributes:
+        input_ids: ``[B, T]`` prompt followed by target tokens.
+        attention_mask: ``[B, T]`` 1 for real tokens.
+        loss_mask: ``[B, T]`` 1 for the tokens trained on (the completion; 0 for prompt and
+            padding).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    loss_mask: torch.Tensor
+
+
+@dataclass
+class PreferenceBatch:
+    """Preference pairs for DPO: rows ``0..P-1`` are the chosen completions, rows ``P..2P-1``
+    the rejected ones of the same prompts, in the same order; right-padded to length T.
+
+    Attributes:
+        input_ids: ``[2P, T]`` prompt followed by completion tokens.
+        attention_mask: ``[2P, T]`` 1 for real tokens.
+        loss_mask: ``[2P, T]`` 1 on completion tokens.
+        ref_logps: ``[2P]`` each row's summed completion logprob under the reference policy,
+            or None when the learner is to compute it (IPO divides it by the token count).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    loss_mask: torch.Tensor
+    ref_logps: torch.Tensor | None = None
+
+    @property
+    def num_pairs(self) -> int:
+        """P, the number of pairs."""
+        return self.input_ids.shape[0] // 2
