@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlfb.verifiers.code import wire
-from rlfb.verifiers.code.forkserver import ForkServer
+from rlfb.verifiers.code.forkserver import ForkServer, SandboxFailure
 
 _STDERR_TAIL = 2000
 
@@ -40,20 +40,67 @@ def _wait(fd: int, events: int, deadline: float) -> None:
             return
 
 
-class FunctionExecution:
+class _Execution:
+    """What every execution has: a fork server, and the read end of the child's setup pipe."""
+
+    def __init__(self, server: ForkServer, request: dict[str, Any], fds: list[int]) -> None:
+        setup_r, setup_w = os.pipe()
+        try:
+            server.spawn(request, [*fds, setup_w])
+        except BaseException:
+            os.close(setup_r)
+            raise
+        finally:
+            os.close(setup_w)
+            for fd in fds:
+                os.close(fd)
+        self.server, self.setup_r = server, setup_r
+
+    def finish(self, wait: bool = True) -> dict[str, Any] | None:
+        """Reap the execution and check that its setup finished; raises `SandboxFailure` when
+        it did not (then nothing the child did can count against the candidate).
+
+        ``wait=False`` is for a child that has sent a frame: it wrote "ok" before running any
+        candidate code, so the check needs no waiting, and the reap is settled later."""
+        try:
+            if not wait:
+                os.set_blocking(self.setup_r, False)
+                try:
+                    early = os.read(self.setup_r, 16)
+                except BlockingIOError:
+                    early = b""
+                if early == b"ok":
+                    self.server.reap(wait=False)
+                    return None
+            reaped = self.server.reap()
+            os.set_blocking(self.setup_r, True)
+            report = early if not wait else b""
+            while chunk := os.read(self.setup_r, 4096):
+                report += chunk
+        finally:
+            os.close(self.setup_r)
+        if report != b"ok":
+            why = report.decode("utf-8", "replace") or "the child died during setup"
+            raise SandboxFailure(f"sandbox setup failed: {why} {self.server.spawn_failure}")
+        return reaped
+
+
+class FunctionExecution(_Execution):
     """A sandboxed child serving calls to the candidate's function (see `runtime`)."""
 
     def __init__(self, server: ForkServer, code: str, entry: str, limits: dict[str, int],
                  max_bytes: int) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        request = {"mode": "function", "code": code, "entry": entry, "limits": limits}
         try:
-            server.spawn({"mode": "function", "code": code, "entry": entry, "limits": limits},
-                         [theirs.fileno()])
-        finally:
-            theirs.close()
+            super().__init__(server, request, [theirs.detach()])
+        except BaseException:
+            ours.close()
+            raise
         ours.setblocking(False)
-        self.server, self.sock, self.max_bytes = server, ours, max_bytes
+        self.sock, self.max_bytes = ours, max_bytes
         self._buf = bytearray()
+        self.answered = False
 
     def recv(self, deadline: float) -> bytes:
         """One frame from the child."""
@@ -77,6 +124,7 @@ class FunctionExecution:
             if not chunk:
                 raise CandidateCrash("the candidate's process exited")
             self._buf += chunk
+            self.answered = True
 
     def send(self, payload: bytes, deadline: float) -> None:
         """One frame to the child (waits while its socket buffer is full)."""
@@ -89,10 +137,10 @@ class FunctionExecution:
             except OSError as exc:
                 raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
 
-    def close(self) -> dict[str, Any]:
-        """Kill and reap the execution; returns the fork server's ``reaped`` report."""
+    def close(self) -> None:
+        """Kill the execution; the reap is only awaited when the child never answered."""
         self.sock.close()
-        return self.server.reap()
+        self.finish(wait=not self.answered)
 
 
 @dataclass
@@ -106,25 +154,23 @@ class ProgramResult:
     overflow: bool
 
 
-class ProgramExecution:
+class ProgramExecution(_Execution):
     """A sandboxed child running a whole program on one input, stdout and stderr piped back."""
 
     def __init__(self, server: ForkServer, code: str, stdin: str, limits: dict[str, int]) -> None:
+        server.settle()  # earlier reaps first: their messages precede this execution's
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        request = {"mode": "stdio", "code": code, "input": stdin, "limits": limits}
         try:
-            server.spawn({"mode": "stdio", "code": code, "input": stdin, "limits": limits},
-                         [out_w, err_w])
+            super().__init__(server, request, [out_w, err_w])
         except BaseException:
             os.close(out_r)
             os.close(err_r)
             raise
-        finally:
-            os.close(out_w)
-            os.close(err_w)
         for fd in (out_r, err_r):
             os.set_blocking(fd, False)
-        self.server, self.out_r, self.err_r = server, out_r, err_r
+        self.out_r, self.err_r = out_r, err_r
 
     def run(self, deadline: float, max_output: int) -> ProgramResult:
         """Collect output until the program exits, overflows ``max_output`` or times out;
@@ -132,7 +178,7 @@ class ProgramExecution:
         out, err = bytearray(), bytearray()
         try:
             exited, timed_out = self._collect(out, err, deadline, max_output)
-            reaped = self.server.reap()
+            reaped = self.finish()
             drain_until = time.monotonic() + 1.0
             for fd, buf in ((self.out_r, out), (self.err_r, err)):
                 while len(out) <= max_output and time.monotonic() < drain_until:
@@ -160,7 +206,12 @@ class ProgramExecution:
                 return False, True
             for fd, _ in poller.poll(left * 1000):
                 if fd == self.server.fileno():
-                    exited = self.server.event().get("op") == "exited" or exited
+                    event = self.server.event()
+                    if event.get("op") == "spawn_failed":
+                        self.server.spawn_failure = str(event.get("reason"))
+                        return True, False
+                    exited = exited or (event.get("op") == "exited"
+                                        and event.get("seq") == self.server.seq)
                 elif fd in open_fds and not self._read(fd, out if fd == self.out_r else err):
                     open_fds.discard(fd)
                     poller.unregister(fd)

@@ -22,7 +22,11 @@ from rlfb.verifiers.code import wire
 ZYGOTE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
 UID_SPAN = 1024
 _CONTROL_TIMEOUT_S = 30.0
-_ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+# The fork server runs with exactly the environment its children get (`runtime.sandbox_env`
+# for a /tmp working directory), so a child has nothing to scrub.
+_ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+               "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "MKL_NUM_THREADS": "1"}
 
 
 class SandboxFailure(Exception):
@@ -46,19 +50,20 @@ class ForkServer:
 
     Args:
         uid_base: first uid of the sandbox uid range.
-        namespaces: use Linux namespaces where the kernel allows them.
-        preload: modules the server imports before forking (children get them for free).
-        hide_paths: directories shown empty inside the sandbox.
+        options: what the server needs to know once: ``namespaces`` (use Linux namespaces where
+            allowed), ``preload`` (modules imported before forking), ``hide_paths``
+            (directories shown empty), ``file_mb`` (size of each execution's /tmp) and
+            ``ipc_shm_mb`` (System V shared memory cap).
     """
 
-    def __init__(self, uid_base: int, namespaces: bool, preload: list[str],
-                 hide_paths: list[str]) -> None:
+    def __init__(self, uid_base: int, options: dict[str, Any]) -> None:
         self.uid, self._holder = claim_uid(uid_base)
+        self.seq = self.pending = 0
+        self.spawn_failure = ""
         self.workroot = os.path.join(tempfile.gettempdir(), f"rlfb-sandbox-{self.uid}")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = {"fd": theirs.fileno(), "uid": self.uid, "gid": self.uid,
-               "parent_pid": os.getpid(), "namespaces": namespaces, "preload": preload,
-               "hide_paths": hide_paths, "workroot": self.workroot}
+        cfg = {**options, "fd": theirs.fileno(), "uid": self.uid, "gid": self.uid,
+               "parent_pid": os.getpid(), "workroot": self.workroot}
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-B", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
             env=_ZYGOTE_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
@@ -78,7 +83,7 @@ class ForkServer:
         except (OSError, EOFError, ValueError) as exc:
             raise SandboxFailure(f"fork server stopped answering: {type(exc).__name__}: {exc}")
 
-    def _expect(self, ops: set[str]) -> dict[str, Any]:
+    def _expect(self, ops: set[str]) -> dict[str, Any]:  # noqa: D401 - used at start-up
         while True:
             msg = self._recv()
             if msg.get("op") in ops:
@@ -89,30 +94,44 @@ class ForkServer:
         return self._recv()
 
     def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
-        """Start one execution; ``fds`` are handed to the child. Returns its pid (in the
-        sandbox's PID namespace). Raises `SandboxFailure` when the child could not be set up."""
-        body = json.dumps({"op": "spawn", **request}).encode("utf-8")
+        """Start one execution; ``fds`` go to the child, the last one being the write end of
+        its setup pipe (the child writes "ok" there once isolated). Nothing is awaited: a fork
+        that fails shows as a setup pipe closed without "ok". Returns the execution's number."""
+        self.seq += 1
+        self.spawn_failure = ""
+        body = json.dumps({"op": "spawn", "seq": self.seq, **request}).encode("utf-8")
         try:
             socket.send_fds(self.sock, [struct.pack(">I", len(body))], fds)
             self.sock.sendall(body)
         except OSError as exc:
             raise SandboxFailure(f"fork server unreachable: {exc}") from exc
-        reply = self._expect({"spawned", "spawn_failed"})
-        if reply["op"] == "spawn_failed":
-            raise SandboxFailure(f"sandbox setup failed: {reply['reason']}")
-        return int(reply["pid"])
+        return self.seq
 
-    def reap(self) -> dict[str, Any]:
-        """Kill whatever is left of the execution, wait for all of it; ``status`` is the
-        child's exit status (negative: killed by that signal), ``clean`` that nothing survived."""
+    def reap(self, wait: bool = True) -> dict[str, Any] | None:
+        """Kill whatever is left of the current execution. With ``wait``, wait until all of it
+        is gone and return the ``reaped`` report (``status``: the child's exit status, negative
+        when killed by that signal); without, return at once and let `settle` check it."""
         try:
             self.sock.sendall(wire.frame_json({"op": "reap"}))
         except OSError as exc:
             raise SandboxFailure(f"fork server unreachable: {exc}") from exc
-        reply = self._expect({"reaped"})
-        if not reply["clean"]:
-            raise SandboxFailure("sandbox processes or files survived the reap")
-        return reply
+        self.pending += 1
+        return self.settle() if wait else None
+
+    def settle(self) -> dict[str, Any] | None:
+        """Wait for every reap asked for so far; raise `SandboxFailure` if one left anything
+        behind. Returns the last ``reaped`` report."""
+        last = None
+        while self.pending:
+            reply = self._recv()
+            if reply.get("op") == "spawn_failed":
+                self.spawn_failure = str(reply.get("reason"))
+            elif reply.get("op") == "reaped":
+                self.pending -= 1
+                last = reply
+                if not reply["clean"]:
+                    raise SandboxFailure("sandbox processes or files survived the reap")
+        return last
 
     def close(self) -> None:
         """Stop the server (it kills every sandbox process on the way out)."""

@@ -111,12 +111,12 @@ class Judge:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
         self.server: ForkServer | None = None
+        self.reap_failures: list[str] = []
 
     def ensure_server(self) -> ForkServer:
         """The live fork server, started on demand."""
         if self.server is None:
-            self.server = ForkServer(self.cfg["uid_base"], self.cfg["namespaces"],
-                                     self.cfg["preload"], self.cfg["hide_paths"])
+            self.server = ForkServer(self.cfg["uid_base"], self.cfg["sandbox"])
         return self.server
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -136,6 +136,23 @@ class Judge:
                             request["opts"]["partial_credit"])
         verdict["info"]["sandbox"] = {"uid": server.uid, **server.isolation}
         return verdict
+
+    def settle(self) -> None:
+        """Wait for the last execution's reap; a reap that left anything behind replaces the
+        fork server (which kills every sandbox process) and is reported by the next `sync`."""
+        if self.server is None:
+            return
+        try:
+            self.server.settle()
+        except SandboxFailure as exc:
+            self.reap_failures.append(str(exc))
+            self.drop_server()
+
+    def sync(self) -> dict[str, Any]:
+        """Answer a sync request: every reap so far is done; were they all clean?"""
+        self.settle()
+        failures, self.reap_failures = self.reap_failures, []
+        return {"op": "synced", "clean": not failures, "failures": failures}
 
     def drop_server(self) -> None:
         """Close the fork server (best effort) so the next request starts a fresh one."""
@@ -174,8 +191,21 @@ def main() -> None:
     proto_out.write(wire.frame_json(hello))
     proto_out.flush()
     while (body := _read_frame(proto_in)) is not None:
-        proto_out.write(wire.frame_json(judge.handle(json.loads(body))))
+        request = json.loads(body)
+        if request.get("op") == "sync":
+            reply = judge.sync()
+        else:
+            reply = judge.handle(request)
+            if request.get("settle"):
+                judge.settle()
+                if judge.reap_failures:
+                    reply = {"status": "error", "score": math.nan,
+                             "info": {"reason": "sandbox failure: "
+                                      + "; ".join(judge.reap_failures)}}
+                    judge.reap_failures = []
+        proto_out.write(wire.frame_json(reply))
         proto_out.flush()
+        judge.settle()  # the last reap, while the verifier reads the verdict
     judge.drop_server()
 
 

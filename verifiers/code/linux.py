@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -67,8 +67,7 @@ def prctl(option: int, arg: int = 0) -> None:
     _check(_libc.prctl(option, arg, 0, 0, 0), f"prctl({option})")
 
 
-@dataclass(frozen=True)
-class MountPoint:
+class MountPoint(NamedTuple):
     """One line of /proc/self/mountinfo: where, which flags, and the filesystem type."""
 
     path: str
@@ -118,4 +117,50 @@ def remount_all_readonly(skip: tuple[str, ...] = ()) -> list[str]:
             mount(None, mp.path, None, flags)
         except OSError:
             failed.append(mp.path)
+    return failed
+
+
+MNT_DETACH = 2
+IPC_RMID = 0
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def umount_lazy(target: str) -> None:
+    """umount2(target, MNT_DETACH): detach now, free when the last user is gone."""
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
+def remove_sysv_ipc(proc: str = "/proc/sysvipc") -> int:
+    """Remove every System V shared-memory segment, semaphore set and message queue of this
+    IPC namespace; returns how many were removed."""
+    removed = 0
+    calls = {"shm": lambda i: _libc.shmctl(i, IPC_RMID, None),
+             "sem": lambda i: _libc.semctl(i, 0, IPC_RMID, 0),
+             "msg": lambda i: _libc.msgctl(i, IPC_RMID, None)}
+    for kind, remove in calls.items():
+        try:
+            with open(f"{proc}/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 1 and fields[1].isdigit() and remove(int(fields[1])) == 0:
+                removed += 1
+    return removed
+
+
+def limit_sysv_ipc(shm_bytes: int, proc_sys: str = "/proc/sys/kernel") -> dict[str, str]:
+    """Cap System V IPC in this IPC namespace (the limits are per namespace); returns what
+    could not be set, by sysctl name."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    wanted = {"shmmax": str(shm_bytes), "shmall": str(max(1, shm_bytes // page)),
+              "shmmni": "16", "msgmni": "16", "msgmnb": "65536", "sem": "32 256 32 16"}
+    failed = {}
+    for name, value in wanted.items():
+        try:
+            with open(f"{proc_sys}/{name}", "w") as fh:
+                fh.write(value)
+        except OSError as exc:
+            failed[name] = str(exc)
     return failed

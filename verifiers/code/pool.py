@@ -158,6 +158,22 @@ class WorkerPool:
         self._release(worker)
         return result
 
+    def sync(self, timeout: float = 60.0) -> list[str]:
+        """Wait until every worker has finished reaping its sandboxes; returns the failures
+        they report (a worker that does not answer is killed and reported too)."""
+        with self._cond:
+            while self._starting or len(self._idle) < len(self._all):
+                self._cond.wait()
+            workers = list(self._all)
+        failures = []
+        for worker in workers:
+            try:
+                failures += worker.request({"op": "sync"}, timeout)["failures"]
+            except SandboxFailure as exc:
+                failures.append(str(exc))
+                self._discard(worker)
+        return failures
+
     def workers(self) -> int:
         """How many judge workers are running now."""
         with self._cond:

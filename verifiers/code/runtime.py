@@ -1,15 +1,17 @@
 """What runs inside one sandboxed execution, from the fork to ``os._exit``.
 
-The fork server calls `child_main` in a freshly forked child that is still root. It isolates the
-child (own session, private /tmp and /dev/shm, resource limits, unprivileged uid, no new
-privileges, scrubbed environment, only the file descriptors it needs), reports "ok" on a setup
-pipe that it then closes, and only after that runs candidate code. Nothing after the "ok" is
-trusted: the trusted side reads this process's output as untrusted bytes.
+The fork server forks the next child ahead of time (right after reaping the previous one) and
+runs `armed_main` in it; the child waits, still root, for its request. Then it drops to the
+sandbox uid (own session, no new privileges, scrubbed environment; the fork server has already
+mounted a fresh tmpfs on /tmp and /dev/shm for it), sets its file descriptors and resource
+limits, writes "ok" on the setup pipe and closes it, and only after that runs candidate code. Nothing after the "ok" is trusted: the judge reads this process's output as
+untrusted bytes, and holds the setup pipe's read end, so an execution whose setup did not finish
+is a sandbox failure (ERROR), never the candidate's fault.
 
-Function mode: fd 3 is a socket to the trusted judge. The child loads the candidate module, says
-it is ready (``K``) or why it is not (``L``), then answers call frames (``C`` + plain-data
-``(args, kwargs)``) with ``R`` + the plain-data result, ``N`` + why the result is not plain data,
-or ``X`` + the exception. stdin, stdout and stderr are /dev/null.
+Function mode: fd 3 is a socket to the judge. The child loads the candidate module; if that
+fails it sends ``L`` + why and exits. Then it answers frames: ``C`` + plain-data ``(args,
+kwargs)`` with ``R`` + the plain-data result, ``N`` + why the result is not plain data, or ``X``
++ the exception; ``P`` (are you loaded?) with ``K``. stdin, stdout and stderr are /dev/null.
 
 Stdio mode: fd 0 is a memfd holding the input, fds 1 and 2 are pipes to the judge; the program
 runs as ``__main__`` and the process exits like ``python main.py`` would (waiting for non-daemon
@@ -38,12 +40,25 @@ _CTRL_FD = 3
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-def child_main(req: dict[str, Any], fds: list[int], cfg: dict[str, Any], iso: dict[str, Any],
-               setup_w: int, workdir: str, parent: int, lx: Any, wire: Any) -> NoReturn:
-    """Isolate this forked child, report on ``setup_w``, then run the candidate. Never returns."""
-    report = [setup_w]  # where the setup pipe is: moved to SETUP_FD once fds are arranged
+def sandbox_env(workdir: str) -> dict[str, str]:
+    """The whole environment of a sandboxed process: nothing inherited from the parent."""
+    return {"PATH": _PATH, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def armed_main(conn: socket.socket, cfg: dict[str, Any], workdir: str, parent: int, lx: Any,
+               wire: Any) -> NoReturn:
+    """A pre-forked child: drop privileges now, wait for one request from the fork server (its
+    JSON and file descriptors, the last of which is the judge's setup pipe), finish the setup,
+    report "ok", run the candidate. Never returns."""
     try:
-        _isolate(req, fds, cfg, iso, report, workdir, parent, lx)
+        req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process
+        _drop_privileges(cfg, workdir, parent, lx)  # lingers between executions
+    except BaseException:  # no setup pipe yet: the judge will see it closed without "ok"
+        os._exit(124)
+    report = [fds.pop()]  # where the setup pipe is: moved to SETUP_FD once fds are arranged
+    try:
+        _finish_setup(req, fds, report)
         os.write(report[0], b"ok")
         os.close(report[0])
     except BaseException as exc:  # setup failed before any candidate code ran: the judge's fault
@@ -60,46 +75,47 @@ def child_main(req: dict[str, Any], fds: list[int], cfg: dict[str, Any], iso: di
         os._exit(1)
 
 
-def _isolate(req: dict[str, Any], fds: list[int], cfg: dict[str, Any], iso: dict[str, Any],
-             report: list[int], workdir: str, parent: int, lx: Any) -> None:
-    limits = req["limits"]
+def _recv_request(conn: socket.socket, wire: Any) -> tuple[dict[str, Any], list[int]]:
+    header, fds, _, _ = socket.recv_fds(conn, 4, 8)
+    if not header:
+        raise EOFError
+    header += wire.recv_exact(conn, 4 - len(header))
+    req = json.loads(wire.recv_exact(conn, wire.header_length(header)))
+    conn.close()
+    return req, fds
+
+
+def _drop_privileges(cfg: dict[str, Any], workdir: str, parent: int, lx: Any) -> None:
+    """Everything that does not depend on the request: own session, unprivileged uid and gid,
+    no new privileges, death with the server, scrubbed environment, default signals."""
     os.setsid()
-    if iso["mntns"]:
-        lx.unshare(lx.CLONE_NEWNS | lx.CLONE_NEWIPC)
-        _mount_private_tmp(lx, cfg, limits)
-    stdin = _stdin_fd(req)
-    _arrange_fds(req["mode"], fds, stdin, report[0])
-    report[0] = SETUP_FD
-    _set_limits(limits)
     os.setgroups([])
     os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
     os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
     lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
-        raise RuntimeError("the fork server died during setup")
-    os.environ.clear()
-    os.environ.update({"PATH": _PATH, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8",
-                       "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                       "MKL_NUM_THREADS": "1"})
+        raise RuntimeError("the fork server died")
+    env = sandbox_env(workdir)
+    if dict(os.environ) != env:  # the server already runs with it when /tmp is the workdir
+        os.environ.clear()
+        os.environ.update(env)
     os.chdir(workdir)
     signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-        signal.signal(sig, signal.SIG_DFL)
-    _rebind_stdio()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     sys.argv = ["main.py"]
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None
 
 
-def _mount_private_tmp(lx: Any, cfg: dict[str, Any], limits: dict[str, Any]) -> None:
-    """A fresh size-limited tmpfs on /tmp and /dev/shm, owned by the sandbox uid; it vanishes
-    with the last process of this mount namespace."""
-    owner = f"uid={cfg['uid']},gid={cfg['gid']}"
-    flags = lx.MS_NOSUID | lx.MS_NODEV
-    lx.mount("tmpfs", "/tmp", "tmpfs", flags, f"size={limits['file_mb']}m,mode=0700,{owner}")
-    if os.path.isdir("/dev/shm"):
-        lx.mount("tmpfs", "/dev/shm", "tmpfs", flags, f"size=8m,mode=0700,{owner}")
+def _finish_setup(req: dict[str, Any], fds: list[int], report: list[int]) -> None:
+    """What depends on the request: stdin, the descriptor layout, the resource limits."""
+    stdin = _stdin_fd(req)
+    _arrange_fds(req["mode"], fds, stdin, report[0])
+    report[0] = SETUP_FD
+    _set_limits(req["limits"])
+    if req["mode"] == "stdio":  # function mode keeps the server's streams, on /dev/null
+        _rebind_stdio()
 
 
 def _stdin_fd(req: dict[str, Any]) -> int:
@@ -141,6 +157,7 @@ def _set_limits(limits: dict[str, Any]) -> None:
         resource.RLIMIT_NOFILE: limits["nofile"],
         resource.RLIMIT_NPROC: limits["nproc"],
         resource.RLIMIT_CORE: 0,
+        resource.RLIMIT_MSGQUEUE: 0,
     }
     for which, value in pairs.items():
         resource.setrlimit(which, (value, value))
@@ -180,12 +197,14 @@ def _serve_function(req: dict[str, Any], wire: Any) -> None:
     except BaseException as exc:
         sock.sendall(wire.frame(b"L" + _describe(exc).encode("utf-8", "replace")))
         return
-    sock.sendall(wire.frame(b"K"))
     while True:
         try:
             msg = wire.recv_frame(sock)
         except EOFError:
             return
+        if msg[:1] == b"P":
+            sock.sendall(wire.frame(b"K"))
+            continue
         args, kwargs = wire.decode(msg[1:])
         try:
             result = fn(*args, **kwargs)

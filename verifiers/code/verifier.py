@@ -31,10 +31,12 @@ from rlfb.verifiers.code.forkserver import SandboxFailure
 from rlfb.verifiers.code.pool import WorkerPool
 from rlfb.verifiers.code.reference import parse_reference
 
+# What the fork server imports before forking. Every preloaded module makes each fork dearer
+# (more pages to map and copy on write), so this is the common core; anything else a candidate
+# imports costs that candidate alone.
 DEFAULT_PRELOAD = (
-    "array", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum",
-    "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "math", "numbers",
-    "operator", "random", "re", "statistics", "string", "textwrap", "typing", "unicodedata",
+    "array", "bisect", "collections", "copy", "functools", "heapq", "itertools", "math",
+    "operator", "re", "string", "typing",
 )
 DEFAULT_UID_BASE = 1_900_000_000
 TIERS = ("process",)
@@ -116,9 +118,13 @@ class CodeVerifier(Verifier):
                        "file_mb": int(max_file_mb), "nproc": int(max_processes),
                        "nofile": int(max_open_files)},
         }
-        cfg = {"uid_base": int(uid_base), "namespaces": bool(namespaces),
-               "preload": list(preload), "hide_paths": list(hide_paths)}
+        cfg = {"uid_base": int(uid_base),
+               "sandbox": {"namespaces": bool(namespaces), "preload": list(preload),
+                           "hide_paths": list(hide_paths), "file_mb": int(max_file_mb),
+                           "ipc_shm_mb": int(memory_mb)}}
         self._pool = WorkerPool(cfg, self.concurrency)
+        self._settle_each = True
+        self.reap_failures: list[str] = []  # reaps that left something behind (then cleaned)
         self._finalizer = weakref.finalize(self, self._pool.close)
 
     # -- judging ------------------------------------------------------------------------------
@@ -139,7 +145,7 @@ class CodeVerifier(Verifier):
         opts = self._opts
         if task.get("float_tol") is not None:
             opts = {**opts, "float_tol": float(task["float_tol"])}
-        payload = {"code": program, "task": task, "opts": opts}
+        payload = {"code": program, "task": task, "opts": opts, "settle": self._settle_each}
         try:
             reply = self._pool.run(payload, timeout=self.sample_timeout_s + 60.0)
         except SandboxFailure as exc:
@@ -156,8 +162,14 @@ class CodeVerifier(Verifier):
                              f"{len(references)} references")
         if len(completions) <= 1:
             return [self.verify(c, r) for c, r in zip(completions, references)]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(completions))) as ex:
-            return list(ex.map(self.verify, completions, references))
+        self._settle_each = False  # each worker reaps while its verdict travels; synced below
+        try:
+            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(completions))) as ex:
+                results = list(ex.map(self.verify, completions, references))
+        finally:
+            self._settle_each = True
+            self.reap_failures += self._pool.sync()
+        return results
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property

@@ -131,8 +131,12 @@ class Server:
         self.sock, self.cfg, self.iso = sock, cfg, iso
         self.child: int | None = None
         self.status: int | None = None
+        self.seq = self.count = 0
+        self.closing = False
+        self.raw_request = b""
         self.workdir: str | None = None
-        self.count = 0
+        self.armed: tuple[int, socket.socket] | None = None
+        self.mounted: list[str] = []
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
@@ -140,7 +144,8 @@ class Server:
         signal.set_wakeup_fd(wake_w)
 
     def send(self, obj: dict[str, Any]) -> None:
-        self.sock.sendall(wire.frame_json(obj))
+        if not self.closing:
+            self.sock.sendall(wire.frame_json(obj))
 
     def serve(self) -> None:
         """Answer requests until the judge hangs up, then kill everything and exit."""
@@ -153,12 +158,14 @@ class Server:
                 try:
                     msg, fds = self._recv_request()
                 except (EOFError, ConnectionError):
-                    self._kill_all()
+                    self.closing = True
+                    self._reap()
                     return
                 if msg["op"] == "spawn":
                     self._spawn(msg, fds)
                 elif msg["op"] == "reap":
                     self.send(self._reap())
+                    self.arm()
 
     def _recv_request(self) -> tuple[dict[str, Any], list[int]]:
         header, fds, _, _ = socket.recv_fds(self.sock, 4, 4)
@@ -166,6 +173,7 @@ class Server:
             raise EOFError
         header += wire.recv_exact(self.sock, 4 - len(header))
         body = wire.recv_exact(self.sock, wire.header_length(header))
+        self.raw_request = body  # forwarded as is to the armed child
         return json.loads(body), fds
 
     def _drain_wake(self) -> None:
@@ -186,50 +194,72 @@ class Server:
                 return False
             if pid == self.child and self.status is None:
                 self.status = os.waitstatus_to_exitcode(status)
-                self.send({"op": "exited", "status": self.status})
+                self.send({"op": "exited", "seq": self.seq, "status": self.status})
 
     # -- spawn ------------------------------------------------------------------------------
-    def _spawn(self, req: dict[str, Any], fds: list[int]) -> None:
-        self.count += 1
-        self.status = None
-        self.workdir = "/tmp" if self.iso["mntns"] else self._host_workdir()
-        setup_r, setup_w = os.pipe()
+    def arm(self) -> None:
+        """Fork the next child now (fresh /tmp first), so a spawn costs a message, not a fork."""
+        self._disarm()
+        self.workdir = self._fresh_workdir()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
-            os.close(setup_r)
-            runtime.child_main(req, fds, self.cfg, self.iso, setup_w, self.workdir,
-                               os.getppid(), lx, wire)
-        self.child = pid
-        os.close(setup_w)
-        for fd in fds:
-            os.close(fd)
-        report = self._read_setup(setup_r)
-        if report == b"ok":
-            self.send({"op": "spawned", "pid": pid})
-        else:
-            reaped = self._reap()
-            self.send({"op": "spawn_failed", "reason": report.decode("utf-8", "replace"),
-                       "status": reaped["status"]})
+            ours.close()
+            runtime.armed_main(theirs, self.cfg, self.workdir, os.getppid(), lx, wire)
+        theirs.close()
+        self.armed = (pid, ours)
 
-    def _host_workdir(self) -> str:
-        path = os.path.join(self.cfg["workroot"], f"w{self.count}")
-        os.mkdir(path, 0o700)
-        os.chown(path, self.cfg["uid"], self.cfg["gid"])
-        return path
+    def _disarm(self) -> None:
+        if self.armed is not None:
+            self.armed[1].close()
+            self.armed = None
 
-    @staticmethod
-    def _read_setup(fd: int) -> bytes:
-        chunks, deadline = [], time.monotonic() + 30.0
+    def _spawn(self, req: dict[str, Any], fds: list[int]) -> None:
+        """Hand the request to the armed child. Its setup result goes straight to the judge on
+        the setup pipe (the last fd), so a successful spawn needs no answer."""
+        self.seq, self.status = req["seq"], None
+        body = self.raw_request
         try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-                chunk = os.read(fd, 4096) if ready else b""
-                if not chunk:
+            for attempt in (1, 2):
+                if self.armed is None:
+                    self.arm()
+                pid, conn = self.armed
+                try:
+                    socket.send_fds(conn, [len(body).to_bytes(4, "big")], fds)
+                    conn.sendall(body)
                     break
-                chunks.append(chunk)
+                except OSError:  # the armed child died: arm another one and try once more
+                    self._disarm()
+                    if attempt == 2:
+                        raise
+            self.child = pid
+            self._disarm()
+        except OSError as exc:
+            self.send({"op": "spawn_failed", "seq": self.seq, "reason": str(exc)})
         finally:
-            os.close(fd)
-        return b"".join(chunks) or b"fail: the child exited during setup"
+            for fd in fds:
+                os.close(fd)
+
+    def _fresh_workdir(self) -> str:
+        """A new empty tmpfs on /tmp and /dev/shm (mount namespace), or a new host directory."""
+        self.count += 1
+        if not self.iso["mntns"]:
+            path = os.path.join(self.cfg["workroot"], f"w{self.count}")
+            os.mkdir(path, 0o700)
+            os.chown(path, self.cfg["uid"], self.cfg["gid"])
+            return path
+        self._unmount()
+        owner = f"mode=0700,uid={self.cfg['uid']},gid={self.cfg['gid']}"
+        flags = lx.MS_NOSUID | lx.MS_NODEV
+        for target, size in (("/tmp", self.cfg["file_mb"]), ("/dev/shm", 8)):
+            if os.path.isdir(target):
+                lx.mount("tmpfs", target, "tmpfs", flags, f"size={size}m,nr_inodes=16k,{owner}")
+                self.mounted.append(target)
+        return "/tmp"
+
+    def _unmount(self) -> None:
+        while self.mounted:
+            lx.umount_lazy(self.mounted.pop())
 
     # -- reap -------------------------------------------------------------------------------
     def _kill_sandbox(self) -> None:
@@ -247,6 +277,9 @@ class Server:
             sweep_uid(self.cfg["uid"])
 
     def _reap(self) -> dict[str, Any]:
+        """Kill and wait for every sandbox process (the armed child too), then remove what the
+        execution left."""
+        self._disarm()
         deadline = time.monotonic() + _REAP_GRACE_S
         done = False
         while not done and time.monotonic() < deadline:
@@ -255,15 +288,15 @@ class Server:
             if not done:
                 select.select([self.wake_r], [], [], 0.05)
                 self._drain_wake()
+        if done:
+            self._unmount()
+            if self.iso["ipcns"]:
+                lx.remove_sysv_ipc()
         if self.workdir is not None and self.workdir != "/tmp":
             shutil.rmtree(self.workdir, ignore_errors=True)
-            if os.path.exists(self.workdir):
-                done = False
+            done = done and not os.path.exists(self.workdir)
         status, self.child, self.workdir = self.status, None, None
-        return {"op": "reaped", "status": status, "clean": done}
-
-    def _kill_all(self) -> None:
-        self._reap()
+        return {"op": "reaped", "seq": self.seq, "status": status, "clean": done}
 
 
 def sweep_uid(uid: int) -> None:
@@ -313,8 +346,11 @@ def main() -> None:
         lx.prctl(lx.PR_SET_CHILD_SUBREAPER, 1)
     if iso["mntns"]:
         setup_mounts(cfg, iso)
+    if iso["ipcns"]:
+        iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
     iso["preload_missing"] = _preload(cfg["preload"])
     server = Server(sock, cfg, iso)
+    server.arm()
     server.send({"op": "ready", "isolation": iso})
     server.serve()
 
