@@ -16,7 +16,8 @@ from .normalize import normalize
 from .structure import (Assign, Equation, GuardError, Ineq, Interval, Leaf, Ratio, Seq, SetUnion,
                         TextAns, parse_answer, readings)
 
-_CHOICE = re.compile(r"^\(?([A-J])\)?(?:[.:)]\s*.*)?$", re.DOTALL)
+_CHOICE = re.compile(r"^(?:\(([A-J])\)(?:\s*\S.*)?|([A-J])(?:[.:)](?:\s+\S.*)?)?)$", re.DOTALL)
+_CHOICE_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mathbf|boxed)\s*\{([^{}]*)\}|\$|\\[()\[\]]")
 _CHOICE_IN_TEXT = re.compile(
     r"(?:answer|option|choice)\s*(?:is|:)?\s*:?\s*\**\s*\(?([A-J])\)?(?![A-Za-z])"
     r"|\\boxed\{\s*\(?([A-J])\)?\s*\}")
@@ -30,10 +31,14 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def choice_letter(normalized: str) -> str | None:
-    """The option letter of a multiple-choice answer (``C``, ``(C)``, ``C. x = 42``), or None."""
-    m = _CHOICE.match(normalized.strip())
-    return m.group(1) if m else None
+def choice_letter(answer: str) -> str | None:
+    """The option letter of a multiple-choice answer (``C``, ``(C)``, ``C. x = 42``,
+    ``\\text{(C)}``), or None (``A:B=1`` is a ratio, not option A)."""
+    text = answer.strip()
+    for _ in range(3):
+        text = _CHOICE_WRAP.sub(lambda m: m.group(1) or "", text).strip()
+    m = _CHOICE.match(text)
+    return (m.group(1) or m.group(2)) if m else None
 
 
 def choice_in_text(text: str) -> str | None:

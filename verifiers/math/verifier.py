@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
@@ -31,7 +32,7 @@ from .cases import GOLDEN_CASES
 from .compare import ExactBackend, Policy
 from .core import Outcome, choice_in_text, choice_letter, decide
 from .extract import EXTRACTORS, extract
-from .normalize import normalize
+from .normalize import unescape
 from .structure import MAX_ANSWER_CHARS
 from .worker import WorkerCrash, WorkerTimeout, get_pool
 
@@ -64,6 +65,16 @@ class _LRU:
                 self._data.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A check that the exact path could not settle: the work left for a sympy worker."""
+
+    ref: str
+    pred: str
+    evidence: dict
+    deadline: float
+
+
 class MathVerifier(Verifier):
     """Mathematical equivalence of the final answer with the reference (module docstring).
 
@@ -91,8 +102,9 @@ class MathVerifier(Verifier):
             answers a question that asks for interval notation. An inequality reference always
             accepts the matching interval.
         cache_size: entries in the (reference answer, extracted answer) LRU cache; 0 disables.
-        workers: worker processes `verify_batch` fans out to (default: the CPU count).
-        batch_parallel_min: smallest batch that `verify_batch` spreads over the workers.
+        workers: worker processes `verify_batch` fans out to (default: the CPU count, at least 2).
+        batch_parallel_min: fewest sympy checks in a batch for `verify_batch` to spread them
+            over the workers.
     """
 
     version = "1"
@@ -109,7 +121,7 @@ class MathVerifier(Verifier):
         inequality_for_interval: bool = False,
         cache_size: int = 65536,
         workers: int | None = None,
-        batch_parallel_min: int = 32,
+        batch_parallel_min: int = 8,
     ) -> None:
         if not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
             raise ConfigError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
@@ -136,7 +148,11 @@ class MathVerifier(Verifier):
 
     def judge(self, completion: str, reference: Any) -> Verdict:
         """One judgement (see the class docstring)."""
-        deadline = time.monotonic() + self.timeout_s
+        front = self._front(completion, reference, time.monotonic() + self.timeout_s)
+        return front if isinstance(front, Verdict) else self._back(front)
+
+    def _front(self, completion: str, reference: Any, deadline: float) -> Verdict | _Pending:
+        """Everything before the sympy worker: a verdict, or the work left for the worker."""
         if reference is None:
             return Verdict(VerifyStatus.ERROR, info={"reason": "no reference answer given"})
         ref = extract(str(reference))
@@ -151,49 +167,86 @@ class MathVerifier(Verifier):
                            info={**evidence, "reason": f"answer over {MAX_ANSWER_CHARS} chars"})
         cached = self._cache.get((ref.answer, pred.answer))
         if cached is not None:
-            return Verdict(cached.status, cached.score, pred.answer, {**cached.info,
-                                                                      "cached": True})
-        outcome = self._decide(ref.answer, pred.answer, str(completion), deadline)
+            return Verdict(cached.status, cached.score, pred.answer,
+                           {**cached.info, "cached": True})
+        outcome = self._exact(ref.answer, pred.answer, str(completion))
+        if outcome.status == "undecided":
+            return _Pending(ref.answer, pred.answer, evidence, deadline)
+        return self._finish(ref.answer, pred.answer, outcome, evidence)
+
+    def _exact(self, ref: str, pred: str, completion: str) -> Outcome:
+        letter = choice_letter(unescape(ref)) if self.multiple_choice else None
+        if letter is not None:
+            given = choice_letter(unescape(pred)) or choice_in_text(completion)
+            return Outcome("correct" if given == letter else "wrong",
+                           {"path": "choice", "choice": given, "expected_choice": letter})
+        return decide(ref, pred, ExactBackend(self.policy))
+
+    def _back(self, job: _Pending) -> Verdict:
+        """The sympy path in a worker process, under the job's deadline."""
+        message = {"op": "judge", "reference": job.ref, "prediction": job.pred,
+                   "policy": self.policy.__dict__}
+        try:
+            reply = get_pool().call(message, job.deadline)
+            outcome = Outcome(reply.get("status", "error"), reply.get("info", {}))
+        except WorkerTimeout as exc:
+            outcome = Outcome("timeout", {"reason": f"{exc} (budget {self.timeout_s} s)",
+                                          "path": "sympy"})
+        except WorkerCrash as exc:
+            outcome = Outcome("error", {"reason": str(exc), "path": "sympy"})
+        return self._finish(job.ref, job.pred, outcome, job.evidence)
+
+    def _finish(self, ref: str, pred: str, outcome: Outcome, evidence: dict) -> Verdict:
         status = _STATUS.get(outcome.status, VerifyStatus.ERROR)
         if outcome.status == "timeout":
             status = VerifyStatus.TIMEOUT
-        verdict = Verdict(status, None, pred.answer, {**evidence, **outcome.info})
+        verdict = Verdict(status, None, pred, {**evidence, **outcome.info})
         if status.judged:
-            self._cache.put((ref.answer, pred.answer), verdict)
+            self._cache.put((ref, pred), verdict)
         return verdict
-
-    def _decide(self, ref: str, pred: str, completion: str, deadline: float) -> Outcome:
-        letter = choice_letter(normalize(ref)) if self.multiple_choice else None
-        if letter is not None:
-            given = choice_letter(normalize(pred)) or choice_in_text(completion)
-            return Outcome("correct" if given == letter else "wrong",
-                           {"path": "choice", "choice": given, "expected_choice": letter})
-        outcome = decide(ref, pred, ExactBackend(self.policy))
-        if outcome.status != "undecided":
-            return outcome
-        message = {"op": "judge", "reference": ref, "prediction": pred,
-                   "policy": self.policy.__dict__}
-        try:
-            reply = get_pool().call(message, deadline)
-        except WorkerTimeout as exc:
-            return Outcome("timeout", {**outcome.info, "reason": f"{exc} ({self.timeout_s} s)"})
-        except WorkerCrash as exc:
-            return Outcome("error", {**outcome.info, "reason": str(exc)})
-        return Outcome(reply.get("status", "error"), reply.get("info", {}))
 
     def verify_batch(self, completions: Sequence[str],
                      references: Sequence[Any]) -> list[VerifyResult]:
-        """Judge many; batches of at least ``batch_parallel_min`` fan out over worker processes
-        (the sympy work runs in parallel; each item keeps its own time budget)."""
+        """Judge many. The exact path runs here item by item; when at least
+        ``batch_parallel_min`` items need sympy they fan out over the worker processes (each item
+        keeps its own time budget, counted from the start of its own check)."""
         if len(completions) != len(references):
             raise ValueError(f"verify_batch got {len(completions)} completions and "
                              f"{len(references)} references")
+        fronts: list[tuple[Verdict | _Pending, float]] = []
+        for completion, reference in zip(completions, references):
+            start = time.monotonic()
+            try:
+                front = self._front(completion, reference, start + self.timeout_s)
+            except Exception as exc:  # the judge failed, not the answer
+                front = Verdict(VerifyStatus.ERROR, info={"exception": f"{type(exc).__name__}: "
+                                                                       f"{exc}"})
+            fronts.append((front, time.monotonic() - start))
+        pending = [i for i, (f, _) in enumerate(fronts) if isinstance(f, _Pending)]
         workers = self.workers or get_pool().max_workers
-        if len(completions) < self.batch_parallel_min or workers <= 1:
-            return [self.verify(c, r) for c, r in zip(completions, references)]
-        get_pool().ensure_capacity(workers)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(self.verify, completions, references))
+        backs: dict[int, tuple[Verdict, float]] = {}
+        if len(pending) >= self.batch_parallel_min and workers > 1:
+            get_pool().ensure_capacity(workers)
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for i, result in zip(pending, pool.map(self._timed_back,
+                                                       [fronts[i][0] for i in pending])):
+                    backs[i] = result
+        else:
+            backs = {i: self._timed_back(fronts[i][0]) for i in pending}
+        results = []
+        for i, (front, elapsed) in enumerate(fronts):
+            verdict, extra = backs.get(i, (front, 0.0))
+            results.append(self.make_result(verdict, elapsed + extra))
+        return results
+
+    def _timed_back(self, job: _Pending) -> tuple[Verdict, float]:
+        start = time.monotonic()
+        try:
+            verdict = self._back(job)
+        except Exception as exc:  # the judge failed, not the answer
+            verdict = Verdict(VerifyStatus.ERROR, info={"exception": f"{type(exc).__name__}: "
+                                                                     f"{exc}"})
+        return verdict, time.monotonic() - start
 
     def warmup(self, workers: int = 1) -> None:
         """Start ``workers`` worker processes and wait until they are ready (optional: the first

@@ -1,107 +1,154 @@
-"""Sympy work in persistent worker processes, under a deadline that holds in any thread.
+"""Sympy work in worker processes, under a deadline that holds in any thread.
 
 math-verify bounds its checks with SIGALRM, which only works in the main thread of the main
-interpreter. Here the sympy part of a check runs in a separate process (``python -m
-rlfb.verifiers.math.worker``, which imports sympy once and then serves requests). The caller writes
-one JSON line and waits on the pipe with ``select`` until the deadline; on overrun it kills the
-worker (SIGKILL), starts a replacement in the background and reports a timeout. Nothing here
-uses signals, so any thread, asyncio loop, forked process or Ray actor can call it.
+interpreter. Here the sympy part of a check runs in a worker process forked by a fork server
+(`server`, which imported sympy once and keeps ANTLR's parser cache warm). The caller sends one
+JSON line and waits on the socket with ``select`` until the deadline; past it, it kills the
+worker (SIGKILL) and reports a timeout, and the next request gets a fresh fork within
+milliseconds. Nothing here uses signals, so any thread, asyncio loop or Ray actor can call it.
 
-The pool is per process (a forked child builds its own) and shared by every `MathVerifier` in
-it. Each worker caps its address space at `MEMORY_LIMIT_MB` so a runaway expression fails with
-MemoryError instead of exhausting the machine.
+The pool is per process (a forked child builds its own and never touches its parent's workers)
+and shared by every `MathVerifier` in it.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import select
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
-MEMORY_LIMIT_MB = 2048
 STARTUP_TIMEOUT_S = 60.0
 
 
 class WorkerTimeout(Exception):
-    """The deadline passed before the worker answered (the worker was killed)."""
+    """The deadline passed before the answer came (the worker was killed)."""
 
 
 class WorkerCrash(Exception):
-    """The worker died or answered garbage (a judge failure, not a verdict)."""
+    """A worker or the fork server died or answered garbage (a judge failure, not a verdict)."""
+
+
+def _readline(sock: socket.socket, buf: bytearray, deadline: float) -> bytes:
+    """One newline-terminated message from a stream socket, or WorkerTimeout at ``deadline``."""
+    while b"\n" not in buf:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+            raise WorkerTimeout("deadline passed")
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            raise WorkerCrash("worker exited")
+        buf.extend(chunk)
+    end = buf.index(b"\n")
+    line = bytes(buf[:end])
+    del buf[:end + 1]
+    return line
+
+
+class ForkServer:
+    """The zygote process and its control socket (one request at a time)."""
+
+    def __init__(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rlfb.verifiers.math.server", str(child.fileno())],
+            pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        child.close()
+        self.sock = parent
+        self.ready = False
+        self._seq = 0
+        self._lock = threading.Lock()
+
+    def request(self, op: str, deadline: float, fds: tuple[int, ...] = ()) -> dict[str, Any]:
+        """Send ``op`` (with ``fds``) and wait for its reply; stale replies are dropped."""
+        with self._lock:
+            if not self.ready:
+                self._expect(lambda m: "ready" in m or "failed" in m, deadline, startup=True)
+            self._seq += 1
+            seq = self._seq
+            socket.send_fds(self.sock, [json.dumps({"op": op, "seq": seq}).encode()], list(fds))
+            return self._expect(lambda m: m.get("seq") == seq, deadline)
+
+    def _expect(self, match, deadline: float, startup: bool = False) -> dict[str, Any]:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                raise WorkerTimeout("the fork server did not answer before the deadline")
+            data = self.sock.recv(1 << 16)
+            if not data:
+                raise WorkerCrash(f"the fork server exited (status {self.proc.poll()})")
+            message = json.loads(data)
+            if match(message):
+                if "failed" in message:
+                    raise WorkerCrash(f"the fork server cannot start: {message['failed']}")
+                if startup:
+                    self.ready = True
+                return message
+            if "pid" in message:  # a worker forked for a request that already timed out
+                _kill(message["pid"])
+
+    def alive(self) -> bool:
+        """False once the zygote has exited."""
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        """Close the control socket (the zygote exits) and reap it."""
+        self.sock.close()
+        try:
+            self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 class Worker:
-    """One worker process and its pipe."""
+    """One forked worker: its pid and its end of the request socket."""
 
-    def __init__(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rlfb.verifiers.math.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            close_fds=True, env=env)
-        self.ready = False
-        self._buf = b""
+    def __init__(self, server: ForkServer, deadline: float) -> None:
+        mine, theirs = socket.socketpair()
+        try:
+            reply = server.request("spawn", deadline, (theirs.fileno(),))
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            theirs.close()
+        if "pid" not in reply:
+            mine.close()
+            raise WorkerCrash(f"the fork server refused: {reply}")
+        self.pid = int(reply["pid"])
+        self.sock = mine
+        self._buf = bytearray()
 
     def call(self, message: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Send one request; the reply, or WorkerTimeout at ``deadline``."""
-        if not self.ready:
-            self.wait_ready(deadline)
+        """One request; the reply, WorkerTimeout at ``deadline``, or WorkerCrash."""
         try:
-            self.proc.stdin.write(json.dumps(message).encode() + b"\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
-            raise WorkerCrash(f"worker pipe closed: {exc}") from exc
-        line = self._readline(deadline)
+            self.sock.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as exc:
+            raise WorkerCrash(f"worker socket closed: {exc}") from exc
+        line = _readline(self.sock, self._buf, deadline)
         try:
             return json.loads(line)
         except ValueError as exc:
             raise WorkerCrash(f"unreadable worker reply {line[:80]!r}") from exc
 
-    def wait_ready(self, deadline: float) -> None:
-        """Block until the worker has imported sympy (WorkerTimeout at ``deadline``)."""
-        line = self._readline(deadline)
-        if not line.startswith(b'{"ready"'):
-            raise WorkerCrash(f"worker failed to start: {line[:200]!r}")
-        self.ready = True
-
-    def _readline(self, deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WorkerTimeout("deadline passed")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if not readable:
-                raise WorkerTimeout("deadline passed")
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                code = self.proc.poll()
-                raise WorkerCrash(f"worker exited (status {code})")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line
-
     def kill(self) -> None:
-        """SIGKILL the process and reap it (in the background if it is slow to go)."""
-        try:
-            self.proc.kill()
-        except OSError:
-            pass
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            threading.Thread(target=self.proc.wait, daemon=True).start()
+        """SIGKILL the worker (the fork server reaps it) and close the socket."""
+        _kill(self.pid)
+        self.sock.close()
 
 
 class WorkerPool:
@@ -113,6 +160,7 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
         self._count = 0
+        self._server: ForkServer | None = None
         self.timeouts = 0
         self.crashes = 0
 
@@ -122,30 +170,26 @@ class WorkerPool:
         try:
             reply = worker.call(message, deadline)
         except WorkerTimeout:
-            if worker.ready:  # busy past the deadline: kill it, start a replacement
-                self.timeouts += 1
-                self._discard(worker, respawn=True)
-            else:  # still importing sympy: keep it for the next request
-                self._release(worker)
+            self.timeouts += 1
+            self._discard(worker)
             raise
         except WorkerCrash:
             self.crashes += 1
-            self._discard(worker, respawn=True)
+            self._discard(worker)
             raise
         self._release(worker)
         return reply
 
     def warm(self, count: int, wait_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Make ``count`` workers exist and wait until each has imported sympy."""
-        self.ensure_capacity(count)
+        """Wait until the fork server has warmed its parser, and make ``count`` workers."""
         deadline = time.monotonic() + wait_s
-        taken: list[Worker] = []
+        self.ensure_capacity(count)
+        while self.server(deadline).request("status", deadline).get("remaining", 0):
+            time.sleep(0.05)
+        taken = []
         try:
             for _ in range(count):
                 taken.append(self._acquire(deadline))
-            for worker in taken:
-                if not worker.ready:
-                    worker.wait_ready(deadline)
         finally:
             for worker in taken:
                 self._release(worker)
@@ -156,15 +200,25 @@ class WorkerPool:
             self.max_workers = max(self.max_workers, count)
             self._cond.notify_all()
 
+    def server(self, deadline: float) -> ForkServer:
+        """The fork server, started (again) when needed."""
+        with self._cond:
+            if self._server is None or not self._server.alive():
+                self._server = ForkServer()
+            return self._server
+
     def close(self) -> None:
-        """Kill the idle workers (a forked child never touches its parent's workers)."""
+        """Kill the idle workers and stop the fork server (not in a forked child)."""
         if self.pid != os.getpid():
             return
         with self._cond:
             idle, self._idle = self._idle, []
             self._count -= len(idle)
-        for w in idle:
-            w.kill()
+            server, self._server = self._server, None
+        for worker in idle:
+            worker.kill()
+        if server is not None:
+            server.close()
 
     def _acquire(self, deadline: float) -> Worker:
         with self._cond:
@@ -177,34 +231,22 @@ class WorkerPool:
                 return self._idle.pop()
             self._count += 1
         try:
-            return self._spawn()
-        except OSError as exc:
+            return Worker(self.server(deadline), deadline)
+        except BaseException:
             with self._cond:
                 self._count -= 1
                 self._cond.notify()
-            raise WorkerCrash(f"cannot start a worker: {exc}") from exc
-
-    def _spawn(self) -> Worker:
-        return Worker()
+            raise
 
     def _release(self, worker: Worker) -> None:
         with self._cond:
             self._idle.append(worker)
             self._cond.notify()
 
-    def _discard(self, worker: Worker, respawn: bool) -> None:
+    def _discard(self, worker: Worker) -> None:
         worker.kill()
-        replacement = None
-        if respawn:
-            try:
-                replacement = self._spawn()
-            except OSError:
-                replacement = None
         with self._cond:
-            if replacement is None:
-                self._count -= 1
-            else:  # a fresh (still starting) worker is handed out last
-                self._idle.insert(0, replacement)
+            self._count -= 1
             self._cond.notify()
 
 
@@ -213,63 +255,12 @@ _POOL_LOCK = threading.Lock()
 
 
 def get_pool() -> WorkerPool:
-    """This process's pool (a forked child gets a new one, never its parent's workers)."""
+    """This process's pool (a forked child gets a new one)."""
     global _POOL
     with _POOL_LOCK:
         if _POOL is None or _POOL.pid != os.getpid():
+            import atexit
+
             _POOL = WorkerPool(max(2, os.cpu_count() or 1))
             atexit.register(_POOL.close)
         return _POOL
-
-
-def _limit_memory() -> None:
-    try:
-        import resource
-
-        limit = MEMORY_LIMIT_MB * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
-def handle(message: dict[str, Any]) -> dict[str, Any]:
-    """Answer one request inside the worker."""
-    from .compare import Policy
-    from .core import decide
-    from .symbolic import SympyBackend
-
-    if message.get("op") == "ping":
-        return {"status": "pong", "info": {"pid": os.getpid()}}
-    backend = SympyBackend(Policy(**message["policy"]))
-    outcome = decide(message["reference"], message["prediction"], backend)
-    return {"status": outcome.status, "info": outcome.info}
-
-
-def main() -> None:
-    """The worker loop: one JSON request per line on stdin, one JSON reply per line."""
-    protocol = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)  # stray prints from libraries must not corrupt the protocol
-    _limit_memory()
-    sys.setrecursionlimit(20_000)
-    try:
-        import rlfb.verifiers.math.symbolic  # noqa: F401  (the slow import, done once)
-    except Exception as exc:  # report why the worker cannot run, then exit
-        protocol.write(json.dumps({"failed": f"{type(exc).__name__}: {exc}"}).encode() + b"\n")
-        protocol.flush()
-        return
-    protocol.write(json.dumps({"ready": True, "pid": os.getpid()}).encode() + b"\n")
-    protocol.flush()
-    for line in sys.stdin.buffer:
-        try:
-            reply = handle(json.loads(line))
-        except MemoryError:
-            reply = {"status": "error", "info": {"reason": f"over the {MEMORY_LIMIT_MB} MB "
-                                                           "worker memory limit"}}
-        except Exception as exc:  # the judge failed, not the answer
-            reply = {"status": "error", "info": {"exception": f"{type(exc).__name__}: {exc}"}}
-        protocol.write(json.dumps(reply, default=str).encode() + b"\n")
-        protocol.flush()
-
-
-if __name__ == "__main__":
-    main()
