@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .exact import numbers_equal, parse_number
-from .structure import (Assign, Equation, Ineq, Interval, Leaf, Ratio, Seq, SetUnion, TextAns,
-                        is_name, is_variable)
+from .lexicon import is_name, is_variable
+from .structure import Assign, Equation, Ineq, Interval, Leaf, Ratio, Seq, SetUnion, TextAns
 
 INF = {"\\infty": math.inf, "-\\infty": -math.inf}
 

@@ -19,7 +19,7 @@ _UNSIGNED = rf"(?:{_DEC}|{_INT})"
 _DECIMAL_RE = re.compile(rf"^({_UNSIGNED})(?:[eE]([+-]?\d+)|(?:\\times|\\cdot|\*)10\^\{{?([+-]?\d+)\}}?)?$")
 _FRAC_RE = re.compile(rf"^\\frac\{{(-?{_UNSIGNED})\}}\{{(-?{_UNSIGNED})\}}$")
 _SLASH_RE = re.compile(rf"^({_UNSIGNED})/({_UNSIGNED})$")
-_MIXED_RE = re.compile(r"^(\d+)\\frac\{(\d+)\}\{(\d+)\}$")
+_MIXED_RE = re.compile(r"^(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$|^(\d+) (\d+)/(\d+)$")
 _POWER_RE = re.compile(r"^(\d+)\^\{?(-?\d+)\}?$")
 MAX_EXPONENT = 10_000  # larger powers of ten or integer powers are left to the guarded path
 
@@ -67,8 +67,9 @@ def _unsigned(s: str) -> Num | None:
             num, den = _plain(m.group(1)), _plain(m.group(2))
             return Num(num / den) if den != 0 else None
     m = _MIXED_RE.match(s)
-    if m and int(m.group(2)) < int(m.group(3)):
-        return Num(int(m.group(1)) + Fraction(int(m.group(2)), int(m.group(3))))
+    if m:  # 918\frac{1}{2}, 4 4/9: a whole number and a proper fraction
+        whole, num, den = (int(g) for g in (m.groups()[:3] if m.group(1) else m.groups()[3:]))
+        return Num(whole + Fraction(num, den)) if num < den else None
     m = _POWER_RE.match(s)
     if m and abs(int(m.group(2))) <= MAX_EXPONENT and len(m.group(1)) < 50:
         base = int(m.group(1))

@@ -92,7 +92,8 @@ def _warm_one(corpus: list) -> None:
     from .compare import Policy
     from .core import decide
     from .normalize import normalize
-    from .symbolic import SympyBackend, parse_leaf
+    from .parsing import parse_leaf
+    from .symbolic import SympyBackend
 
     item = corpus.pop()
     try:

@@ -1,186 +1,37 @@
-"""The sympy backend: leaves parsed by latex2sympy2_extended, compared exactly where possible.
+"""The sympy backend: leaves read by `parsing`, compared exactly where possible.
 
-Imported only inside the worker process (`worker`), never by ``import rlfb``.
-
-Parsing: latex2sympy2_extended's ANTLR parser, run first in SLL prediction mode (several times
-faster) and, when SLL fails, again in full LL mode (the standard two-stage ANTLR strategy; the
-result is the same parse). Decimals are turned into exact fractions before parsing; a free ``e``
-is Euler's number and a free ``i`` the imaginary unit. Powers and factorials whose value would
-exceed `MAX_DIGITS` digits are refused (`GuardError`) before anything evaluates them.
+Imported only inside the worker processes (`server`), never by ``import rlfb``.
 
 Equality of two expressions ``a``, ``b``:
 
 1. structural equality, or ``a - b`` that sympy reduces to exactly 0 → equal;
 2. no free symbols: a rational difference decides exactly (``1/2004!`` vs ``1/2006!``);
-   otherwise ``a - b`` is evaluated to 50 digits: clearly non-zero (relative 1e-40) → different,
-   else sympy's ``simplify`` must not find a non-zero rational;
+   otherwise ``a - b`` is evaluated to 50 digits: clearly non-zero (relative 1e-40) → different;
+   numerically zero → equal unless the expanded difference is a non-zero rational;
 3. free symbols: ``a - b`` is evaluated at four fixed points (rational, both signs; integers for
    sums, factorials, floor): any point with a relative difference above 1e-20 → different; equal
    at every point where both sides are defined → equal (a randomised identity test).
 
 Two equations are equal when their ``lhs - rhs`` differ by a constant non-zero factor (checked
-at the same points), never because both sides reduce to 0.
+at the same points), never because both sides reduce to 0. Inequalities are equal when their
+``lhs - rhs`` differ by a positive factor (flips included), or describe the same solution set.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from functools import lru_cache
-
 import sympy
-from sympy import Abs, I, Integer, Rational, S, Symbol, factorial, nan, oo, zoo
+from sympy import Integer, Rational, S, nan, oo, zoo
 
-from .compare import INF, Backend, Policy, Undecided, simple_intervals
+from .compare import INF, Policy, Undecided, simple_intervals
 from .exact import numbers_equal, parse_number, rounds_to
-from .structure import _GREEK, Equation, GuardError, Ineq, Interval, Leaf, is_variable
+from .lexicon import is_variable
+from .parsing import LeafParseError, parse_leaf
+from .structure import Equation, Ineq, Interval, Leaf
 
-MAX_DIGITS = 50_000
 _INTEGER_FUNCS = (sympy.factorial, sympy.Sum, sympy.Product, sympy.binomial, sympy.floor,
                   sympy.ceiling, sympy.Mod)
-_DECIMAL = re.compile(r"(?<![\d.])(\d*)\.(\d+)(?![\d.])")
 _REL = {"<": (1, ">"), ">": (0, ">"), "\\leq": (1, ">="), "\\geq": (0, ">="),
         "\\neq": (0, "!=")}
-
-
-class LeafParseError(ValueError):
-    """latex2sympy could not read a leaf."""
-
-
-def _converter():
-    from antlr4.atn.PredictionMode import PredictionMode
-    from antlr4.error.ErrorStrategy import BailErrorStrategy
-    from latex2sympy2_extended.latex2sympy2 import ConversionConfig, _Latex2Sympy
-
-    config = ConversionConfig(lowercase_symbols=False)
-
-    class _SLL(_Latex2Sympy):
-        def create_parser(self, latex_str):  # noqa: D102 - ANTLR two-stage parsing
-            parser = super().create_parser(latex_str)
-            parser._interp.predictionMode = PredictionMode.SLL
-            parser._errHandler = BailErrorStrategy()
-            return parser
-
-    def convert(text: str):
-        try:
-            return _SLL(config=config).parse(text)
-        except Exception:  # SLL cannot decide: the full LL parse (slower, complete)
-            return _Latex2Sympy(config=config).parse(text)
-
-    return convert
-
-
-_CONVERT = None
-
-
-@lru_cache(maxsize=8192)
-def parse_leaf(text: str):
-    """The sympy value of one leaf (cached); LeafParseError or GuardError when it has none."""
-    global _CONVERT
-    if _CONVERT is None:
-        _CONVERT = _converter()
-    prepared = _DECIMAL.sub(lambda m: rf"(\frac{{{int(m.group(1) + m.group(2))}}}"
-                            rf"{{{10 ** len(m.group(2))}}})", text.rstrip("%"))
-    prepared, names = sll_friendly(prepared)
-    try:
-        expr = _CONVERT(prepared)
-    except RecursionError as exc:
-        raise GuardError("expression nested too deeply to parse") from exc
-    except Exception as exc:
-        raise LeafParseError(f"cannot parse {text!r}: {str(exc).splitlines()[0][:80]}") from exc
-    if not isinstance(expr, (sympy.Basic, sympy.MatrixBase)):
-        raise LeafParseError(f"{text!r} is not an expression")
-    check_size(expr)
-    subs = {s: v for s in getattr(expr, "free_symbols", ()) for n, v in (("e", S.Exp1), ("i", I))
-            if s.name == n}
-    subs.update({s: Symbol(names[s.name]) for s in getattr(expr, "free_symbols", ())
-                 if s.name in names})
-    expr = expr.xreplace(subs) if subs else expr
-    return evaluate(expr)
-
-
-def evaluate(expr):
-    """Rebuild ``expr`` bottom-up with sympy's automatic evaluation (latex2sympy builds some
-    nodes unevaluated); sums, products and integrals stay unevaluated, matrix sums and products
-    are carried out."""
-    if isinstance(expr, sympy.MatrixBase):
-        return expr.applyfunc(evaluate)
-    if isinstance(expr, sympy.MatrixExpr):
-        return evaluate(expr.doit())
-    if isinstance(expr, sympy.UnevaluatedExpr):
-        return evaluate(expr.args[0])
-    if not isinstance(expr, sympy.Basic) or not expr.args or expr.is_Atom:
-        return expr
-    if isinstance(expr, (sympy.Sum, sympy.Product, sympy.Integral)):
-        return expr.func(evaluate(expr.args[0]), *expr.args[1:])
-    try:
-        return expr.func(*[evaluate(a) for a in expr.args])
-    except (TypeError, ValueError):
-        return expr
-
-
-_SUBSCRIPTED = re.compile(r"(?<![\\A-Za-z])([A-Za-z])_(\{[^{}]*\}|[A-Za-z0-9])")
-_POWER_BASE = re.compile(r"(?<![\\A-Za-z{])([A-Za-z]|\\(?:" + _GREEK + r"))(?=\^)")
-
-
-def sll_friendly(text: str) -> tuple[str, dict[str, str]]:
-    """Rewrite the two constructs that always defeat ANTLR's fast SLL mode in this grammar (a
-    letter before ``^``, a subscripted symbol) into equivalent ones it parses: ``x^2`` →
-    ``{x}^2`` and ``F_{n-1}`` → ``{\\mathbf{SUBa}}``, renamed back to ``F_{n-1}`` after parsing.
-    The result is the same expression; parsing is several times faster."""
-    names: dict[str, str] = {}
-
-    def placeholder(m: re.Match[str]) -> str:
-        key = f"{m.group(1)}_{{{m.group(2).strip('{}')}}}"
-        if key not in names:
-            n, tag = len(names), ""
-            while True:
-                tag, n = tag + chr(ord("a") + n % 26), n // 26
-                if not n:
-                    break
-            names[key] = "SUB" + tag
-        return "{\\mathbf{" + names[key] + "}}"
-
-    text = _POWER_BASE.sub(r"{\1}", _SUBSCRIPTED.sub(placeholder, text))
-    return text, {f"math{{{tag}}}": key for key, tag in names.items()}
-
-
-def check_size(expr) -> None:
-    """GuardError when an exact integer power or factorial would exceed MAX_DIGITS digits (only
-    those make sympy compute every digit; irrational powers evaluate as floats)."""
-    if not isinstance(expr, sympy.Basic):
-        return
-    for node in sympy.preorder_traversal(expr):
-        if node.is_Pow or isinstance(node, factorial):
-            size = _int_log10(node)
-            if size is not None and size > MAX_DIGITS:
-                raise GuardError(f"number with more than {MAX_DIGITS} digits: {str(node)[:40]}")
-
-
-def _digits(n: int) -> float:
-    n = abs(n)
-    return math.log10(n) if 0 < n < 10 ** 300 else n.bit_length() * 0.30103
-
-
-def _int_log10(e) -> float | None:
-    """An upper bound of log10|e| for an exact rational built from integers, integer powers,
-    products, sums and factorials; None for anything else."""
-    if e.is_Rational:
-        return max(_digits(int(e.p)), _digits(int(e.q)))
-    if e.is_Pow:
-        base, exp = _int_log10(e.base), _int_log10(e.exp)
-        if base is None or exp is None or not e.exp.is_integer:
-            return None
-        return math.inf if exp > 9 else base * 10 ** exp
-    if isinstance(e, factorial):
-        n = _int_log10(e.args[0])
-        return None if n is None else (math.inf if n > 7 else 10 ** n * max(n, 1.0))
-    if e.is_Mul or e.is_Add:
-        parts = [_int_log10(a) for a in e.args]
-        if any(p is None for p in parts):
-            return None
-        return sum(parts) if e.is_Mul else max(parts) + 1
-    return None
 
 
 class SympyBackend:
@@ -356,8 +207,8 @@ def _constant_zero(d, a, b) -> bool:
     scale = max(abs(sympy.N(a, 20)), abs(sympy.N(b, 20)), Integer(1))
     if abs(value) > scale * Rational(1, 10 ** 40):
         return False
-    simplified = sympy.simplify(d)
-    return not (simplified.is_Rational and simplified != 0)
+    expanded = sympy.expand(d)  # a tiny rational hidden in radicals: (1+√2)² + 10^-60 vs 3+2√2
+    return not (expanded.is_Rational and expanded != 0)
 
 
 def _points(expr) -> list[dict]:
