@@ -19,6 +19,7 @@ from rlfb.verifiers.code import wire
 from rlfb.verifiers.code.forkserver import ForkServer, SandboxFailure
 
 _STDERR_TAIL = 2000
+_SETUP_TIMEOUT_S = 30.0
 
 
 class CandidateTimeout(Exception):
@@ -57,32 +58,39 @@ class _Execution:
         self.server, self.setup_r = server, setup_r
 
     def finish(self, wait: bool = True) -> dict[str, Any] | None:
-        """Reap the execution and check that its setup finished; raises `SandboxFailure` when
-        it did not (then nothing the child did can count against the candidate).
+        """Check that the child's setup finished, then reap it; raises `SandboxFailure` when
+        setup did not finish (then nothing the child did can count against the candidate).
 
-        ``wait=False`` is for a child that has sent a frame: it wrote "ok" before running any
-        candidate code, so the check needs no waiting, and the reap is settled later."""
+        The child closes the setup pipe right after writing "ok" and before any candidate code
+        runs, so waiting for its end of file takes no longer than the setup itself. With
+        ``wait=False`` the reap is only requested, and settled later by the fork server handle.
+        """
         try:
-            if not wait:
-                os.set_blocking(self.setup_r, False)
-                try:
-                    early = os.read(self.setup_r, 16)
-                except BlockingIOError:
-                    early = b""
-                if early == b"ok":
-                    self.server.reap(wait=False)
-                    return None
-            reaped = self.server.reap()
-            os.set_blocking(self.setup_r, True)
-            report = early if not wait else b""
-            while chunk := os.read(self.setup_r, 4096):
-                report += chunk
+            report = self._setup_report(time.monotonic() + _SETUP_TIMEOUT_S)
         finally:
             os.close(self.setup_r)
         if report != b"ok":
+            self.server.reap()
             why = report.decode("utf-8", "replace") or "the child died during setup"
             raise SandboxFailure(f"sandbox setup failed: {why} {self.server.spawn_failure}")
-        return reaped
+        return self.server.reap(wait=wait)
+
+    def _setup_report(self, deadline: float) -> bytes:
+        report = b""
+        os.set_blocking(self.setup_r, False)
+        while len(report) < 4096:
+            try:
+                chunk = os.read(self.setup_r, 4096)
+            except BlockingIOError:
+                try:
+                    _wait(self.setup_r, select.POLLIN, deadline)
+                except CandidateTimeout:
+                    return report
+                continue
+            if not chunk:
+                break
+            report += chunk
+        return report
 
 
 class FunctionExecution(_Execution):
@@ -100,7 +108,6 @@ class FunctionExecution(_Execution):
         ours.setblocking(False)
         self.sock, self.max_bytes = ours, max_bytes
         self._buf = bytearray()
-        self.answered = False
 
     def recv(self, deadline: float) -> bytes:
         """One frame from the child."""
@@ -124,7 +131,6 @@ class FunctionExecution(_Execution):
             if not chunk:
                 raise CandidateCrash("the candidate's process exited")
             self._buf += chunk
-            self.answered = True
 
     def send(self, payload: bytes, deadline: float) -> None:
         """One frame to the child (waits while its socket buffer is full)."""
@@ -138,9 +144,9 @@ class FunctionExecution(_Execution):
                 raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
 
     def close(self) -> None:
-        """Kill the execution; the reap is only awaited when the child never answered."""
+        """Kill the execution (its reap is settled later, see `ForkServer.settle`)."""
         self.sock.close()
-        self.finish(wait=not self.answered)
+        self.finish(wait=False)
 
 
 @dataclass

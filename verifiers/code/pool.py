@@ -115,8 +115,12 @@ class WorkerPool:
     def _acquire(self) -> JudgeWorker:
         with self._cond:
             while True:
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.proc.poll() is None:
+                        return worker
+                    self._all.remove(worker)  # died while idle: start another
+                    worker.kill()
                 if len(self._all) + self._starting < self.size:
                     self._starting += 1
                     break

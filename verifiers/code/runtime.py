@@ -35,6 +35,10 @@ import traceback
 import types
 from typing import Any, NoReturn
 
+# Bound as module globals: a candidate rebinding builtins cannot break the runtime (see wire).
+len, type, str, callable, compile, exec = (  # noqa: A001
+    len, type, str, callable, compile, exec)
+
 SETUP_FD = 4
 _CTRL_FD = 3
 _PATH = "/usr/local/bin:/usr/bin:/bin"

