@@ -15,7 +15,7 @@ import time
 import pytest
 
 from rlfb.verifiers import VerifyStatus, get_verifier
-from rlfb.verifiers.code.diagnostics import leftover_workroots, sandbox_processes
+from rlfb.verifiers.code.diagnostics import leftover_workdirs, sandbox_processes
 
 W, T = VerifyStatus.WRONG, VerifyStatus.TIMEOUT
 UID_BASE = 1_900_020_000
@@ -227,7 +227,7 @@ def outcome():
         state = {
             "processes": sandbox_processes(UID_BASE),
             "markers": [m for m in MARKERS if os.path.exists(m)],
-            "workroots": leftover_workroots(UID_BASE),
+            "workroots": leftover_workdirs(UID_BASE),
             "judges_alive": all(_alive(p) for p in judges),
             "accepted": [_accepted(s) for s in (listener, unix, abstract)],
             "after": v.verify(fn("def add(a, b):\n    return a + b"), ADD).status,

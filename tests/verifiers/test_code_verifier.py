@@ -11,7 +11,7 @@ import pytest
 
 from rlfb.verifiers import VerifyStatus, get_verifier
 from rlfb.verifiers.code import CodeVerifier
-from rlfb.verifiers.code.diagnostics import leftover_workroots, sandbox_processes
+from rlfb.verifiers.code.diagnostics import leftover_workdirs, sandbox_processes
 
 # Tests use their own sandbox uid range, away from the default one, so that a benchmark or
 # another rlfb process on the machine cannot make them see foreign processes.
@@ -216,7 +216,7 @@ def test_batch_order_concurrency_and_cleanup(verifier):
     assert [r.status for r in results] == [C, W, C, W] * 6
     assert verifier._pool.workers() == 2
     assert sandbox_pids() == []
-    assert leftover_workroots(TEST_UID_BASE) == []
+    assert leftover_workdirs(TEST_UID_BASE) == []
     assert verifier.reap_failures == []
 
 

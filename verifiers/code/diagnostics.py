@@ -28,13 +28,13 @@ def sandbox_processes(uid_base: int, span: int = UID_SPAN) -> list[int]:
     return found
 
 
-def leftover_workroots(uid_base: int, span: int = UID_SPAN) -> list[str]:
-    """Host working directories (``rlfb-sandbox-UID`` in the temp dir) of that uid range; they
-    exist only while a worker without a mount namespace runs."""
+def leftover_workdirs(uid_base: int, span: int = UID_SPAN) -> list[str]:
+    """Host working directories (``rlfb-sandbox-UID-N`` in the temp dir) of that uid range;
+    only a worker without a mount namespace makes them, and it removes each after its run."""
     prefix = "rlfb-sandbox-"
     found = []
     for name in os.listdir(tempfile.gettempdir()):
-        uid = name[len(prefix):]
+        uid = name[len(prefix):].split("-")[0]
         if name.startswith(prefix) and uid.isdigit() and uid_base <= int(uid) < uid_base + span:
             found.append(name)
     return found

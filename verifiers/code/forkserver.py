@@ -60,10 +60,11 @@ class ForkServer:
         self.uid, self._holder = claim_uid(uid_base)
         self.seq = self.pending = 0
         self.spawn_failure = ""
-        self.workroot = os.path.join(tempfile.gettempdir(), f"rlfb-sandbox-{self.uid}")
+        self.workprefix = os.path.join(tempfile.gettempdir(), f"rlfb-sandbox-{self.uid}-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg = {**options, "fd": theirs.fileno(), "uid": self.uid, "gid": self.uid,
-               "parent_pid": os.getpid(), "workroot": self.workroot}
+               "parent_pid": os.getpid(), "workprefix": self.workprefix,
+               "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"})}
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-B", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
             env=_ZYGOTE_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
@@ -143,6 +144,3 @@ class ForkServer:
             self._proc.wait()
         finally:
             self._holder.close()
-            if os.path.isdir(self.workroot):
-                import shutil
-                shutil.rmtree(self.workroot, ignore_errors=True)

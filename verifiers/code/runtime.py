@@ -3,8 +3,9 @@
 The fork server forks the next child ahead of time (right after reaping the previous one) and
 runs `armed_main` in it; the child waits, still root, for its request. Then it drops to the
 sandbox uid (own session, no new privileges, scrubbed environment; the fork server has already
-mounted a fresh tmpfs on /tmp and /dev/shm for it), sets its file descriptors and resource
-limits, writes "ok" on the setup pipe and closes it, and only after that runs candidate code. Nothing after the "ok" is trusted: the judge reads this process's output as
+mounted a fresh tmpfs on /tmp and /dev/shm for it, or without a mount namespace the child makes
+its own host directory), sets its file descriptors and resource limits, writes "ok" on the setup
+pipe and closes it, and only after that runs candidate code. Nothing after the "ok" is trusted: the judge reads this process's output as
 untrusted bytes, and holds the setup pipe's read end, so an execution whose setup did not finish
 is a sandbox failure (ERROR), never the candidate's fault.
 
@@ -50,14 +51,18 @@ def sandbox_env(workdir: str) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def armed_main(conn: socket.socket, cfg: dict[str, Any], workdir: str, parent: int, lx: Any,
-               wire: Any) -> NoReturn:
+def armed_main(conn: socket.socket, cfg: dict[str, Any], workdir: str | None, parent: int,
+               lx: Any, wire: Any) -> NoReturn:
     """A pre-forked child: drop privileges now, wait for one request from the fork server (its
     JSON and file descriptors, the last of which is the judge's setup pipe), finish the setup,
     report "ok", run the candidate. Never returns."""
     try:
         req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process
-        _drop_privileges(cfg, workdir, parent, lx)  # lingers between executions
+        if workdir is None:  # lingers between executions, and no host directory either
+            workdir = f"{cfg['workprefix']}{req['seq']}"
+            os.mkdir(workdir, 0o700)
+            os.chown(workdir, cfg["uid"], cfg["gid"])
+        _drop_privileges(cfg, workdir, parent, lx)
     except BaseException:  # no setup pipe yet: the judge will see it closed without "ok"
         os._exit(124)
     report = [fds.pop()]  # where the setup pipe is: moved to SETUP_FD once fds are arranged

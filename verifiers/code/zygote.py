@@ -131,10 +131,9 @@ class Server:
         self.sock, self.cfg, self.iso = sock, cfg, iso
         self.child: int | None = None
         self.status: int | None = None
-        self.seq = self.count = 0
+        self.seq = 0
         self.closing = False
         self.raw_request = b""
-        self.workdir: str | None = None
         self.armed: tuple[int, socket.socket] | None = None
         self.mounted: list[str] = []
         self.wake_r, wake_w = os.pipe()
@@ -200,12 +199,12 @@ class Server:
     def arm(self) -> None:
         """Fork the next child now (fresh /tmp first), so a spawn costs a message, not a fork."""
         self._disarm()
-        self.workdir = self._fresh_workdir()
+        workdir = self._fresh_workdir()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
             ours.close()
-            runtime.armed_main(theirs, self.cfg, self.workdir, os.getppid(), lx, wire)
+            runtime.armed_main(theirs, self.cfg, workdir, os.getppid(), lx, wire)
         theirs.close()
         self.armed = (pid, ours)
 
@@ -240,14 +239,11 @@ class Server:
             for fd in fds:
                 os.close(fd)
 
-    def _fresh_workdir(self) -> str:
-        """A new empty tmpfs on /tmp and /dev/shm (mount namespace), or a new host directory."""
-        self.count += 1
+    def _fresh_workdir(self) -> str | None:
+        """A new empty tmpfs on /tmp and /dev/shm; without a mount namespace None (the child
+        makes a host directory once it has its request)."""
         if not self.iso["mntns"]:
-            path = os.path.join(self.cfg["workroot"], f"w{self.count}")
-            os.mkdir(path, 0o700)
-            os.chown(path, self.cfg["uid"], self.cfg["gid"])
-            return path
+            return None
         self._unmount()
         owner = f"mode=0700,uid={self.cfg['uid']},gid={self.cfg['gid']}"
         flags = lx.MS_NOSUID | lx.MS_NODEV
@@ -292,11 +288,35 @@ class Server:
             self._unmount()
             if self.iso["ipcns"]:
                 lx.remove_sysv_ipc()
-        if self.workdir is not None and self.workdir != "/tmp":
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            done = done and not os.path.exists(self.workdir)
-        status, self.child, self.workdir = self.status, None, None
+        if not self.iso["mntns"]:
+            done = remove_host_leftovers(self.cfg) and done
+        status, self.child = self.status, None
         return {"op": "reaped", "seq": self.seq, "status": status, "clean": done}
+
+
+def remove_host_leftovers(cfg: dict[str, Any]) -> bool:
+    """Without a mount namespace: remove this worker's working directories, and whatever the
+    sandbox uid created at the top of the world-writable temp dirs. True when all is gone."""
+    clean = True
+    for directory in cfg["temp_dirs"]:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                mine = entry.path.startswith(cfg["workprefix"])
+                if not mine and entry.stat(follow_symlinks=False).st_uid != cfg["uid"]:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError:
+                clean = False
+    return clean
 
 
 def sweep_uid(uid: int) -> None:
@@ -329,10 +349,8 @@ def main() -> None:
     if os.getppid() != cfg["parent_pid"]:
         os._exit(3)
     sweep_uid(cfg["uid"])
-    shutil.rmtree(cfg["workroot"], ignore_errors=True)  # stale, from a crashed earlier run
+    remove_host_leftovers(cfg)  # stale, from a crashed earlier run of this uid
     iso = enter_namespaces(cfg["namespaces"])
-    if not iso["mntns"]:
-        os.mkdir(cfg["workroot"], 0o711)
     outer = os.getpid()
     pid = os.fork()
     if pid:
