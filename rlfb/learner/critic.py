@@ -1,0 +1,126 @@
+"""The PPO critic: a separate model, a transformer backbone with a scalar value head per token.
+
+It loads as ``AutoModelForTokenClassification(num_labels=1)`` from the policy's initial folder
+(a new head on the policy's backbone) or from any compatible folder, such as a reward model
+(InstructGPT initialises the value function from the reward model); a sequence-classification
+checkpoint's ``score`` head has the same shape and is kept. Dropout in the head is off, so
+values are deterministic.
+
+Alignment: ``values[b, t]`` is the value of the state *before* token t (the prefix
+``input_ids[b, :t]``), read from the hidden state at position t-1, so it sits at the same
+position as the logprob of token t (`rlfb.learner.logprobs`) and as the token reward.
+
+The critic has its own AdamW optimiser and learning-rate schedule; under LoRA it trains
+adapters on its backbone plus the full head (peft's token-classification task).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlfb.learner.policy import lr_factor
+
+
+def load_value_model(path: str, dtype: torch.dtype, pad_token_id: int) -> Any:
+    """A backbone + scalar head from an HF folder (head newly initialised when absent)."""
+    from transformers import AutoConfig, AutoModelForTokenClassification
+    from transformers.utils import logging
+
+    config = AutoConfig.from_pretrained(path, num_labels=1)
+    config.classifier_dropout = 0.0
+    if config.pad_token_id is None:
+        config.pad_token_id = pad_token_id
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # the new head is reported as "missing": expected here
+    try:
+        model = AutoModelForTokenClassification.from_pretrained(path, config=config, dtype=dtype)
+    finally:
+        logging.set_verbosity(verbosity)
+    return model.eval()
+
+
+class Critic:
+    """The value model with its optimiser.
+
+    Args:
+        path: HF folder to start from.
+        pad_token_id: the policy tokenizer's pad id.
+        lora: None for full fine-tuning, else rank, alpha, dropout, target_modules.
+        lr, weight_decay, betas, max_grad_norm, warmup_steps, lr_schedule, total_steps: AdamW,
+            clipping and schedule (as `PolicyLearner`).
+        dtype: parameter dtype.
+        gradient_checkpointing: recompute activations in the backward pass.
+    """
+
+    def __init__(self, path: str, *, pad_token_id: int, lora: dict[str, Any] | None = None,
+                 lr: float = 1e-6, weight_decay: float = 0.0,
+                 betas: tuple[float, float] = (0.9, 0.999), max_grad_norm: float = 1.0,
+                 warmup_steps: int = 0, lr_schedule: str = "constant", total_steps: int = 0,
+                 dtype: torch.dtype = torch.float32, gradient_checkpointing: bool = False
+                 ) -> None:
+        self.model = load_value_model(path, dtype, pad_token_id)
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        self.lora = lora
+        if lora:
+            from peft import LoraConfig, get_peft_model
+
+            config = LoraConfig(
+                r=int(lora.get("rank", 8)), lora_alpha=float(lora.get("alpha", 16)),
+                lora_dropout=float(lora.get("dropout", 0.0)),
+                target_modules=list(lora.get("target_modules") or ["q_proj", "v_proj"]),
+                task_type="TOKEN_CLS")
+            self.model = get_peft_model(self.model, config)
+        self.max_grad_norm = max_grad_norm
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=lr, betas=tuple(betas),
+                                           weight_decay=weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
+                                    schedule=lr_schedule))
+
+    def values(self, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+        """``[b, w]`` values aligned with token logprobs (module docstring); rows must be
+        right-padded. Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed."""
+        positions = (attn.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions,
+                         use_cache=False).logits[..., 0].float()
+        return torch.nn.functional.pad(out[:, :-1], (1, 0))
+
+    def step(self) -> float:
+        """Clip gradients, take an optimiser and schedule step; returns the gradient norm."""
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(norm)
+
+    def save(self, path: str | Path) -> None:
+        """Write the critic (HF folder, or PEFT adapter and head) and its optimiser state."""
+        path = Path(path)
+        self.model.save_pretrained(path / "model")
+        torch.save({"optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict()}, path / "optimizer.pt")
+
+    def load(self, path: str | Path) -> None:
+        """Restore what `save` wrote."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if self.lora:
+            from peft import set_peft_model_state_dict
+
+            set_peft_model_state_dict(self.model, load_file(path / "model" /
+                                                            "adapter_model.safetensors"))
+        else:
+            missing, unexpected = self.model.load_state_dict(
+                load_file(path / "model" / "model.safetensors"), strict=False)
+            if missing or unexpected:
+                raise RuntimeError(f"critic checkpoint mismatch: missing {missing}, "
+                                   f"unexpected {unexpected}")
+        saved = torch.load(path / "optimizer.pt", weights_only=False)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
