@@ -10,16 +10,23 @@ own memory finds nothing to cheat with. Start-up, once per worker:
 3. fork the server proper, which is PID 1 of the new PID namespace: when it dies the kernel
    kills every process in it;
 4. in the mount namespace: make every mount private and read-only, mount a fresh /proc that
-   shows only this namespace (``hidepid=2``), hide ``hide_paths`` under empty read-only tmpfs;
+   shows only this namespace (``hidepid=2``), hide ``hide_paths`` under empty read-only tmpfs
+   (re-exposing, read-only, the directories Python itself needs); in the IPC namespace, cap
+   System V IPC;
 5. import the preload modules, so a child pays a fork, not an interpreter start-up;
-6. say ``ready`` with the isolation report, then serve.
+6. arm: mount a fresh tmpfs on /tmp and /dev/shm and fork the next child, which waits (still
+   root) for its request;
+7. say ``ready`` with the isolation report, then serve.
 
-Requests (JSON frames; ``spawn`` carries file descriptors): ``spawn`` forks a child that runs
-`runtime.child_main` and answers ``spawned`` once the child reports its setup done, or
-``spawn_failed``; ``reap`` kills the child's process group and every other process of the
-sandbox (``kill(-1)`` inside the PID namespace, or as the sandbox uid without one), waits for all
-of them, removes the working directory when it is on the host, and answers ``reaped`` with the
-child's exit status. When the child exits on its own the server sends ``exited``.
+Requests are JSON frames. ``spawn`` (with file descriptors: the child's channels, then the write
+end of its setup pipe) hands the request to the armed child and answers nothing: the child
+reports its own setup on the setup pipe, which the judge holds; if the hand-over fails the server
+says ``spawn_failed``. ``reap`` kills the child's process group and every other process of the
+sandbox (``kill(-1)`` as PID 1 of the namespace, or as the sandbox uid without one), waits for
+all of them, unmounts the execution's tmpfs (or, without a mount namespace, removes its host
+directory and what the sandbox uid left in the temp dirs), removes System V IPC objects,
+answers ``reaped`` with the child's exit status and whether all of that worked, and arms the
+next child. When the child exits on its own the server sends ``exited``.
 """
 
 from __future__ import annotations
@@ -84,6 +91,9 @@ def setup_mounts(cfg: dict[str, Any], iso: dict[str, Any]) -> None:
             iso["fresh_proc"] = True
         except OSError as exc:
             iso["fresh_proc_error"] = str(exc)
+    if iso["netns"]:  # sysfs shows the network namespace of whoever mounts it
+        _try(iso, "fresh_sys", lambda: lx.mount("sysfs", "/sys", "sysfs", lx.MS_RDONLY | quiet))
+    _try(iso, "minimal_dev", minimal_dev)
     needed = _python_paths()
     hidden, exposed = [], []
     for path in cfg["hide_paths"]:
@@ -94,6 +104,39 @@ def setup_mounts(cfg: dict[str, Any], iso: dict[str, Any]) -> None:
     iso["hidden_paths"], iso["exposed_python_paths"] = hidden, exposed
     iso["writable_mounts"] = lx.remount_all_readonly(skip=("/proc",))
     iso["readonly_root"] = not iso["writable_mounts"]
+
+
+def _try(iso: dict[str, Any], key: str, step: Any) -> None:
+    """Run one optional hardening step; record in ``iso`` whether it worked."""
+    try:
+        step()
+        iso[key] = True
+    except OSError as exc:
+        iso[key] = False
+        iso[f"{key}_error"] = str(exc)
+
+
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def minimal_dev() -> None:
+    """Replace /dev by a read-only tmpfs holding only the harmless devices (bound from the
+    real ones), the usual /dev/fd links and an empty /dev/shm for each execution's tmpfs."""
+    handles = {name: os.open(f"/dev/{name}", os.O_PATH) for name in _DEVICES}
+    quiet = lx.MS_NOSUID | lx.MS_NOEXEC
+    lx.mount("tmpfs", "/dev", "tmpfs", quiet, "size=64k,mode=0755")
+    try:
+        for name, fd in handles.items():
+            open(f"/dev/{name}", "w").close()
+            lx.mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, lx.MS_BIND)
+    finally:
+        for fd in handles.values():
+            os.close(fd)
+    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"/dev/{link}")
+    os.mkdir("/dev/shm", 0o1777)
+    lx.mount(None, "/dev", None, lx.MS_REMOUNT | lx.MS_RDONLY | quiet)
 
 
 def _under(path: str, root: str) -> bool:
