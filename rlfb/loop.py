@@ -1,4 +1,4 @@
-"""The controller loop of online RL (GRPO, Dr.GRPO, RLOO, REINFORCE++).
+"""The controller loop of online RL: GRPO, Dr.GRPO, RLOO, REINFORCE++, PPO, online DPO.
 
 Each step: sample prompts → rollout → score → buffer → advantages → learner update → weight
 sync; every ``eval_every`` steps a held-out evaluation, every ``save_every`` a checkpoint. The
@@ -42,7 +42,12 @@ class Trainer:
         self.ex = self.ctx.executor
         self.buffer = ExperienceBuffer(max_staleness=cfg.buffer.max_staleness,
                                        drop_zero_variance=cfg.buffer.drop_zero_variance)
-        self.estimator = get_advantage_estimator(cfg.algo.advantage)
+        if cfg.algo.name in ("sft", "dpo"):
+            raise RlfbError(f"algo.name={cfg.algo.name!r} trains offline; use "
+                            "rlfb.offline.OfflineTrainer (rlfb train picks it)")
+        # None for ppo (its critic makes advantages) and online_dpo (pairs replace them)
+        self.estimator = get_advantage_estimator(cfg.algo.advantage) \
+            if cfg.algo.advantage else None
         self.step = 0
         resume = cfg.run.resume
         if resume:
@@ -62,13 +67,12 @@ class Trainer:
         t: dict[str, float] = {}
         groups, samples, refills = self._collect(step, t)
         metrics: dict[str, Any] = {}
+        batch = None
         if groups:
             start = time.perf_counter()
-            rewards, index = rewards_and_groups(groups)
-            g = to_groups(rewards, index)
-            adv = from_groups(self.estimator(g.values, mask=g.mask, **self.cfg.algo.advantage_options), g)
-            batch = collate(groups, adv, self.ctx.pad_token_id)
+            batch = self._batch(groups, metrics)
             t["time/collate"] = time.perf_counter() - start
+        if batch is not None:
             start = time.perf_counter()
             metrics.update(self.ex.update(batch))
             t["time/update"] = time.perf_counter() - start
@@ -88,6 +92,25 @@ class Trainer:
         if self.cfg.run.samples_every and step % self.cfg.run.samples_every == 0:
             self.log.log_samples(step, (_sample_record(self.ctx, s) for s in samples))
         return metrics
+
+    def _batch(self, groups: list[Any], metrics: dict[str, Any]) -> Any:
+        """The learner's batch of ``groups``: group advantages (GRPO family), scores for the
+        critic (PPO) or preference pairs (online DPO; None when every group is a tie)."""
+        if self.cfg.algo.name == "online_dpo":
+            from rlfb.online_dpo import preference_pairs
+
+            pairs, stats = preference_pairs(groups, self.ctx.pad_token_id)
+            metrics.update(stats)
+            return pairs
+        rewards, index = rewards_and_groups(groups)
+        if self.estimator is None:  # PPO: the learner's critic turns scores into advantages
+            batch = collate(groups, torch.zeros_like(rewards), self.ctx.pad_token_id)
+            batch.scores = rewards
+            return batch
+        g = to_groups(rewards, index)
+        adv = from_groups(self.estimator(g.values, mask=g.mask,
+                                         **self.cfg.algo.advantage_options), g)
+        return collate(groups, adv, self.ctx.pad_token_id)
 
     def _collect(self, step: int, t: dict[str, float]) -> tuple[list[Any], list[Any], int]:
         """Roll out and score until the buffer holds a batch (DAPO refills when dropping

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
     p = subparsers.add_parser(
-        "train", help="train a policy from a YAML config (GRPO and friends)",
+        "train", help="train a policy from a YAML config (GRPO, PPO, DPO, online DPO, SFT ...)",
         description="Train from a YAML config with dotted overrides, e.g. "
         "`rlfb train experiments/quickstart.yaml algo.kl_coef=0.01 run.steps=5`. Writes the "
         "run directory (resolved config, metrics.jsonl, TensorBoard events, samples, "
@@ -32,11 +33,17 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"run.resume={args.resume}")
         overrides.append(f"run.output_dir={args.resume}")
     cfg = load_config(args.config, overrides)
-    trainer = Trainer(cfg)
+    if cfg.algo.name in ("sft", "dpo"):  # offline: data files, no rollouts
+        from rlfb.offline import OfflineTrainer, write_offline_report
+
+        trainer: Any = OfflineTrainer(cfg)
+        report_fn = write_offline_report
+    else:
+        trainer, report_fn = Trainer(cfg), write_report
     try:
         run_dir = trainer.run()
     finally:
         trainer.close()
-    report = write_report(run_dir, title=cfg.run.name)
+    report = report_fn(run_dir, title=cfg.run.name)
     print(f"run directory: {run_dir}\nreport: {report}")
     return 0

@@ -1,0 +1,310 @@
+"""Offline training: SFT (warm starts) and DPO on preference pairs, from HF datasets files.
+
+``rlfb train cfg.yaml`` with ``algo.name: sft`` or ``dpo`` runs `OfflineTrainer`: rows of
+``offline.files`` are tokenized once (`rlfb.data.offline`), a held-out set is taken from
+``offline.eval_files`` or ``offline.holdout``, and each step is one optimiser step on
+``offline.batch_size`` rows drawn in seeded epochs (`rlfb.data.base.PromptSampler`). Every
+``eval.every`` steps (and before training and at the end) the held-out set is scored: SFT
+reports ``eval/loss`` (mean NLL of completion tokens) and ``eval/perplexity``; DPO reports
+``eval/loss``, ``eval/pair_accuracy`` (the fraction of held-out pairs whose implicit reward
+``beta * (log pi - log pi_ref)`` is higher for the chosen completion), ``eval/reward_margin``,
+``eval/logp_accuracy`` (the policy itself gives the chosen completion the higher logprob) and
+the chosen/rejected logprobs.
+
+DPO's reference logprobs are computed once, with the untrained policy, for every training and
+held-out pair, and kept in ``RUN_DIR/reference_logps.pt`` (checked against the data on resume),
+so full fine-tuning needs no second model in memory.
+
+Logging, checkpoints (``RUN_DIR/checkpoints/step-N``) and exact resume work as in the online
+loop (`rlfb.loop`); the run's ``report.md`` gets the loss and accuracy curves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
+from rlfb.errors import ConfigError, RlfbError
+from rlfb.metrics import MetricsLogger
+
+OFFLINE_ALGOS = ("sft", "dpo")
+REFERENCE_FILE = "reference_logps.pt"
+
+
+def check_offline(cfg: Any) -> None:
+    """Raise `ConfigError` for an offline config that cannot run."""
+    if cfg.algo.name not in OFFLINE_ALGOS:
+        raise ConfigError(f"algo.name={cfg.algo.name!r} is not offline; use rlfb.loop.Trainer")
+    if not cfg.offline.files:
+        raise ConfigError(f"algo.name={cfg.algo.name} trains on data files: set offline.files "
+                          "(jsonl, json, parquet, csv or arrow)")
+    if cfg.run.executor != "local":
+        raise ConfigError("offline sft/dpo train in this process; set run.executor=local")
+    if cfg.offline.eval_files and cfg.offline.holdout:
+        raise ConfigError("set offline.eval_files or offline.holdout, not both")
+
+
+class OfflineTrainer:
+    """Runs a configured SFT or DPO job; `run` returns the run directory."""
+
+    def __init__(self, cfg: Any) -> None:
+        from rlfb.config import save_config
+        from rlfb.data.base import PromptSampler
+        from rlfb.data.offline import ListSource
+        from rlfb.models.load import load_tokenizer
+        from rlfb.run import resolve_model
+
+        check_offline(cfg)
+        if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
+            raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
+                            "(runs save every run.save_every steps)")
+        self.cfg = cfg
+        self.dpo = cfg.algo.name == "dpo"
+        self.run_dir = Path(cfg.run.output_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, self.run_dir / "config.yaml")
+        model_path = resolve_model(cfg.model.path, self.run_dir)
+        tokenizer = load_tokenizer(model_path)
+        self.pad = int(tokenizer.pad_token_id)
+        self.train, self.held = self._load_data(tokenizer)
+        o = cfg.offline
+        self.steps_per_epoch = math.ceil(len(self.train) / o.batch_size)
+        self.total = o.epochs * self.steps_per_epoch if o.epochs else cfg.run.steps
+        self.learner = self._build_learner(model_path)
+        self.sampler = PromptSampler(ListSource(self.train), seed=cfg.run.seed,
+                                     shuffle=o.shuffle)
+        self.step = 0
+        if self.dpo:
+            self.ref_train, self.ref_held = self._reference_logps(bool(cfg.run.resume))
+        if cfg.run.resume:
+            self._restore(Path(cfg.run.resume))
+        self.log = MetricsLogger(self.run_dir, resume_step=self.step if cfg.run.resume else None,
+                                 tensorboard=cfg.run.tensorboard)
+
+    # -- setup -----------------------------------------------------------------------------
+    def _load_data(self, tokenizer: Any) -> tuple[list[Any], list[Any]]:
+        from rlfb.data.offline import Encoder, load_examples, load_pairs, split_holdout
+
+        o = self.cfg.offline
+        encoder = Encoder(tokenizer, o.fields, system_prompt=o.system_prompt,
+                          chat_template=o.chat_template, max_length=o.max_length)
+        load = load_pairs if self.dpo else load_examples
+        rows = load(o.files, encoder, o.format)
+        if o.eval_files:
+            return rows, load(o.eval_files, encoder, o.format)
+        return split_holdout(rows, o.holdout, o.holdout_seed)
+
+    def _build_learner(self, model_path: str) -> Any:
+        from rlfb.run import policy_settings
+
+        _, kwargs = policy_settings(self.cfg)
+        kwargs = {k: v for k, v in kwargs.items() if k != "ppo_epochs"}
+        kwargs["total_steps"] = self.total
+        if self.dpo:
+            from rlfb.learner.preference import DPOLearner
+
+            d = self.cfg.dpo
+            return DPOLearner(model_path, beta=d.beta, loss_type=d.loss,
+                              label_smoothing=d.label_smoothing, reference="cached", **kwargs)
+        from rlfb.learner.sft import SFTLearner
+
+        return SFTLearner(model_path, **kwargs)
+
+    def _reference_logps(self, resume: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """``([N, 2], [M, 2])`` reference logprobs (chosen, rejected) of train and held-out
+        pairs: computed now with the untrained policy, or read back on resume."""
+        path = self.run_dir / REFERENCE_FILE
+        fingerprint = _fingerprint(self.train, self.held)
+        if resume:
+            if not path.exists():
+                raise RlfbError(f"cannot resume DPO: {path} (the cached reference logprobs) is "
+                                "missing; start a fresh run")
+            saved = torch.load(path, weights_only=False)
+            if saved["fingerprint"] != fingerprint:
+                raise RlfbError(f"cannot resume DPO: the data differs from the run's ({path} was "
+                                "computed for other pairs); resume with the same offline files")
+            return saved["train"], saved["held"]
+        out = [self._score_reference(pairs) for pairs in (self.train, self.held)]
+        torch.save({"fingerprint": fingerprint, "train": out[0], "held": out[1]}, path)
+        return out[0], out[1]
+
+    def _score_reference(self, pairs: list[Any]) -> torch.Tensor:
+        from rlfb.data.offline import preference_batch
+
+        size = self.cfg.offline.batch_size
+        parts = []
+        for i in range(0, len(pairs), size):
+            chunk = pairs[i:i + size]
+            logps = self.learner.reference_logps(preference_batch(chunk, self.pad))
+            parts.append(torch.stack([logps[:len(chunk)], logps[len(chunk):]], dim=1))
+        return torch.cat(parts) if parts else torch.zeros(0, 2)
+
+    def _batch(self, rows: list[Any], index: list[int], ref: torch.Tensor | None) -> Any:
+        from rlfb.data.offline import preference_batch, token_batch
+
+        if not self.dpo:
+            return token_batch(rows, self.pad)
+        r = ref[torch.tensor(index, dtype=torch.long)]
+        return preference_batch(rows, self.pad, ref_logps=torch.cat([r[:, 0], r[:, 1]]))
+
+    # -- steps, evaluation, checkpoints ----------------------------------------------------
+    def train_step(self) -> dict[str, Any]:
+        """One optimiser step on the next batch; returns its metrics."""
+        start = time.perf_counter()
+        index = self.sampler.next_indices(self.cfg.offline.batch_size)
+        rows = [self.train[i] for i in index]
+        metrics = dict(self.learner.update(self._batch(rows, index, getattr(self, "ref_train",
+                                                                            None))))
+        metrics["data/epoch"] = self.sampler.epoch + self.sampler.position / self.sampler.size
+        metrics["data/truncated"] = sum(r.truncated for r in rows)
+        elapsed = time.perf_counter() - start
+        metrics["time/step"] = elapsed
+        metrics["perf/samples_per_s"] = len(rows) / elapsed if elapsed else 0.0
+        return metrics
+
+    def evaluate(self) -> dict[str, Any]:
+        """Held-out loss (SFT) or loss and pairwise accuracy (DPO); {} without held-out rows."""
+        if not self.held:
+            return {}
+        start = time.perf_counter()
+        size = self.cfg.offline.batch_size
+        sums: dict[str, float] = {}
+        for i in range(0, len(self.held), size):
+            index = list(range(i, min(i + size, len(self.held))))
+            batch = self._batch([self.held[j] for j in index], index,
+                                getattr(self, "ref_held", None))
+            for key, value in self.learner.evaluate(batch).items():
+                sums[key] = sums.get(key, 0.0) + value
+        out = _eval_metrics(sums, self.dpo)
+        out["time/eval"] = time.perf_counter() - start
+        return out
+
+    def save(self, step: int) -> Path:
+        """Checkpoint after ``step`` steps."""
+        return save_checkpoint(self.run_dir, step, {"sampler": self.sampler.state_dict()},
+                               self.learner.save, keep=self.cfg.run.keep_checkpoints)
+
+    def _restore(self, run_dir: Path) -> None:
+        ckpt = latest_checkpoint(run_dir)
+        assert ckpt is not None  # checked in __init__
+        state = load_state(ckpt)
+        self.learner.load(ckpt / "learner")
+        self.sampler.load_state_dict(state["sampler"])
+        set_rng_state(state["rng"])
+        self.step = state["step"]
+
+    def run(self) -> Path:
+        """Train for the configured steps (from the resumed step); returns the run directory."""
+        from tqdm import tqdm
+
+        cfg = self.cfg.run
+        every = self.cfg.eval.every
+        if every and not self.held:
+            print("rlfb: no held-out rows (set offline.eval_files or offline.holdout); "
+                  "evaluation is skipped", file=sys.stderr)
+        if self.step == 0 and every and self.held:
+            self.log.log(0, self.evaluate())
+        bar = tqdm(range(self.step + 1, self.total + 1), initial=self.step, total=self.total,
+                   desc=cfg.name, unit="step", disable=not cfg.progress)
+        try:
+            for step in bar:
+                metrics = self.train_step()
+                if every and self.held and (step % every == 0 or step == self.total):
+                    metrics.update(self.evaluate())
+                record = self.log.log(step, metrics)
+                bar.set_postfix(loss=f"{record.get('learner/loss') or 0:.4f}")
+                self.step = step
+                if cfg.save_every and (step % cfg.save_every == 0 or step == self.total):
+                    self.save(step)
+        finally:
+            bar.close()
+            self.log.close()
+        return self.run_dir
+
+    def close(self) -> None:
+        """Nothing to release (the learner lives in this process); for symmetry with
+        `rlfb.loop.Trainer`."""
+
+
+def _eval_metrics(sums: dict[str, float], dpo: bool) -> dict[str, Any]:
+    """Pooled held-out sums → ``eval/*`` means."""
+    if not dpo:
+        loss = sums["nll_sum"] / max(sums["tokens"], 1.0)
+        return {"eval/loss": loss, "eval/perplexity": math.exp(min(loss, 50.0)),
+                "eval/tokens": sums["tokens"]}
+    pairs = max(sums.pop("pairs"), 1.0)
+    out = {f"eval/{k}": v / pairs for k, v in sums.items()}
+    out["eval/pair_accuracy"] = out.pop("eval/reward_accuracy")
+    out["eval/pairs"] = pairs
+    return out
+
+
+def _fingerprint(*parts: list[Any]) -> str:
+    """A hash of the token ids of every pair, in order."""
+    digest = hashlib.sha256()
+    for pairs in parts:
+        for p in pairs:
+            digest.update(repr((p.prompt_ids, p.chosen_ids, p.rejected_ids)).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+OFFLINE_CURVES = {
+    "offline_loss.png": ("Loss", ["learner/loss", "eval/loss"]),
+    "offline_pairs.png": ("Held-out preference accuracy",
+                          ["eval/pair_accuracy", "eval/logp_accuracy"]),
+}
+
+
+def write_offline_report(run_dir: str | Path, title: str | None = None) -> Path:
+    """`rlfb.report.write_report` plus the loss and held-out accuracy of an offline run."""
+    import rlfb.report as report
+    from rlfb.metrics import METRICS_FILE, read_jsonl
+
+    path = report.write_report(run_dir, title)
+    run_dir = Path(run_dir)
+    records = read_jsonl(run_dir / METRICS_FILE)
+    lines = ["", "## Offline training", "", "| metric | first | last |", "| --- | --- | --- |"]
+    for key in ("learner/loss", "eval/loss", "eval/perplexity", "eval/pair_accuracy",
+                "eval/logp_accuracy", "eval/reward_margin"):
+        _, values = report.series(records, key)
+        if values:
+            lines.append(f"| {key} | {values[0]:.4g} | {values[-1]:.4g} |")
+    pngs = [png for name, (caption, keys) in OFFLINE_CURVES.items()
+            if (png := _plot(records, run_dir / name, caption, keys)) is not None]
+    lines.extend(["", *(f"![{p.stem}]({p.name})" for p in pngs), ""])
+    with path.open("a") as f:
+        f.write("\n".join(lines))
+    return path
+
+
+def _plot(records: list[dict[str, Any]], out: Path, title: str, keys: list[str]) -> Path | None:
+    """One PNG of the ``keys`` series against step; None when none has data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rlfb.report import series
+
+    lines = [(key, *series(records, key)) for key in keys]
+    lines = [line for line in lines if line[1]]
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for key, steps, values in lines:
+        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, label=key)
+    ax.set(title=title, xlabel="step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
