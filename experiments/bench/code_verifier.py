@@ -129,26 +129,12 @@ def _ours(name: str) -> bool:
     return name.startswith(("tmp", "rlfb", "pwned-"))
 
 
-def sandbox_processes(uid_base: int, span: int = 1024) -> list[int]:
-    """Pids of live processes whose real uid is a sandbox uid."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as fh:
-                uid_line = next(line for line in fh if line.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if uid_base <= int(uid_line.split()[1]) < uid_base + span:
-            pids.append(int(entry))
-    return pids
-
-
 def leaks(before: dict[str, set[str]], uid_base: int | None) -> str:
     """New engine-made entries in /tmp, $HOME and cwd since ``before``, and sandbox processes."""
     after = snapshot()
     new = {k: sorted(n for n in after[k] - before[k] if _ours(n)) for k in after}
+    from rlfb.verifiers.code.diagnostics import sandbox_processes
+
     procs = len(sandbox_processes(uid_base)) if uid_base is not None else "n/a"
     listing = " ".join(f"new_{k}={len(v)}{v[:2] if v else ''}" for k, v in new.items())
     return f"procs={procs} {listing}"
@@ -179,9 +165,11 @@ def run_humaneval(problems: list[dict[str, Any]], workers: int, timeout: float
 
 HOSTILE_REF = {"entry_point": "f", "test": "def check(c):\n    assert c() == 'pwned'\n"}
 HOSTILE = {
-    "write /tmp": "def f():\n    open('/tmp/pwned-{n}', 'w').write('x')\n    return 'pwned'",
-    "write $HOME": "def f():\n    open('{home}/pwned-{n}', 'w').write('x')\n    return 'pwned'",
-    "write cwd": "def f():\n    open('{cwd}/pwned-{n}', 'w').write('x')\n    return 'pwned'",
+    "write outside": "import os\ndef f():\n    hit = []\n    for d in ('/tmp', '{home}', "
+                     "'{cwd}', '/var/tmp', '/dev/shm'):\n        try:\n"
+                     "            open(d + '/pwned-{n}', 'w').write('x'); hit.append(d)\n"
+                     "        except OSError:\n            pass\n"
+                     "    return 'pwned' if set(hit) - {'/tmp', '/dev/shm'} else 'safe'",
     "read parent env": "import os, glob\ndef f():\n    if 'RLFB_BENCH_SECRET' in os.environ:"
                        "\n        return 'pwned'\n    for p in glob.glob('/proc/*/environ'):"
                        "\n        try:\n            if b'RLFB_BENCH_SECRET' in open(p, 'rb')."
@@ -209,8 +197,8 @@ def run_hostile(verifier: Any, uid_base: int) -> None:
                 for k, v in HOSTILE.items()}
     before = snapshot()
     results = verifier.verify_batch(list(programs.values()), [HOSTILE_REF] * len(programs))
-    markers = [p for p in (f"/tmp/pwned-{nonce}", f"{home}/pwned-{nonce}", f"{cwd}/pwned-{nonce}")
-               if os.path.exists(p)]
+    markers = [p for d in ("/tmp", home, cwd, "/var/tmp", "/dev/shm")
+               if os.path.exists(p := f"{d}/pwned-{nonce}")]
     print("\nhostile programs through rlfb (all must be wrong or timeout):")
     for name, r in zip(programs, results):
         print(f"  {name:16} {r.status.value}")

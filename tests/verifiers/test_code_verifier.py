@@ -229,7 +229,10 @@ def test_isolation_report(verifier):
     r = verifier.verify(ADD, ADD_REF)
     iso = r.info["sandbox"]
     assert TEST_UID_BASE <= iso["uid"] < TEST_UID_BASE + 1024
-    assert set(iso) >= {"pidns", "netns", "mntns", "readonly_root", "hidden_paths"}
+    assert set(iso) >= {"pidns", "netns", "mntns"}
+    if iso["mntns"]:  # then every mount the candidate can reach is read-only
+        assert iso["readonly_root"] and iso["writable_mounts"] == []
+        assert "/root" in iso["hidden_paths"] and os.getcwd() in iso["hidden_paths"]
     assert verifier.isolation["uid"] >= TEST_UID_BASE
 
 

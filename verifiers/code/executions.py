@@ -72,7 +72,7 @@ class _Execution:
         if report != b"ok":
             self.server.reap()
             why = report.decode("utf-8", "replace") or "the child died during setup"
-            raise SandboxFailure(f"sandbox setup failed: {why} {self.server.spawn_failure}")
+            raise SandboxFailure(f"sandbox setup failed: {why}")
         return self.server.reap(wait=wait)
 
     def _setup_report(self, deadline: float) -> bytes:
@@ -164,7 +164,6 @@ class ProgramExecution(_Execution):
     """A sandboxed child running a whole program on one input, stdout and stderr piped back."""
 
     def __init__(self, server: ForkServer, code: str, stdin: str, limits: dict[str, int]) -> None:
-        server.settle()  # earlier reaps first: their messages precede this execution's
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         request = {"mode": "stdio", "code": code, "input": stdin, "limits": limits}
@@ -213,11 +212,8 @@ class ProgramExecution(_Execution):
             for fd, _ in poller.poll(left * 1000):
                 if fd == self.server.fileno():
                     event = self.server.event()
-                    if event.get("op") == "spawn_failed":
-                        self.server.spawn_failure = str(event.get("reason"))
-                        return True, False
                     exited = exited or (event.get("op") == "exited"
-                                        and event.get("seq") == self.server.seq)
+                                        and event.get("pid") == self.server.child)
                 elif fd in open_fds and not self._read(fd, out if fd == self.out_r else err):
                     open_fds.discard(fd)
                     poller.unregister(fd)

@@ -59,7 +59,8 @@ class ForkServer:
     def __init__(self, uid_base: int, options: dict[str, Any]) -> None:
         self.uid, self._holder = claim_uid(uid_base)
         self.seq = self.pending = 0
-        self.spawn_failure = ""
+        self.child: int | None = None
+        self.armed: tuple[int, socket.socket] | None = None
         self.workprefix = os.path.join(tempfile.gettempdir(), f"rlfb-sandbox-{self.uid}-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg = {**options, "fd": theirs.fileno(), "uid": self.uid, "gid": self.uid,
@@ -79,12 +80,29 @@ class ForkServer:
         return self.sock.fileno()
 
     def _recv(self) -> dict[str, Any]:
+        """One message; an ``armed`` message's socket to the waiting child is kept."""
         try:
-            return wire.recv_json(self.sock)
+            header, fds, _, _ = socket.recv_fds(self.sock, 4, 1)
+            if not header:
+                raise EOFError("the fork server hung up")
+            header += wire.recv_exact(self.sock, 4 - len(header))
+            msg = json.loads(wire.recv_exact(self.sock, wire.header_length(header)))
         except (OSError, EOFError, ValueError) as exc:
             raise SandboxFailure(f"fork server stopped answering: {type(exc).__name__}: {exc}")
+        if msg.get("op") == "armed" and fds:
+            self._disarm()
+            self.armed = (int(msg["pid"]), socket.socket(fileno=fds[0]))
+        else:
+            for fd in fds:
+                os.close(fd)
+        return msg
 
-    def _expect(self, ops: set[str]) -> dict[str, Any]:  # noqa: D401 - used at start-up
+    def _disarm(self) -> None:
+        if self.armed is not None:
+            self.armed[1].close()
+            self.armed = None
+
+    def _expect(self, ops: set[str]) -> dict[str, Any]:
         while True:
             msg = self._recv()
             if msg.get("op") in ops:
@@ -95,18 +113,27 @@ class ForkServer:
         return self._recv()
 
     def spawn(self, request: dict[str, Any], fds: list[int]) -> int:
-        """Start one execution; ``fds`` go to the child, the last one being the write end of
-        its setup pipe (the child writes "ok" there once isolated). Nothing is awaited: a fork
-        that fails shows as a setup pipe closed without "ok". Returns the execution's number."""
+        """Start one execution: hand ``request`` and ``fds`` (the child's channels, then the
+        write end of its setup pipe) to the armed child. Nothing is awaited: the child reports
+        its setup on that pipe. Returns the child's pid (in the sandbox's PID namespace)."""
+        for attempt in (1, 2):
+            self.settle()
+            pid, conn = self.armed
+            self.armed = None
+            body = json.dumps({"seq": self.seq + 1, **request}).encode("utf-8")
+            try:
+                socket.send_fds(conn, [struct.pack(">I", len(body))], fds)
+                conn.sendall(body)
+                break
+            except OSError as exc:  # the armed child died: reap (which arms another), retry
+                if attempt == 2:
+                    raise SandboxFailure(f"could not start an execution: {exc}") from exc
+                self.reap()
+            finally:
+                conn.close()
         self.seq += 1
-        self.spawn_failure = ""
-        body = json.dumps({"op": "spawn", "seq": self.seq, **request}).encode("utf-8")
-        try:
-            socket.send_fds(self.sock, [struct.pack(">I", len(body))], fds)
-            self.sock.sendall(body)
-        except OSError as exc:
-            raise SandboxFailure(f"fork server unreachable: {exc}") from exc
-        return self.seq
+        self.child = pid
+        return pid
 
     def reap(self, wait: bool = True) -> dict[str, Any] | None:
         """Kill whatever is left of the current execution. With ``wait``, wait until all of it
@@ -120,14 +147,12 @@ class ForkServer:
         return self.settle() if wait else None
 
     def settle(self) -> dict[str, Any] | None:
-        """Wait for every reap asked for so far; raise `SandboxFailure` if one left anything
-        behind. Returns the last ``reaped`` report."""
+        """Wait for every reap asked for so far, and for the next armed child; raise
+        `SandboxFailure` if a reap left anything behind. Returns the last ``reaped`` report."""
         last = None
-        while self.pending:
+        while self.pending or self.armed is None:
             reply = self._recv()
-            if reply.get("op") == "spawn_failed":
-                self.spawn_failure = str(reply.get("reason"))
-            elif reply.get("op") == "reaped":
+            if reply.get("op") == "reaped":
                 self.pending -= 1
                 last = reply
                 if not reply["clean"]:
@@ -137,6 +162,7 @@ class ForkServer:
     def close(self) -> None:
         """Stop the server (it kills every sandbox process on the way out)."""
         try:
+            self._disarm()
             self.sock.close()
             self._proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -122,6 +122,7 @@ class Judge:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One sample's verdict."""
         try:
+            self.settle()  # the previous sample's reap: its failure is not this sample's
             server = self.ensure_server()
             outcomes = run_tests(server, request)
         except SandboxFailure as exc:
@@ -204,8 +205,7 @@ def main() -> None:
                                       + "; ".join(judge.reap_failures)}}
                     judge.reap_failures = []
         proto_out.write(wire.frame_json(reply))
-        proto_out.flush()
-        judge.settle()  # the last reap, while the verifier reads the verdict
+        proto_out.flush()  # the last reap is settled by the next request (or a sync)
     judge.drop_server()
 
 

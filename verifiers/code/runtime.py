@@ -31,8 +31,6 @@ import resource
 import signal
 import socket
 import sys
-import threading
-import traceback
 import types
 from typing import Any, NoReturn
 
@@ -227,6 +225,9 @@ def _serve_function(req: dict[str, Any], wire: Any) -> None:
 
 # -- stdio mode -------------------------------------------------------------------------------
 def _run_program(req: dict[str, Any]) -> None:
+    import threading  # imported here: in the fork server it would run at-fork hooks every fork
+    import traceback
+
     main = types.ModuleType("__main__")
     main.__dict__["__file__"] = "main.py"
     sys.modules["__main__"] = main

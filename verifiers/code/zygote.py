@@ -14,19 +14,18 @@ own memory finds nothing to cheat with. Start-up, once per worker:
    (re-exposing, read-only, the directories Python itself needs); in the IPC namespace, cap
    System V IPC;
 5. import the preload modules, so a child pays a fork, not an interpreter start-up;
-6. arm: mount a fresh tmpfs on /tmp and /dev/shm and fork the next child, which waits (still
-   root) for its request;
-7. say ``ready`` with the isolation report, then serve.
+6. say ``ready`` with the isolation report; arm (mount a fresh tmpfs on /tmp and /dev/shm and
+   fork the next child, which waits, still root, for its request); serve.
 
-Requests are JSON frames. ``spawn`` (with file descriptors: the child's channels, then the write
-end of its setup pipe) hands the request to the armed child and answers nothing: the child
-reports its own setup on the setup pipe, which the judge holds; if the hand-over fails the server
-says ``spawn_failed``. ``reap`` kills the child's process group and every other process of the
-sandbox (``kill(-1)`` as PID 1 of the namespace, or as the sandbox uid without one), waits for
-all of them, unmounts the execution's tmpfs (or, without a mount namespace, removes its host
-directory and what the sandbox uid left in the temp dirs), removes System V IPC objects,
-answers ``reaped`` with the child's exit status and whether all of that worked, and arms the
-next child. When the child exits on its own the server sends ``exited``.
+Messages are JSON frames. After each arming the server sends ``armed`` (the child's pid) with a
+socket to the waiting child: the judge writes the request (and the file descriptors: the child's
+channels, then the write end of its setup pipe) straight to it, and the child reports its own
+setup on the setup pipe. ``reap`` kills the child's process group, the child itself, and every
+other process of the sandbox (``kill(-1)`` as PID 1 of the namespace, or as the sandbox uid
+without one), waits for all of them, unmounts the execution's tmpfs (or, without a mount
+namespace, removes its host directory and what the sandbox uid left in the temp dirs), removes
+System V IPC objects, answers ``reaped`` with the child's exit status and whether all of that
+worked, and arms the next child. When the child exits on its own the server sends ``exited``.
 """
 
 from __future__ import annotations
@@ -102,7 +101,11 @@ def setup_mounts(cfg: dict[str, Any], iso: dict[str, Any]) -> None:
             exposed += hide_dir(real, [n for n in needed if _under(n, real)])
             hidden.append(path)
     iso["hidden_paths"], iso["exposed_python_paths"] = hidden, exposed
-    iso["writable_mounts"] = lx.remount_all_readonly(skip=("/proc",))
+    # /proc is this namespace's; a fresh /sys and the minimal /dev are read-only already, and
+    # the host mounts below them are no longer reachable.
+    replaced = ("/proc",) + (("/sys",) if iso.get("fresh_sys") else ()) + (
+        ("/dev",) if iso.get("minimal_dev") else ())
+    iso["writable_mounts"] = lx.remount_all_readonly(skip=replaced)
     iso["readonly_root"] = not iso["writable_mounts"]
 
 
@@ -174,10 +177,7 @@ class Server:
         self.sock, self.cfg, self.iso = sock, cfg, iso
         self.child: int | None = None
         self.status: int | None = None
-        self.seq = 0
         self.closing = False
-        self.raw_request = b""
-        self.armed: tuple[int, socket.socket] | None = None
         self.mounted: list[str] = []
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -185,9 +185,9 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(wake_w)
 
-    def send(self, obj: dict[str, Any]) -> None:
+    def send(self, obj: dict[str, Any], fds: tuple[int, ...] = ()) -> None:
         if not self.closing:
-            self.sock.sendall(wire.frame_json(obj))
+            socket.send_fds(self.sock, [wire.frame_json(obj)], list(fds))
 
     def serve(self) -> None:
         """Answer requests until the judge hangs up, then kill everything and exit."""
@@ -198,25 +198,14 @@ class Server:
                 self._collect(block=False)
             if self.sock in ready:
                 try:
-                    msg, fds = self._recv_request()
-                except (EOFError, ConnectionError):
+                    msg = wire.recv_json(self.sock)
+                except (EOFError, ConnectionError, ValueError):
                     self.closing = True
                     self._reap()
                     return
-                if msg["op"] == "spawn":
-                    self._spawn(msg, fds)
-                elif msg["op"] == "reap":
+                if msg.get("op") == "reap":
                     self.send(self._reap())
                     self.arm()
-
-    def _recv_request(self) -> tuple[dict[str, Any], list[int]]:
-        header, fds, _, _ = socket.recv_fds(self.sock, 4, 4)
-        if not header:
-            raise EOFError
-        header += wire.recv_exact(self.sock, 4 - len(header))
-        body = wire.recv_exact(self.sock, wire.header_length(header))
-        self.raw_request = body  # forwarded as is to the armed child
-        return json.loads(body), fds
 
     def _drain_wake(self) -> None:
         try:
@@ -236,12 +225,11 @@ class Server:
                 return False
             if pid == self.child and self.status is None:
                 self.status = os.waitstatus_to_exitcode(status)
-                self.send({"op": "exited", "seq": self.seq, "status": self.status})
+                self.send({"op": "exited", "pid": pid, "status": self.status})
 
-    # -- spawn ------------------------------------------------------------------------------
     def arm(self) -> None:
-        """Fork the next child now (fresh /tmp first), so a spawn costs a message, not a fork."""
-        self._disarm()
+        """Mount a fresh /tmp, fork the next child and hand the judge a socket to it: the judge
+        sends the request straight to the waiting child, so an execution costs one message."""
         workdir = self._fresh_workdir()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
@@ -249,38 +237,11 @@ class Server:
             ours.close()
             runtime.armed_main(theirs, self.cfg, workdir, os.getppid(), lx, wire)
         theirs.close()
-        self.armed = (pid, ours)
-
-    def _disarm(self) -> None:
-        if self.armed is not None:
-            self.armed[1].close()
-            self.armed = None
-
-    def _spawn(self, req: dict[str, Any], fds: list[int]) -> None:
-        """Hand the request to the armed child. Its setup result goes straight to the judge on
-        the setup pipe (the last fd), so a successful spawn needs no answer."""
-        self.seq, self.status = req["seq"], None
-        body = self.raw_request
+        self.child, self.status = pid, None
         try:
-            for attempt in (1, 2):
-                if self.armed is None:
-                    self.arm()
-                pid, conn = self.armed
-                try:
-                    socket.send_fds(conn, [len(body).to_bytes(4, "big")], fds)
-                    conn.sendall(body)
-                    break
-                except OSError:  # the armed child died: arm another one and try once more
-                    self._disarm()
-                    if attempt == 2:
-                        raise
-            self.child = pid
-            self._disarm()
-        except OSError as exc:
-            self.send({"op": "spawn_failed", "seq": self.seq, "reason": str(exc)})
+            self.send({"op": "armed", "pid": pid}, (ours.fileno(),))
         finally:
-            for fd in fds:
-                os.close(fd)
+            ours.close()
 
     def _fresh_workdir(self) -> str | None:
         """A new empty tmpfs on /tmp and /dev/shm; without a mount namespace None (the child
@@ -303,10 +264,11 @@ class Server:
     # -- reap -------------------------------------------------------------------------------
     def _kill_sandbox(self) -> None:
         if self.child is not None:
-            try:
-                os.killpg(self.child, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            for kill in (os.killpg, os.kill):  # its group once it runs; itself while armed
+                try:
+                    kill(self.child, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         if self.iso["pidns"]:
             try:
                 os.kill(-1, signal.SIGKILL)  # PID 1 of the namespace: every other process in it
@@ -316,9 +278,7 @@ class Server:
             sweep_uid(self.cfg["uid"])
 
     def _reap(self) -> dict[str, Any]:
-        """Kill and wait for every sandbox process (the armed child too), then remove what the
-        execution left."""
-        self._disarm()
+        """Kill and wait for every sandbox process, then remove what the execution left."""
         deadline = time.monotonic() + _REAP_GRACE_S
         done = False
         while not done and time.monotonic() < deadline:
@@ -334,7 +294,7 @@ class Server:
         if not self.iso["mntns"]:
             done = remove_host_leftovers(self.cfg) and done
         status, self.child = self.status, None
-        return {"op": "reaped", "seq": self.seq, "status": status, "clean": done}
+        return {"op": "reaped", "status": status, "clean": done}
 
 
 def remove_host_leftovers(cfg: dict[str, Any]) -> bool:
@@ -411,8 +371,8 @@ def main() -> None:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
     iso["preload_missing"] = _preload(cfg["preload"])
     server = Server(sock, cfg, iso)
-    server.arm()
     server.send({"op": "ready", "isolation": iso})
+    server.arm()
     server.serve()
 
 
