@@ -31,7 +31,18 @@ from rlfb.types import SamplingParams
 
 
 class Trainer:
-    """Runs a configured online-RL job; `run` returns the run directory."""
+    """Runs a configured online-RL job; `run` returns the run directory.
+
+    ``Trainer(cfg)`` with ``ray.mode: async`` builds the pipelined subclass
+    `rlfb.exec.async_trainer.AsyncTrainer`, whose rollouts overlap the learner's update.
+    """
+
+    def __new__(cls, cfg: Any, executor: Any = None) -> "Trainer":
+        if cls is Trainer and cfg.ray.mode == "async":
+            from rlfb.exec.async_trainer import AsyncTrainer
+
+            cls = AsyncTrainer
+        return super().__new__(cls)
 
     def __init__(self, cfg: Any, executor: Any = None) -> None:
         if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
@@ -40,8 +51,9 @@ class Trainer:
         self.cfg = cfg
         self.ctx: RunContext = build_run(cfg, executor)
         self.ex = self.ctx.executor
-        self.buffer = ExperienceBuffer(max_staleness=cfg.buffer.max_staleness,
-                                       drop_zero_variance=cfg.buffer.drop_zero_variance)
+        make_buffer = getattr(self.ex, "make_buffer", ExperienceBuffer)  # Ray: a buffer actor
+        self.buffer = make_buffer(max_staleness=cfg.buffer.max_staleness,
+                                  drop_zero_variance=cfg.buffer.drop_zero_variance)
         if cfg.algo.name in ("sft", "dpo"):
             raise RlfbError(f"algo.name={cfg.algo.name!r} trains offline; use "
                             "rlfb.offline.OfflineTrainer (rlfb train picks it)")
@@ -162,9 +174,12 @@ class Trainer:
 
     def save(self, step: int) -> Path:
         """Checkpoint after ``step`` steps."""
-        state = {"sampler": self.ctx.sampler.state_dict(), "buffer": self.buffer.state_dict()}
-        return save_checkpoint(self.ctx.run_dir, step, state, self.ex.save_learner,
-                               keep=self.cfg.run.keep_checkpoints)
+        return save_checkpoint(self.ctx.run_dir, step, self.checkpoint_state(),
+                               self.ex.save_learner, keep=self.cfg.run.keep_checkpoints)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The controller state a checkpoint holds (a subclass adds its own)."""
+        return {"sampler": self.ctx.sampler.state_dict(), "buffer": self.buffer.state_dict()}
 
     def _restore(self, run_dir: Path) -> None:
         ckpt = latest_checkpoint(run_dir)

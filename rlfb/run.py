@@ -106,7 +106,11 @@ def build_executor(cfg: Any, model_path: str) -> Any:
                              engine_options=dict(cfg.rollout.engine_options),
                              reward=cfg.reward.name, reward_options=dict(cfg.reward.options),
                              learner_factory=learner_factory(cfg, model_path))
-    raise ConfigError(f"run.executor={cfg.run.executor!r} is not available; use 'local'")
+    if cfg.run.executor == "ray":
+        from rlfb.exec.ray_executor import ray_executor
+
+        return ray_executor(cfg, model_path)
+    raise ConfigError(f"run.executor={cfg.run.executor!r} is unknown; use 'local' or 'ray'")
 
 
 def build_run(cfg: Any, executor: Any = None) -> RunContext:

@@ -1,0 +1,229 @@
+"""The role hosts: plain classes that the Ray executor runs as actors (``ray.remote(EngineHost)``).
+
+A host builds its role object (rollout engine, scorer, learner, experience buffer) from a
+picklable zero-argument factory *inside* the actor, so every worker resolves registry names
+itself, and times every call (busy seconds, call count) for the per-role metrics. The roles
+themselves know nothing of Ray; only the weight-sync methods touch it (the learner puts its
+weights in the object store, or joins a torch.distributed group).
+
+Nothing here imports Ray at module import; the executor wraps these classes with ``ray.remote``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rlfb.errors import RlfbError
+from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
+
+
+class WorkerNeedsWeights(RlfbError):
+    """A restarted rollout actor was asked to generate before it got the current weights."""
+
+
+def _reconstructed() -> bool:
+    import ray
+
+    return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+
+
+class RoleHost:
+    """Builds one role object in this process and times the calls made on it.
+
+    Args:
+        role: the role's name in metrics ("rollout", "reward", "learner", "buffer").
+        factory: a picklable zero-argument callable returning the role object.
+        threads: torch intra-op threads (None: leave Ray's choice, ``max(1, int(num_cpus))``).
+    """
+
+    def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.role = role
+        self.obj = factory()
+        self.busy_s = 0.0
+        self.calls = 0
+        self.busy_now = 0
+        self.restarted = _reconstructed()
+
+    def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        self.busy_now += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.busy_now -= 1
+            self.busy_s += time.perf_counter() - start
+            self.calls += 1
+
+    def stats(self) -> dict[str, Any]:
+        """Cumulative busy seconds and calls of this actor incarnation, and calls running now.
+
+        Actors are created with a ``control`` concurrency group, so this answers while a long
+        call is running (call it with ``.options(concurrency_group="control")``)."""
+        return {"busy_s": self.busy_s, "calls": self.calls, "busy_now": self.busy_now,
+                "restarted": self.restarted}
+
+    def ping(self) -> bool:
+        """True once the actor is up (used to wait for a restart)."""
+        return True
+
+
+class EngineHost(RoleHost):
+    """A rollout engine in an actor, refreshed by weight version.
+
+    After Ray restarts this actor (its process died) the engine holds the *initial* weights, so
+    it refuses to generate (`WorkerNeedsWeights`) until the controller has restored the current
+    version with `load_weights`; this keeps a restart from silently producing samples of the
+    wrong policy.
+    """
+
+    def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
+        super().__init__(role, factory, threads)
+        self.needs_weights = self.restarted
+        self.group: Any = None
+        self.load_s = 0.0
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingParams) -> list[Rollout]:
+        """The engine's `generate`."""
+        if self.needs_weights:
+            raise WorkerNeedsWeights("rollout actor restarted and has not received the current "
+                                     "weights yet")
+        return self._timed(self.obj.generate, prompts, sampling)
+
+    def load_weights(self, payload: Any, version: int) -> float:
+        """Load a `WeightPayload` (None: keep the initial weights, version 0); returns seconds."""
+        from rlfb.sync.payload import unpack
+
+        start = time.perf_counter()
+        if payload is not None:
+            self._timed(self.obj.update_weights, unpack(payload), version)
+        elif version != 0:
+            raise RlfbError(f"no weights given for version {version}")
+        self.needs_weights = False
+        self.load_s = time.perf_counter() - start
+        return self.load_s
+
+    def weight_version(self) -> int:
+        """The engine's current weight version."""
+        return self.obj.weight_version
+
+    def join_group(self, spec: Any) -> None:
+        """Join the learner's weight-broadcast group (`rlfb.sync.collective`)."""
+        from rlfb.sync.collective import join
+
+        self.group = join(spec)
+
+    def receive_weights(self, version: int) -> float:
+        """Receive a broadcast from the learner and load it; returns seconds."""
+        from rlfb.sync.collective import receive
+
+        if self.group is None:
+            raise RlfbError("receive_weights before join_group")
+        start = time.perf_counter()
+        self._timed(self.obj.update_weights, receive(self.group), version)
+        self.needs_weights = False
+        self.load_s = time.perf_counter() - start
+        return self.load_s
+
+    def close(self) -> None:
+        """Free the engine."""
+        self.obj.close()
+
+
+class ScorerHost(RoleHost):
+    """A `Scorer` in an actor (stateless: safe to restart and retry)."""
+
+    def score(self, prompts: Sequence[Prompt], rollouts: Sequence[Rollout]) -> list[ScoredSample]:
+        """The scorer's `score`."""
+        return self._timed(self.obj.score, prompts, rollouts)
+
+
+class LearnerHost(RoleHost):
+    """The learner in an actor: updates, weights for sync, checkpoints."""
+
+    def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
+        super().__init__(role, factory, threads)
+        self.group: Any = None
+
+    def update(self, batch: ExperienceBatch) -> dict[str, float]:
+        """One learner update."""
+        return self._timed(self.obj.update, batch)
+
+    def version(self) -> int:
+        """The learner's weight version."""
+        return self.obj.version
+
+    def publish_weights(self) -> tuple[list[Any], int, float]:
+        """Put the current weights in the object store once for every engine.
+
+        Returns ``([ref], bytes, seconds)``; the reference is wrapped in a list so Ray hands it
+        on unresolved.
+        """
+        import ray
+
+        from rlfb.sync.payload import pack
+
+        start = time.perf_counter()
+        payload = pack(self.obj.named_weights(), self.obj.version)
+        ref = ray.put(payload)
+        return [ref], payload.nbytes, time.perf_counter() - start
+
+    def weight_entries(self) -> list[Any]:
+        """Name, dtype and shape of every weight (what a broadcast receiver must allocate)."""
+        from rlfb.sync.payload import pack
+
+        return list(pack(self.obj.named_weights(), self.obj.version).entries)
+
+    def rendezvous(self) -> tuple[str, int]:
+        """A host address and a free TCP port on this node for the broadcast group."""
+        from rlfb.sync.collective import free_address
+
+        return free_address()
+
+    def join_group(self, spec: Any) -> None:
+        """Create (rank 0) the weight-broadcast group."""
+        from rlfb.sync.collective import join
+
+        self.group = join(spec)
+
+    def broadcast_weights(self) -> tuple[int, float]:
+        """Broadcast the current weights to the group; returns (bytes, seconds)."""
+        from rlfb.sync.collective import broadcast
+
+        if self.group is None:
+            raise RlfbError("broadcast_weights before join_group")
+        start = time.perf_counter()
+        nbytes = broadcast(self.group, self.obj.named_weights())
+        return nbytes, time.perf_counter() - start
+
+    def save(self, path: str) -> None:
+        """Write the learner's checkpoint part (``path`` must be reachable from this node)."""
+        self._timed(self.obj.save, Path(path))
+
+    def load(self, path: str) -> None:
+        """Restore the learner's checkpoint part."""
+        self._timed(self.obj.load, Path(path))
+
+
+BUFFER_METHODS = frozenset({"add_group", "num_ready", "take", "stats", "state_dict",
+                            "load_state_dict", "__len__"})
+
+
+class BufferHost(RoleHost):
+    """The experience buffer in a (threaded) actor, shared by producers and the learner."""
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an `ExperienceBuffer` method by name."""
+        if method not in BUFFER_METHODS:
+            raise RlfbError(f"buffer method {method!r} is not callable remotely; use one of "
+                            f"{sorted(BUFFER_METHODS)}")
+        return self._timed(getattr(self.obj, method), *args, **kwargs)
+
+    def attribute(self, name: str) -> Any:
+        """A public attribute of the buffer (``max_staleness``, ``drop_zero_variance``)."""
+        return getattr(self.obj, name)
