@@ -161,10 +161,12 @@ def extract_final_answer(text: str) -> Extraction | None:
 
 
 def extract_answer_is(text: str) -> Extraction | None:
-    """``The answer is X.`` / ``Answer: X`` → X (up to the end of the sentence)."""
+    """``The answer is X.`` / ``Answer: X`` → X (up to the end of the sentence); the "answer is"
+    inside "the final answer is" belongs to `extract_final_answer`."""
     last = None
-    for last in _ANSWER_IS.finditer(text):
-        pass
+    for m in _ANSWER_IS.finditer(text):
+        if not re.search(r"final\s+$", text[max(0, m.start() - 12):m.start()], re.IGNORECASE):
+            last = m
     if last is None:
         return None
     span = _span_after(text, last.end())

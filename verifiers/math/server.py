@@ -2,8 +2,9 @@
 
 ``python -m rlfb.verifiers.math.server FD`` starts the zygote on the control socket FD (an
 ``AF_UNIX``/``SOCK_SEQPACKET`` socket inherited from the verifier's process). The zygote imports
-sympy and latex2sympy once, reports ``ready``, and then, between requests, parses a corpus of
-common LaTeX (`warmup.CORPUS`) so that ANTLR's prediction cache is warm in every worker it forks.
+sympy and latex2sympy once, runs a few comparisons (`warmup.ESSENTIAL`, loading what sympy and
+ANTLR load lazily), reports ``ready``, and then, between requests, parses a corpus of common LaTeX
+(`warmup.CORPUS`) so that ANTLR's prediction cache is warm in every worker it forks.
 A request is one ``spawn`` message carrying a socket in its ancillary data; the zygote forks a
 worker that serves judgement requests on that socket (one JSON line in, one JSON line out) and
 replies with the worker's pid. Forking costs milliseconds, so a worker killed at its deadline is
@@ -110,12 +111,15 @@ def zygote(control: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # forked workers are reaped automatically
     try:
         from . import symbolic  # noqa: F401  (sympy and latex2sympy: the slow imports)
-        from .warmup import COMPARISONS, CORPUS
+        from .warmup import COMPARISONS, CORPUS, ESSENTIAL
     except Exception as exc:
         control.send(json.dumps({"failed": f"{type(exc).__name__}: {exc}"}).encode())
         return
+    essential: list = list(ESSENTIAL)
+    while essential:
+        _warm_one(essential)
     control.send(json.dumps({"ready": True, "pid": os.getpid()}).encode())
-    corpus: list = list(reversed(CORPUS)) + list(reversed(COMPARISONS))
+    corpus: list = list(reversed(COMPARISONS)) + list(reversed(CORPUS))  # parses first
     while True:
         readable, _, _ = select.select([control], [], [], 0 if corpus else None)
         if not readable:

@@ -187,7 +187,7 @@ def expr_equal(a, b) -> bool:
         return a == b
     if a == b:
         return True
-    d = sympy.expand(a - b) if a.is_polynomial() and b.is_polynomial() else a - b
+    d = a - b
     if d == 0:
         return True
     if not d.free_symbols:

@@ -79,8 +79,9 @@ class MathVerifier(Verifier):
     """Mathematical equivalence of the final answer with the reference (module docstring).
 
     Args:
-        timeout_s: time budget of one check, from the call to the verdict; past it the result
-            is TIMEOUT (within about 0.2 s), from any thread.
+        timeout_s: time budget of one check, counted from the call (a cold start of the worker
+            processes included, see `warmup`); past it the result is TIMEOUT (within about
+            0.2 s), from any thread.
         extraction: ``"auto"`` (default: the marked answer that stands last in the completion —
             ``\\boxed{}``, "final answer is", ``<answer>``, ``####``, "the answer is" — else the
             bare text, the last math environment or the last number), or a list of extractor
@@ -102,7 +103,9 @@ class MathVerifier(Verifier):
             answers a question that asks for interval notation. An inequality reference always
             accepts the matching interval.
         cache_size: entries in the (reference answer, extracted answer) LRU cache; 0 disables.
-        workers: worker processes `verify_batch` fans out to (default: the CPU count, at least 2).
+        workers: worker processes `verify_batch` fans out to; also raises the process-wide cap
+            on concurrent sympy checks (default cap: twice the CPU count, at least 4), which
+            threads calling `verify` at once share.
         batch_parallel_min: fewest sympy checks in a batch for `verify_batch` to spread them
             over the workers.
     """
@@ -142,7 +145,11 @@ class MathVerifier(Verifier):
         self.policy = Policy(percent, int(rounding_digits), float(rel_tol),
                              bool(inequality_for_interval))
         self.multiple_choice = bool(multiple_choice)
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
+        if workers:
+            get_pool().ensure_capacity(workers)
         self.batch_parallel_min = batch_parallel_min
         self._cache = _LRU(cache_size)
 
@@ -163,7 +170,7 @@ class MathVerifier(Verifier):
             return Verdict(VerifyStatus.UNPARSEABLE, info={"reason": "no answer found"})
         evidence = {"extractor": pred.method, "reference_answer": ref.answer}
         if len(pred.answer) > MAX_ANSWER_CHARS:
-            return Verdict(VerifyStatus.UNPARSEABLE, pred.answer[:200] + "...",
+            return Verdict(VerifyStatus.UNPARSEABLE, extracted=pred.answer[:200] + "...",
                            info={**evidence, "reason": f"answer over {MAX_ANSWER_CHARS} chars"})
         cached = self._cache.get((ref.answer, pred.answer))
         if cached is not None:
@@ -248,7 +255,10 @@ class MathVerifier(Verifier):
                                                                      f"{exc}"})
         return verdict, time.monotonic() - start
 
-    def warmup(self, workers: int = 1) -> None:
-        """Start ``workers`` worker processes and wait until they are ready (optional: the first
-        check that needs sympy otherwise pays the start, about half a second)."""
-        get_pool().warm(workers)
+    def warmup(self, workers: int = 1, full: bool = True) -> None:
+        """Start ``workers`` worker processes before the first check, so that no check pays
+        for the start (about half a second: the budget counts from the call, start included).
+        With ``full`` (default), also wait until the fork server has parsed its warm-up corpus
+        (a few seconds), so that workers parse common LaTeX at full speed from the first check.
+        """
+        get_pool().warm(workers, full=full)

@@ -43,8 +43,14 @@ _SCRIPTS = [
     "\\frac{\\sqrt{3}}{3}", "\\frac{-1+\\sqrt{13}}{4}", "\\frac{5\\sqrt{2}}{3}", "\\sqrt{2}+\\sqrt{5}",
     "x+2n+1", "2n+1", "n^2+n", "k^2-1", "m+n", "\\frac{1}{3x}", "\\frac{1}{3\\sqrt{x}}",
 ]
-# Comparisons run once in the fork server, so that sympy's lazily imported code (polys, evalf,
-# solveset, matrices, sums) is loaded before any worker is forked.
+# Run before the fork server reports ready: the first parse and the first comparison load much of
+# sympy and ANTLR lazily (about half a second), which no forked worker should pay inside a budget.
+ESSENTIAL: list[tuple[str, str]] = [
+    ("(x-1)(x+1)", "x^2-1"), ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"), ("x_{1}+1", "1+x_{1}"),
+    ("2x+4y=3", "y=\\frac{3}{4}-\\frac{x}{2}"), ("x<\\sqrt{2}", "\\sqrt{2}>x"), ("\\sin^2 x", "1-\\cos^2 x"),
+]
+# Comparisons run in idle time, so that more of sympy's lazily imported code (solveset, matrices,
+# sums) is loaded before workers are forked.
 COMPARISONS: list[tuple[str, str]] = [
     ("x+1", "1+x"), ("(x+1)^2", "x^2+2x+1"), ("\\sin^2 x+\\cos^2 x", "1"), ("\\sqrt{8}", "2\\sqrt{2}"),
     ("2x+4y=3", "y=\\frac{3}{4}-\\frac{x}{2}"), ("x<3", "3>x"), ("1\\leq|x|\\leq 2", "[-2,-1]\\cup[1,2]"),

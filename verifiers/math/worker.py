@@ -41,7 +41,10 @@ def _readline(sock: socket.socket, buf: bytearray, deadline: float) -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
             raise WorkerTimeout("deadline passed")
-        chunk = sock.recv(1 << 16)
+        try:
+            chunk = sock.recv(1 << 16)
+        except OSError as exc:  # connection reset: the worker died
+            raise WorkerCrash(f"worker exited ({exc})") from exc
         if not chunk:
             raise WorkerCrash("worker exited")
         buf.extend(chunk)
@@ -145,6 +148,14 @@ class Worker:
         except ValueError as exc:
             raise WorkerCrash(f"unreadable worker reply {line[:80]!r}") from exc
 
+    def alive(self) -> bool:
+        """False when the process is gone (killed while idle, e.g. by the OOM killer)."""
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except OSError:
+            return False
+
     def kill(self) -> None:
         """SIGKILL the worker (the fork server reaps it) and close the socket."""
         _kill(self.pid)
@@ -159,6 +170,7 @@ class WorkerPool:
         self.pid = os.getpid()
         self._cond = threading.Condition()
         self._idle: list[Worker] = []
+        self._busy: set[int] = set()
         self._count = 0
         self._server: ForkServer | None = None
         self.timeouts = 0
@@ -167,6 +179,8 @@ class WorkerPool:
     def call(self, message: dict[str, Any], deadline: float) -> dict[str, Any]:
         """Run one request on a free worker before ``deadline``."""
         worker = self._acquire(deadline)
+        with self._cond:
+            self._busy.add(worker.pid)
         try:
             reply = worker.call(message, deadline)
         except WorkerTimeout:
@@ -177,14 +191,18 @@ class WorkerPool:
             self.crashes += 1
             self._discard(worker)
             raise
+        except BaseException:  # never lose a worker: an interrupted call leaves it unusable
+            self._discard(worker)
+            raise
         self._release(worker)
         return reply
 
-    def warm(self, count: int, wait_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Wait until the fork server has warmed its parser, and make ``count`` workers."""
+    def warm(self, count: int, full: bool = True, wait_s: float = STARTUP_TIMEOUT_S) -> None:
+        """Make ``count`` ready workers; with ``full``, first wait until the fork server has
+        warmed its parser, so that they start warm."""
         deadline = time.monotonic() + wait_s
         self.ensure_capacity(count)
-        while self.server(deadline).request("status", deadline).get("remaining", 0):
+        while full and self.server(deadline).request("status", deadline).get("remaining", 0):
             time.sleep(0.05)
         taken = []
         try:
@@ -193,6 +211,12 @@ class WorkerPool:
         finally:
             for worker in taken:
                 self._release(worker)
+
+    def pids(self) -> tuple[list[int], list[int]]:
+        """Process ids of the idle and of the busy workers (diagnostics)."""
+        with self._cond:
+            idle = [w.pid for w in self._idle]
+            return idle, [pid for pid in self._busy if pid not in idle]
 
     def ensure_capacity(self, count: int) -> None:
         """Allow at least ``count`` concurrent workers."""
@@ -222,13 +246,19 @@ class WorkerPool:
 
     def _acquire(self, deadline: float) -> Worker:
         with self._cond:
-            while not self._idle and self._count >= self.max_workers:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise WorkerTimeout("no free worker before the deadline")
-                self._cond.wait(remaining)
-            if self._idle:
-                return self._idle.pop()
+            while True:
+                while not self._idle and self._count >= self.max_workers:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise WorkerTimeout("no free worker before the deadline")
+                    self._cond.wait(remaining)
+                if not self._idle:
+                    break
+                worker = self._idle.pop()
+                if worker.alive():
+                    return worker
+                worker.sock.close()  # died while idle: forget it, take or start another
+                self._count -= 1
             self._count += 1
         try:
             return Worker(self.server(deadline), deadline)
@@ -240,12 +270,14 @@ class WorkerPool:
 
     def _release(self, worker: Worker) -> None:
         with self._cond:
+            self._busy.discard(worker.pid)
             self._idle.append(worker)
             self._cond.notify()
 
     def _discard(self, worker: Worker) -> None:
         worker.kill()
         with self._cond:
+            self._busy.discard(worker.pid)
             self._count -= 1
             self._cond.notify()
 
@@ -261,6 +293,6 @@ def get_pool() -> WorkerPool:
         if _POOL is None or _POOL.pid != os.getpid():
             import atexit
 
-            _POOL = WorkerPool(max(2, os.cpu_count() or 1))
+            _POOL = WorkerPool(max(4, 2 * (os.cpu_count() or 1)))  # slow checks must not starve
             atexit.register(_POOL.close)
         return _POOL
