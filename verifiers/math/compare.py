@@ -14,8 +14,9 @@ Rules, reference first:
 - an inequality reference accepts an inequality (flipped relations are equal) or the interval /
   membership ``x \\in [a, b]`` describing the same set; an interval reference accepts an
   inequality only with ``inequality_for_interval`` (a question that wants interval notation);
-- tuples compare in order; lists and sets as sets (a repeated equal value is one value); a single
-  reference value against several different predicted values is wrong (a hedge);
+- tuples compare in order (a one-row or one-column matrix against a tuple is read as one); lists
+  and sets as sets (a repeated equal value is one value); a single reference value against
+  several different predicted values is wrong (a hedge);
 - text answers compare case-insensitively.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .exact import numbers_equal, parse_number
-from .lexicon import is_name, is_variable
+from .lexicon import is_name, is_variable, vector_entries
 from .structure import Assign, Equation, Ineq, Interval, Leaf, Ratio, Seq, SetUnion, TextAns
 
 INF = {"\\infty": math.inf, "-\\infty": -math.inf}
@@ -82,6 +83,7 @@ def equal(ref: object, pred: object, be: Backend) -> bool:
         return (_is_set(ref) or _is_pair(ref)) and (_is_set(pred) or _is_pair(pred)) \
             and _sets_equal(ref, pred, be)
     if isinstance(ref, Seq) or isinstance(pred, Seq):
+        ref, pred = _vector_as_tuple(ref, pred), _vector_as_tuple(pred, ref)
         return _seq_vs(ref, pred, be)
     if isinstance(ref, Ratio) or isinstance(pred, Ratio):
         return isinstance(ref, Ratio) and isinstance(pred, Ratio) and _ordered(
@@ -151,6 +153,15 @@ def _seq_vs(ref: object, pred: object, be: Backend) -> bool:
         return _ordered(ref.items, pred.items, be)
     return all(any(equal(r, p, be) for p in pred.items) for r in ref.items) and \
         all(any(equal(r, p, be) for r in ref.items) for p in pred.items)
+
+
+def _vector_as_tuple(node: object, other: object) -> object:
+    """A column or row vector compared with a tuple is read as the tuple of its entries."""
+    if isinstance(node, Leaf) and isinstance(other, Seq) and other.kind == "tuple":
+        entries = vector_entries(node.text)
+        if entries is not None:
+            return Seq("tuple", tuple(Leaf(e) for e in entries))
+    return node
 
 
 def _ordered(refs: tuple, preds: tuple, be: Backend) -> bool:

@@ -16,7 +16,9 @@ from fractions import Fraction
 _INT = r"\d+"
 _DEC = r"(?:\d+\.\d*|\.\d+)"
 _UNSIGNED = rf"(?:{_DEC}|{_INT})"
-_DECIMAL_RE = re.compile(rf"^({_UNSIGNED})(?:[eE]([+-]?\d+)|(?:\\times|\\cdot|\*)10\^\{{?([+-]?\d+)\}}?)?$")
+_DECIMAL_RE = re.compile(
+    rf"^({_UNSIGNED})(?:[eE]([+-]?\d+)|\s*(?:\\times|\\cdot|\*)\s*10\^\{{?([+-]?\d+)\}}?)?$")
+_REPEATING_RE = re.compile(r"^(\d*)\.(\d*)\\overline\{(\d+)\}$")
 _FRAC_RE = re.compile(rf"^\\frac\{{(-?{_UNSIGNED})\}}\{{(-?{_UNSIGNED})\}}$")
 _SLASH_RE = re.compile(rf"^({_UNSIGNED})/({_UNSIGNED})$")
 _MIXED_RE = re.compile(r"^(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$|^(\d+) (\d+)/(\d+)$")
@@ -66,6 +68,11 @@ def _unsigned(s: str) -> Num | None:
         if m:
             num, den = _plain(m.group(1)), _plain(m.group(2))
             return Num(num / den) if den != 0 else None
+    m = _REPEATING_RE.match(s)
+    if m:  # 0.1\overline{6} = 0.1666...
+        whole, fixed, period = m.groups()
+        value = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+        return Num(value + Fraction(int(period), 10 ** len(fixed) * (10 ** len(period) - 1)))
     m = _MIXED_RE.match(s)
     if m:  # 918\frac{1}{2}, 4 4/9: a whole number and a proper fraction
         whole, num, den = (int(g) for g in (m.groups()[:3] if m.group(1) else m.groups()[3:]))

@@ -84,3 +84,19 @@ def strip_units(s: str) -> str:
     if any(w in _MATH_WORDS or w in ("and", "or", "i", "e") for w in words):
         return s
     return m.group(1).strip()
+
+
+_MATRIX = re.compile(r"^\\begin\{pmatrix\}(.*)\\end\{pmatrix\}$", re.DOTALL)
+
+
+def vector_entries(s: str) -> list[str] | None:
+    """The entries of a one-row or one-column matrix (a vector), else None."""
+    m = _MATRIX.match(s.strip())
+    if not m or "\\begin" in m.group(1):
+        return None
+    rows = [r.strip() for r in m.group(1).split("\\\\")]
+    rows = [r for r in rows if r]
+    cells = [[c.strip() for c in r.split("&")] for r in rows]
+    if len(cells) == 1:
+        return cells[0]
+    return [c[0] for c in cells] if all(len(c) == 1 for c in cells) else None

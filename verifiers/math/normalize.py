@@ -64,6 +64,7 @@ _SUBS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\\(?:infty|infinity)(?![a-zA-Z])|\binf(?:inity)?\b|∞", r"\\infty "),
         (r"\+\s*\\infty", r"\\infty"),
         (r"\*\*", "^"),
+        (r"\\(?:varnothing|emptyset)(?![a-zA-Z])|\\\{\s*\\\}", r"\\emptyset "),
         (r"\\(?:dots|ldots|cdots)(?![a-zA-Z])|\.\.\.+|\u2026", r"\\dots "),
         (r"(?<![a-zA-Z\\])(sqrt|sin|cos|tan|sec|csc|cot|log|ln|exp|pi)(?![a-zA-Z])", r"\\\1"),
     )

@@ -53,7 +53,10 @@ class SympyBackend:
         """The sympy value of a leaf text (LeafParseError/GuardError when none)."""
         if text in INF:
             return oo if INF[text] > 0 else -oo
-        return self.known[text] if text in self.known else parse_leaf(text)
+        if text in self.known:
+            return self.known[text]
+        num = parse_number(text)  # exact: "6.02e23" is a number, not 6.02·e·23
+        return Rational(num.value.numerator, num.value.denominator) if num else parse_leaf(text)
 
     def leaf_equal(self, ref: str, pred: str) -> bool:
         """Equality of two leaves under the verifier's policies."""
