@@ -6,11 +6,13 @@ Equality of two expressions ``a``, ``b``:
 
 1. structural equality, or ``a - b`` that sympy reduces to exactly 0 → equal;
 2. no free symbols: a rational difference decides exactly (``1/2004!`` vs ``1/2006!``);
-   otherwise ``a - b`` is evaluated to 50 digits: clearly non-zero (relative 1e-40) → different;
-   numerically zero → equal unless the expanded difference is a non-zero rational;
-3. free symbols: ``a - b`` is evaluated at four fixed points (rational, both signs; integers for
-   sums, factorials, floor): any point with a relative difference above 1e-20 → different; equal
-   at every point where both sides are defined → equal (a randomised identity test).
+   otherwise sympy's strict evaluation decides: it certifies the digits it returns, so a value
+   it can evaluate is non-zero however small (``e^{-1000}`` is not 0) and a difference in which
+   it finds no significant digit (working precision up to 300 digits) is zero, unless its
+   expansion is a non-zero rational;
+3. free symbols: ``a - b`` is evaluated the same way at four fixed rational points (both signs;
+   integers for sums, factorials, floor): certified non-zero at any point → different; zero at
+   every point where it is defined → equal (a randomised identity test).
 
 Two equations are equal when their ``lhs - rhs`` differ by a constant non-zero factor (checked
 at the same points), never because both sides reduce to 0. Inequalities are equal when their
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import sympy
 from sympy import Integer, Rational, S, nan, oo, zoo
+from sympy.core.evalf import PrecisionExhausted
 
 from .compare import INF, Policy, Undecided, simple_intervals
 from .exact import numbers_equal, parse_number, rounds_to
@@ -194,23 +197,37 @@ def expr_equal(a, b) -> bool:
     if d == 0:
         return True
     if not d.free_symbols:
-        return _constant_zero(d, a, b)
-    verdicts = [v for v in (_point_equal(a, b, pt) for pt in _points(d)) if v is not None]
+        return _constant_zero(d)
+    verdicts = [v for v in (numeric_zero(d, pt) for pt in _points(d)) if v is not None]
     if verdicts:
         return all(verdicts)
     return sympy.simplify(d) == 0
 
 
-def _constant_zero(d, a, b) -> bool:
+def numeric_zero(d, subs: dict | None = None, maxn: int = 100) -> bool | None:
+    """Is ``d`` (at the point ``subs``) zero? True when sympy's strict evaluation cannot find a
+    single significant digit (it certifies the digits it returns), False for a certified non-zero
+    value however small (``e^{-1000}``), None when ``d`` is not a finite number there."""
+    try:
+        value = d.evalf(30, subs=subs, strict=True, maxn=maxn)
+    except PrecisionExhausted:
+        return True
+    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, AttributeError):
+        return None
+    if not value.is_number or _infinite(value):
+        return None
+    return bool(value == 0)
+
+
+def _constant_zero(d) -> bool:
     if d.is_Rational:
         return d == 0
-    value = sympy.N(d, 50)
-    if value.has(nan, zoo) or not value.is_number:
+    zero = numeric_zero(d, maxn=300)
+    if zero is None:
         return sympy.simplify(d) == 0
-    scale = max(abs(sympy.N(a, 20)), abs(sympy.N(b, 20)), Integer(1))
-    if abs(value) > scale * Rational(1, 10 ** 40):
+    if not zero:
         return False
-    expanded = sympy.expand(d)  # a tiny rational hidden in radicals: (1+√2)² + 10^-60 vs 3+2√2
+    expanded = sympy.expand(d)  # a tiny rational hidden in radicals: (1+√2)² + 10^-400 vs 3+2√2
     return not (expanded.is_Rational and expanded != 0)
 
 
@@ -225,22 +242,6 @@ def _points(expr) -> list[dict]:
             out.append({s: Rational((-1) ** (j + k) * (23 + 17 * j + 11 * k), 13 + 2 * k)
                         for k, s in enumerate(symbols)})
     return out
-
-
-def _point_equal(a, b, pt: dict) -> bool | None:
-    """Equal at this point (None when a side is undefined there)."""
-    try:
-        diff = (a - b).evalf(30, subs=pt)
-        if not diff.is_number or _infinite(diff):
-            return None
-        if diff == 0:
-            return True
-        va, vb = a.evalf(15, subs=pt), b.evalf(15, subs=pt)
-        if not (va.is_number and vb.is_number) or _infinite(va) or _infinite(vb):
-            return None
-        return bool(abs(diff) <= max(abs(va), abs(vb), Integer(1)) * Rational(1, 10 ** 20))
-    except (TypeError, ValueError, ZeroDivisionError, ArithmeticError):
-        return None
 
 
 def _infinite(v) -> bool:
