@@ -12,7 +12,8 @@ as ``$...$`` and bare predictions as ``\\boxed{...}``):
 
 - agreement with the labels per source (rows flagged ``label_suspect`` are left out of the
   per-source table and listed on their own), overall, and on the rows without flags;
-- pairs/s in one process (one check at a time, cache off) and p50 / p99 / max latency;
+- pairs/s in one process (one check at a time, cache off) and p50 / p99 / max latency, the
+  checkers taking turns on each pair so that they see the same machine load;
 - time bounds: adversarial inputs checked from worker threads, with the overrun past the budget;
 - `verify_batch` throughput with the process fan-out.
 """
@@ -20,7 +21,6 @@ as ``$...$`` and bare predictions as ``\\boxed{...}``):
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import re
 import statistics
@@ -40,23 +40,6 @@ def load(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def run_rlfb(rows: list[dict]) -> tuple[list[bool], list[float], collections.Counter]:
-    """rlfb's verdict per pair (True = equal) and its latency, one check at a time."""
-    from rlfb.verifiers import VerifyStatus, get_verifier
-
-    verifier = get_verifier("math", cache_size=0)
-    verifier.warmup()
-    verifier.verify("\\boxed{x+1}", "1+x")  # first sympy call in the worker
-    verdicts, latencies, statuses = [], [], collections.Counter()
-    for row in rows:
-        start = time.perf_counter()
-        result = verifier.verify(row["pred"], row["gold"])
-        latencies.append(time.perf_counter() - start)
-        verdicts.append(result.status is VerifyStatus.CORRECT)
-        statuses[result.status.value] += 1
-    return verdicts, latencies, statuses
-
-
 def _wrap_gold(text: str) -> str:
     return text if re.search(r"\$|\\boxed|\\\(|\\\[", text) else f"${text}$"
 
@@ -65,24 +48,41 @@ def _wrap_pred(text: str) -> str:
     return text if re.search(r"\$|\\boxed|\\\(|\\\[", text) else f"\\boxed{{{text}}}"
 
 
-def run_math_verify(rows: list[dict], wrapped: bool) -> tuple[list[bool], list[float]]:
-    """math-verify's verdicts (``verify(parse(gold), parse(pred))``) and latencies."""
+def _peer_check(gold: str, pred: str, wrapped: bool) -> bool:
     from math_verify import parse, verify
+    from math_verify import parser as mv_parser
 
-    verify(parse("$1$"), parse("$1$"))
-    verdicts, latencies = [], []
+    for cached in (mv_parser.parse_latex_cached, mv_parser.parse_expr_cached):
+        cached.cache_clear()  # no reuse of the other calling mode's parse of the same pair
+    if wrapped:
+        gold, pred = _wrap_gold(gold), _wrap_pred(pred)
+    try:
+        return bool(verify(parse(gold), parse(pred)))
+    except Exception:  # math-verify raising counts as "not equal"
+        return False
+
+
+def run_interleaved(rows: list[dict], peer: bool) -> dict[str, tuple[list[bool], list[float]]]:
+    """Verdicts (True = equal) and latencies per checker, the checkers taking turns on each pair
+    so that both see the same machine load. rlfb: one check at a time, cache off."""
+    from rlfb.verifiers import VerifyStatus, get_verifier
+
+    verifier = get_verifier("math", cache_size=0)
+    verifier.warmup()
+    checkers = {"rlfb": lambda g, p: verifier.verify(p, g).status is VerifyStatus.CORRECT}
+    if peer:
+        checkers["math-verify (wrapped)"] = lambda g, p: _peer_check(g, p, True)
+        checkers["math-verify (raw)"] = lambda g, p: _peer_check(g, p, False)
+    for check in checkers.values():  # first call of each (imports, first parse) not timed
+        check("1+x", "\\boxed{x+1}")
+    out: dict[str, tuple[list[bool], list[float]]] = {name: ([], []) for name in checkers}
     for row in rows:
-        gold, pred = row["gold"], row["pred"]
-        if wrapped:
-            gold, pred = _wrap_gold(gold), _wrap_pred(pred)
-        start = time.perf_counter()
-        try:
-            equal = bool(verify(parse(gold), parse(pred)))
-        except Exception:  # math-verify raising counts as "not equal"
-            equal = False
-        latencies.append(time.perf_counter() - start)
-        verdicts.append(equal)
-    return verdicts, latencies
+        for name, check in checkers.items():
+            start = time.perf_counter()
+            verdict = check(row["gold"], row["pred"])
+            out[name][1].append(time.perf_counter() - start)
+            out[name][0].append(verdict)
+    return out
 
 
 def agreement(rows: list[dict], verdicts: list[bool], keep) -> tuple[int, int]:
@@ -186,19 +186,16 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     rows = load(args.data)
     print(f"{len(rows)} pairs from {args.data}")
-    ours, ours_lat, statuses = run_rlfb(rows)
+    results = run_interleaved(rows, peer=not args.no_peer)
+    ours, ours_lat = results.pop("rlfb")
     peer = peer_lat = None
     peer_name = "math-verify"
-    if not args.no_peer:
-        modes = {w: run_math_verify(rows, w) for w in (False, True)}
-        best = max(modes, key=lambda w: agreement(rows, modes[w][0], lambda r: True)[0])
-        peer, peer_lat = modes[best]
-        peer_name = "math-verify" + (" (wrapped)" if best else " (raw)")
-        for w, (v, _) in modes.items():
-            print(f"math-verify {'wrapped' if w else 'raw'}: agreement "
-                  f"{pct(*agreement(rows, v, lambda r: True))}")
+    if results:
+        for name, (verdicts, _) in results.items():
+            print(f"{name}: agreement {pct(*agreement(rows, verdicts, lambda r: True))}")
+        peer_name = max(results, key=lambda n: agreement(rows, results[n][0], lambda r: True)[0])
+        peer, peer_lat = results[peer_name]
     report(rows, ours, peer, peer_name)
-    print(f"\nrlfb statuses: {dict(statuses)}")
     print(f"\n{'speed, one process, one check at a time':40s} {'pairs/s':>9s} {'p50 ms':>8s} "
           f"{'p99 ms':>8s} {'max ms':>8s}")
     for label, lat in (("rlfb", ours_lat), (peer_name, peer_lat)):

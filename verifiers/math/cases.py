@@ -71,6 +71,9 @@ GOLDEN_CASES: tuple[GoldenCase, ...] = (
     _pos("\\boxed{x \\in [-2, 7]}", "-2 \\leq x \\leq 7", "interval for an inequality reference"),
     _pos("\\boxed{\\begin{bmatrix}1 & 2 \\\\ 3 & 4\\end{bmatrix}}",
          "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "matrices"),
+    _pos("\\boxed{\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}}", "(1, 2)", "column vector vs tuple"),
+    _pos("\\boxed{0.\\overline{3}}", "\\frac13", "repeating decimal"),
+    _pos("\\boxed{\\varnothing}", "\\emptyset", "empty set spellings"),
     _pos("The answer is (C).", "C", "multiple choice"),
     _pos("\\boxed{\\text{Evelyn}}", "Evelyn", "text answer"),
     # options
@@ -105,6 +108,8 @@ GOLDEN_CASES: tuple[GoldenCase, ...] = (
     _adv("\\boxed{0}", "a + 3z = 0", "a value is not an equation whose side is 0"),
     _adv("\\boxed{3x + 3y = 3}", "x + y = 2", "same left side, different equation"),
     _adv("\\boxed{\\sqrt{2} + 10^{-60}}", "\\sqrt{2}", "a difference below float precision"),
+    _adv("\\boxed{e^{-1000}}", "0", "a tiny non-zero constant is not 0"),
+    _adv("\\boxed{(1+\\sqrt{2})^2 + 10^{-60}}", "3+2\\sqrt{2}", "a tiny rational hidden in radicals"),
     # adversarial: hedges and tricks
     _adv("\\boxed{2 \\text{ or } 3}", "2", "two candidate answers"),
     _adv("\\boxed{2}, \\boxed{3}", "2", "two boxes"),
