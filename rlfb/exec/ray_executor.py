@@ -54,18 +54,21 @@ def split_by_prompt(prompts: Sequence[Prompt], parts: int) -> list[list[int]]:
 class RayExecutor:
     """Runs the roles as Ray actors (module docstring).
 
+    Each role is built inside its actors by a picklable zero-argument factory, so the actors
+    resolve registry names themselves (`ray_executor` makes the factories from a config).
+
     Args:
-        model_path: the initial policy folder (must be readable on every node).
-        engine, engine_options: rollout-engine registry name and options.
-        reward, reward_options: reward registry name and options.
-        learner_factory: picklable zero-argument builder of the learner.
+        engine_factory: builds a `RolloutEngine` (its model folder must be readable on every
+            node).
+        scorer_factory: builds a `Scorer`.
+        learner_factory: builds the learner.
         ray_cfg: the ``ray:`` config section.
         run_dir: the run directory (named in errors that ask for a resume).
     """
 
-    def __init__(self, *, model_path: str, engine: str, engine_options: dict[str, Any],
-                 reward: str, reward_options: dict[str, Any], learner_factory: Callable[[], Any],
-                 ray_cfg: Any, run_dir: str | Path | None = None) -> None:
+    def __init__(self, *, engine_factory: Callable[[], Any], scorer_factory: Callable[[], Any],
+                 learner_factory: Callable[[], Any], ray_cfg: Any,
+                 run_dir: str | Path | None = None) -> None:
         self.cfg = ray_cfg
         self.run_dir = Path(run_dir) if run_dir else None
         self.async_mode = ray_cfg.mode == "async"
@@ -79,32 +82,26 @@ class RayExecutor:
         self._version = 0
         self.metrics = RoleMetrics()
         try:
-            self._build(model_path, engine, engine_options, reward, reward_options,
-                        learner_factory)
+            self._build(engine_factory, scorer_factory, learner_factory)
         except BaseException:
             self.close()
             raise
 
-    def _build(self, model_path: str, engine: str, engine_options: dict[str, Any], reward: str,
-               reward_options: dict[str, Any], learner_factory: Callable[[], Any]) -> None:
+    def _build(self, engine_factory: Callable[[], Any], scorer_factory: Callable[[], Any],
+               learner_factory: Callable[[], Any]) -> None:
         import ray
 
         from rlfb.exec.ray_roles import EngineHost, LearnerHost, ScorerHost
-        from rlfb.rollout import get_engine
-        from rlfb.scoring import Scorer
         from rlfb.sync.base import make_weight_sync
 
         ray_cfg = self.cfg
         all_slots = slots(ray_cfg)
         self._started = ensure_ray(ray_cfg, demand(all_slots))
         self.placement = Placement(all_slots, ray_cfg.placement, ray_cfg.startup_timeout_s)
-        model_path = str(Path(model_path).resolve())
         factories = {
             "learner": (LearnerHost, learner_factory, 0),
-            "rollout": (EngineHost, _partial(get_engine, engine, model_path, **engine_options),
-                        ray_cfg.max_restarts),
-            "reward": (ScorerHost, _partial(Scorer, reward, reward_options),
-                       ray_cfg.max_restarts),
+            "rollout": (EngineHost, engine_factory, ray_cfg.max_restarts),
+            "reward": (ScorerHost, scorer_factory, ray_cfg.max_restarts),
         }
         actors: dict[str, list[Any]] = {r: [] for r in factories}
         for s in all_slots:
@@ -204,7 +201,7 @@ class RayExecutor:
             out = self.sync.push(self.learner, self.engines.actors, self._version,
                                  wait=not self.async_mode)
         except ray.exceptions.RayActorError as exc:
-            raise self._fatal("learner or rollout", exc) from None
+            raise self._fatal("learner", exc) from None
         out.update(self.metrics.collect({"rollout": self.engines, "reward": self.scorers},
                                         self.learner))
         return out
@@ -308,13 +305,17 @@ class RayExecutor:
 
 def ray_executor(cfg: Any, model_path: str) -> RayExecutor:
     """The `RayExecutor` of a `TrainConfig` (``run.executor: ray``)."""
+    from rlfb.rollout import get_engine
     from rlfb.run import learner_factory
+    from rlfb.scoring import Scorer
 
-    return RayExecutor(model_path=model_path, engine=cfg.rollout.engine,
-                       engine_options=dict(cfg.rollout.engine_options), reward=cfg.reward.name,
-                       reward_options=dict(cfg.reward.options),
-                       learner_factory=learner_factory(cfg, model_path), ray_cfg=cfg.ray,
-                       run_dir=cfg.run.output_dir)
+    model_path = str(Path(model_path).resolve())
+    return RayExecutor(
+        engine_factory=_partial(get_engine, cfg.rollout.engine, model_path,
+                                **dict(cfg.rollout.engine_options)),
+        scorer_factory=_partial(Scorer, cfg.reward.name, dict(cfg.reward.options)),
+        learner_factory=learner_factory(cfg, model_path), ray_cfg=cfg.ray,
+        run_dir=cfg.run.output_dir)
 
 
 def _partial(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:

@@ -10,6 +10,7 @@ back) and submits the job again, up to ``max_retries`` times per job.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,11 @@ class ActorPool:
         self.retries = 0
         self.recoveries = 0
         self.in_flight = 0
+        self._lock = threading.Lock()  # async mode submits and waits from different threads
+
+    def _count(self, delta: int) -> None:
+        with self._lock:
+            self.in_flight += delta
 
     def submit(self, method: str, jobs: Sequence[tuple[Any, ...]]) -> Submitted:
         """Send job ``j`` to actor ``j % len(actors)`` now (calls on one actor run in order)."""
@@ -56,7 +62,7 @@ class ActorPool:
         for j, args in enumerate(sub.jobs):
             a = j % len(self.actors)
             sub.refs[getattr(self.actors[a], method).remote(*args)] = (j, a)
-        self.in_flight += len(sub.jobs)
+        self._count(len(sub.jobs))
         return sub
 
     def wait(self, sub: Submitted) -> list[Any]:
@@ -73,12 +79,12 @@ class ActorPool:
             j, a = pending.pop(ready[0])
             try:
                 results[j] = ray.get(ready[0])
-                self.in_flight -= 1
+                self._count(-1)
             except (ray.exceptions.RayActorError, WorkerNeedsWeights) as exc:
                 attempts[j] += 1
                 self.retries += 1
                 if attempts[j] > self.max_retries:
-                    self.in_flight -= 1
+                    self._count(-1)
                     raise RlfbError(f"{self.role} actor {a} failed {attempts[j]} times on one job "
                                     f"({type(exc).__name__}); raise ray.max_restarts or check "
                                     "the actor's logs") from exc

@@ -24,9 +24,13 @@ class WorkerNeedsWeights(RlfbError):
 
 
 def _reconstructed() -> bool:
+    import warnings
+
     import ray
 
-    return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    with warnings.catch_warnings():  # Ray's own property trips its own deprecation warning
+        warnings.simplefilter("ignore")
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
 class RoleHost:
@@ -47,25 +51,26 @@ class RoleHost:
         self.obj = factory()
         self.busy_s = 0.0
         self.calls = 0
-        self.busy_now = 0
+        self.running: str | None = None
         self.restarted = _reconstructed()
 
     def _timed(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        self.busy_now += 1
+        self.running = getattr(fn, "__name__", "call")
         try:
             return fn(*args, **kwargs)
         finally:
-            self.busy_now -= 1
+            self.running = None
             self.busy_s += time.perf_counter() - start
             self.calls += 1
 
     def stats(self) -> dict[str, Any]:
-        """Cumulative busy seconds and calls of this actor incarnation, and calls running now.
+        """Cumulative busy seconds and calls of this actor incarnation, and the role method
+        running now (None when idle).
 
         Actors are created with a ``control`` concurrency group, so this answers while a long
         call is running (call it with ``.options(concurrency_group="control")``)."""
-        return {"busy_s": self.busy_s, "calls": self.calls, "busy_now": self.busy_now,
+        return {"busy_s": self.busy_s, "calls": self.calls, "running": self.running,
                 "restarted": self.restarted}
 
     def ping(self) -> bool:

@@ -32,27 +32,28 @@ class ObjectStoreSync:
         self._settle()
         (ref,), nbytes, publish_s = ray.get(learner.publish_weights.remote())
         self._latest = (ref, version)
-        loads = [engine.load_weights.remote(ref, version) for engine in engines]
+        self._pending = [engine.load_weights.remote(ref, version) for engine in engines]
         out = {"sync/bytes": float(nbytes), "sync/publish_s": publish_s}
         if wait:
-            out["sync/load_s"] = max(ray.get(loads), default=0.0)
-        else:
-            self._pending = loads
+            out["sync/load_s"] = max(self._settle(), default=0.0)
         out["sync/seconds"] = time.perf_counter() - start
         return out
 
-    def _settle(self) -> None:
-        """Wait for the loads of the previous push; an engine that died meanwhile is left to the
-        executor's restart handling, any other failure is raised."""
+    def _settle(self) -> list[float]:
+        """Wait for the loads of the last push; returns their seconds. An engine that died
+        meanwhile is left to the executor's restart handling (a restarted engine refuses work
+        until it is restored); any other failure is raised."""
         import ray
         from ray.exceptions import RayActorError
 
+        seconds = []
         for ref in self._pending:
             try:
-                ray.get(ref)
+                seconds.append(ray.get(ref))
             except RayActorError:
-                pass  # the engine restarts without weights and refuses work until restored
+                pass
         self._pending = []
+        return seconds
 
     def restore(self, learner: Any, engine: Any) -> Any:
         """Load the latest pushed weights (the initial ones before any push) into ``engine``."""

@@ -98,5 +98,8 @@ def unpack(payload: WeightPayload) -> list[tuple[str, torch.Tensor]]:
             if arr.dtype != np.uint8 or arr.ndim != 1 or arr.nbytes != expected:
                 raise RlfbError(f"weight payload tensor {e.name!r}: expected {expected} bytes of "
                                 f"uint8, got {arr.nbytes} bytes of {arr.dtype}")
+            if expected == 0:  # NumPy gives empty arrays stride 0, which torch cannot view
+                out.append((e.name, torch.empty(e.shape, dtype=dtype)))
+                continue
             out.append((e.name, torch.from_numpy(arr).view(dtype).reshape(e.shape)))
     return out
