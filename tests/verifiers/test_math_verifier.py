@@ -33,6 +33,37 @@ def test_golden_cases_cover_the_known_false_positives():
             "two equations that both reduce to 0"} <= notes
 
 
+@pytest.mark.parametrize(
+    "completion, reference, expected",
+    [
+        ("\\boxed{x = 2, y = 3}", "(2,3)", C),
+        ("\\boxed{y = 2, x = 1}", "x=1, y=2", C),
+        ("\\boxed{y = x}", "x = y", C),
+        ("\\boxed{a = 3}", "x = 3", W),
+        ("\\boxed{W(x)=1 \\text{ or } W(x)=-1}", "W(n) = 1, W(n) = -1", C),
+        ("\\boxed{(-\\infty, 3]}", "x \\leq 3", C),
+        ("\\boxed{x \\in (1, 3)}", "1 < x < 3", C),
+        ("\\boxed{[1,3)}", "1<x<3", W),
+        ("\\boxed{\\sqrt{x^2}}", "|x|", C),
+        ("\\boxed{\\sqrt{x^2}}", "x", W),
+        ("\\boxed{(1+i)^2}", "2i", C),
+        ("\\boxed{\\log_2 8}", "3", C),
+        ("\\boxed{5!}", "120", C),
+        ("\\boxed{6.02 \\times 10^{23}}", "6.02e23", C),
+        ("\\boxed{3.1416}", "\\pi", C),
+        ("\\boxed{3.14}", "\\pi", W),
+        ("\\boxed{e^{-1000}}", "0", W),
+        ("\\boxed{\\frac{1}{2^{98}}}", "\\frac{1}{2^{99}}", W),
+        ("\\boxed{\\sum_{k=1}^{n} k}", "\\frac{n(n+1)}{2}", C),
+        ("\\boxed{\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}^2}",
+         "\\begin{pmatrix}7 & 10 \\\\ 15 & 22\\end{pmatrix}", C),
+        ("\\boxed{\\text{No solution}}", "\\text{no solution}", C),
+    ],
+)
+def test_semantics(math_verifier, completion, reference, expected):
+    assert math_verifier.verify(completion, reference).status == expected
+
+
 def test_result_fields_and_evidence(math_verifier):
     r = math_verifier.verify("so \\boxed{\\frac{2}{4}}", "0.5")
     assert (r.status, r.score, r.extracted, r.verifier, r.version) == (C, 1.0, "\\frac{2}{4}",

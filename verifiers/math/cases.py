@@ -116,6 +116,7 @@ GOLDEN_CASES: tuple[GoldenCase, ...] = (
     _adv("\\boxed{\\pm 2}", "2", "plus-minus when one value is asked"),
     _adv("It is either 2 or 3.", "3", "hedge in plain text"),
     _adv("\\boxed{1, 2, 3, 4}", "1, 2, 3", "an extra solution"),
+    _adv("\\boxed{x = 2, y = 1}", "x = 1, y = 2", "values swapped between named variables"),
     _adv("\\boxed{2, 2}", "2", "a repeated value is still one value", expected=C),
     _adv("AZYUK2A", "2", "a digit inside a word is not an answer", expected=U),
     _adv("\\boxed{10^{10^{10}}}", "5", "a power tower is refused, not evaluated", expected=U),

@@ -10,7 +10,8 @@ Rules, reference first:
 - an equation reference needs an equation (``2x + 4y = 3`` ~ ``y = -x/2 + 3/4``: the two
   ``lhs - rhs`` differ by a non-zero constant factor); a value never equals an equation, and two
   equations are never equal merely because both sides reduce to 0;
-- an assignment ``x = 3`` stands for its value 3 (and ``x = y`` ~ ``y = x`` as equations);
+- an assignment ``x = 3`` stands for its value 3; two assignments to different variables are
+  compared as equations (``x = y`` ~ ``y = x``, but ``x = 1, y = 2`` is not ``x = 2, y = 1``);
 - an inequality reference accepts an inequality (flipped relations are equal) or the interval /
   membership ``x \\in [a, b]`` describing the same set; an interval reference accepts an
   inequality only with ``inequality_for_interval`` (a question that wants interval notation);
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .exact import numbers_equal, parse_number
-from .lexicon import is_name, is_variable, vector_entries
+from .lexicon import is_name, is_variable, name_key, vector_entries
 from .structure import Assign, Equation, Ineq, Interval, Leaf, Ratio, Seq, SetUnion, TextAns
 
 INF = {"\\infty": math.inf, "-\\infty": -math.inf}
@@ -117,7 +118,7 @@ def _assign_vs(ref: Assign, pred: object, be: Backend) -> bool:
     if isinstance(pred, Assign):
         if pred.relation == "notin":
             return False
-        if equal(ref.value, pred.value, be):
+        if _same_name(ref.name, pred.name) and equal(ref.value, pred.value, be):
             return True
         ref_eq, pred_eq = _as_equation(ref), _as_equation(pred)
         return ref_eq is not None and pred_eq is not None and be.equation_equal(ref_eq, pred_eq)
@@ -125,6 +126,14 @@ def _assign_vs(ref: Assign, pred: object, be: Backend) -> bool:
         ref_eq = _as_equation(ref)
         return ref_eq is not None and be.equation_equal(ref_eq, pred)
     return equal(ref.value, pred, be)
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Two assignments name the same quantity unless both name different variables (``x = 1``
+    vs ``y = 1``); a function's argument does not matter (``W(n) = 1`` vs ``W(x) = 1``)."""
+    if not (is_variable(a) and is_variable(b)):
+        return True
+    return name_key(a) == name_key(b)
 
 
 def _ineq_vs(ref: Ineq, pred: object, be: Backend) -> bool:

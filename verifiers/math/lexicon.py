@@ -47,6 +47,12 @@ def is_variable(s: str) -> bool:
     return bool(t) and bool(_NAME_RE.match(t) or _CALL_RE.match(t))
 
 
+def name_key(s: str) -> str:
+    """A canonical form of a variable name: ``a_{3}`` = ``a_3``; ``f(x)`` = ``f(n)`` = ``f()``."""
+    t = re.sub(r"_\{([^{}]*)\}", r"_\1", s.replace(" ", ""))
+    return re.sub(r"\(.*\)$", "()", t)
+
+
 def is_constant(s: str) -> bool:
     """True when ``s`` has no letters outside LaTeX commands (a computation on numbers)."""
     return not re.search(r"[A-Za-z]", _COMMANDS.sub("", s))

@@ -94,7 +94,8 @@ def evaluate(expr):
     if isinstance(expr, sympy.MatrixBase):
         return expr.applyfunc(evaluate)
     if isinstance(expr, sympy.MatrixExpr):
-        return evaluate(expr.doit())
+        done = expr.doit()
+        return done if done == expr else evaluate(done)
     if isinstance(expr, sympy.UnevaluatedExpr):
         return evaluate(expr.args[0])
     if not isinstance(expr, sympy.Basic) or not expr.args or expr.is_Atom:
@@ -102,9 +103,10 @@ def evaluate(expr):
     if isinstance(expr, (sympy.Sum, sympy.Product, sympy.Integral)):
         return expr.func(evaluate(expr.args[0]), *expr.args[1:])
     try:
-        return expr.func(*[evaluate(a) for a in expr.args])
+        rebuilt = expr.func(*[evaluate(a) for a in expr.args])
     except (TypeError, ValueError):
         return expr
+    return evaluate(rebuilt) if isinstance(rebuilt, sympy.MatrixExpr) else rebuilt
 
 
 _SUBSCRIPTED = re.compile(r"(?<![\\A-Za-z])([A-Za-z])_(\{[^{}]*\}|[A-Za-z0-9])")
