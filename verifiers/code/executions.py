@@ -111,6 +111,7 @@ class FunctionExecution(_Execution):
 
     def recv(self, deadline: float) -> bytes:
         """One frame from the child."""
+        first = True
         while True:
             if len(self._buf) >= 4:
                 n = wire.header_length(bytes(self._buf[:4]))
@@ -121,7 +122,9 @@ class FunctionExecution(_Execution):
                     payload = bytes(self._buf[4:4 + n])
                     del self._buf[:4 + n]
                     return payload
-            _wait(self.sock.fileno(), select.POLLIN, deadline)
+            if not first:  # the first attempt reads what may already be there
+                _wait(self.sock.fileno(), select.POLLIN, deadline)
+            first = False
             try:
                 chunk = self.sock.recv(1 << 20)
             except BlockingIOError:

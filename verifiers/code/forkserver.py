@@ -1,7 +1,7 @@
 """The judge's handle on its fork server (`zygote.py`): start it, spawn and reap executions.
 
-Each fork server gets its own sandbox uid, so that parallel workers neither share a process-count
-limit nor can signal each other's children. A uid is taken by binding the abstract Unix socket
+Each fork server gets its own two sandbox uids (executions alternate between them), so that
+parallel workers neither share a process-count limit nor can signal each other's children. A uid is taken by binding the abstract Unix socket
 ``rlfb-sandbox-uid-N``: the kernel releases it when the holder dies, so a crashed run leaves no
 lock file behind, and two rlfb processes on one machine never pick the same uid.
 """
@@ -46,7 +46,7 @@ def claim_uid(base: int, span: int = UID_SPAN) -> tuple[int, socket.socket]:
 
 
 class ForkServer:
-    """A running fork server: one sandbox uid, one execution at a time.
+    """A running fork server: two sandbox uids, one execution at a time.
 
     Args:
         uid_base: first uid of the sandbox uid range.
@@ -57,13 +57,20 @@ class ForkServer:
     """
 
     def __init__(self, uid_base: int, options: dict[str, Any]) -> None:
-        self.uid, self._holder = claim_uid(uid_base)
-        self.seq = self.pending = 0
+        self._holders: list[socket.socket] = []
+        self.uids: list[int] = []
+        for _ in range(2):  # executions alternate between two uids (see `zygote.Server`)
+            uid, holder = claim_uid(uid_base)
+            self.uids.append(uid)
+            self._holders.append(holder)
+        self.seq = 0
+        self.pending: set[int] = set()
+        self.reaped: dict[int, dict[str, Any]] = {}
         self.child: int | None = None
         self.armed: tuple[int, socket.socket] | None = None
-        self.workprefix = os.path.join(tempfile.gettempdir(), f"rlfb-sandbox-{self.uid}-")
+        self.workprefix = os.path.join(tempfile.gettempdir(), "rlfb-sandbox-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = {**options, "fd": theirs.fileno(), "uid": self.uid, "gid": self.uid,
+        cfg = {**options, "fd": theirs.fileno(), "uids": self.uids,
                "parent_pid": os.getpid(), "workprefix": self.workprefix,
                "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"})}
         self._proc = subprocess.Popen(
@@ -95,6 +102,9 @@ class ForkServer:
         else:
             for fd in fds:
                 os.close(fd)
+        if msg.get("op") == "reaped":
+            self.pending.discard(msg["pid"])
+            self.reaped[msg["pid"]] = msg
         return msg
 
     def _disarm(self) -> None:
@@ -117,7 +127,8 @@ class ForkServer:
         write end of its setup pipe) to the armed child. Nothing is awaited: the child reports
         its setup on that pipe. Returns the child's pid (in the sandbox's PID namespace)."""
         for attempt in (1, 2):
-            self.settle()
+            while self.armed is None:
+                self._recv()
             pid, conn = self.armed
             self.armed = None
             body = json.dumps({"seq": self.seq + 1, **request}).encode("utf-8")
@@ -125,39 +136,45 @@ class ForkServer:
                 socket.send_fds(conn, [struct.pack(">I", len(body))], fds)
                 conn.sendall(body)
                 break
-            except OSError as exc:  # the armed child died: reap (which arms another), retry
+            except OSError as exc:  # the armed child died: reap it (which arms another), retry
                 if attempt == 2:
                     raise SandboxFailure(f"could not start an execution: {exc}") from exc
-                self.reap()
+                self.reap(pid)
             finally:
                 conn.close()
         self.seq += 1
         self.child = pid
         return pid
 
-    def reap(self, wait: bool = True) -> dict[str, Any] | None:
-        """Kill whatever is left of the current execution. With ``wait``, wait until all of it
-        is gone and return the ``reaped`` report (``status``: the child's exit status, negative
-        when killed by that signal); without, return at once and let `settle` check it."""
+    def reap(self, pid: int | None = None, wait: bool = True) -> dict[str, Any] | None:
+        """Kill what is left of an execution (default: the last one). With ``wait``, wait until
+        all of it is gone and return the ``reaped`` report (``status``: the child's exit status,
+        negative when killed by that signal); without, return at once (see `settle`)."""
+        pid = self.child if pid is None else pid
         try:
-            self.sock.sendall(wire.frame_json({"op": "reap"}))
+            self.sock.sendall(wire.frame_json({"op": "reap", "pid": pid}))
         except OSError as exc:
             raise SandboxFailure(f"fork server unreachable: {exc}") from exc
-        self.pending += 1
-        return self.settle() if wait else None
+        self.pending.add(pid)
+        if not wait:
+            return None
+        while pid in self.pending:
+            self._recv()
+        return self._checked(self.reaped.pop(pid))
 
-    def settle(self) -> dict[str, Any] | None:
-        """Wait for every reap asked for so far, and for the next armed child; raise
-        `SandboxFailure` if a reap left anything behind. Returns the last ``reaped`` report."""
-        last = None
-        while self.pending or self.armed is None:
-            reply = self._recv()
-            if reply.get("op") == "reaped":
-                self.pending -= 1
-                last = reply
-                if not reply["clean"]:
-                    raise SandboxFailure("sandbox processes or files survived the reap")
-        return last
+    def settle(self) -> None:
+        """Wait for every reap asked for so far; raise `SandboxFailure` if one left anything
+        behind."""
+        while self.pending:
+            self._recv()
+        for pid in list(self.reaped):
+            self._checked(self.reaped.pop(pid))
+
+    @staticmethod
+    def _checked(reply: dict[str, Any]) -> dict[str, Any]:
+        if not reply["clean"]:
+            raise SandboxFailure("sandbox processes or files survived the reap")
+        return reply
 
     def close(self) -> None:
         """Stop the server (it kills every sandbox process on the way out)."""
@@ -169,4 +186,5 @@ class ForkServer:
             self._proc.kill()
             self._proc.wait()
         finally:
-            self._holder.close()
+            for holder in self._holders:
+                holder.close()

@@ -135,7 +135,7 @@ class Judge:
                     "info": {"reason": f"judge failure: {type(exc).__name__}: {exc}"}}
         verdict = aggregate(outcomes, len(request["task"]["tests"]),
                             request["opts"]["partial_credit"])
-        verdict["info"]["sandbox"] = {"uid": server.uid, **server.isolation}
+        verdict["info"]["sandbox"] = {"uids": server.uids, **server.isolation}
         return verdict
 
     def settle(self) -> None:
@@ -186,7 +186,7 @@ def main() -> None:
     try:
         judge.ensure_server()
         hello: dict[str, Any] = {"op": "ready", "isolation": judge.server.isolation,
-                                 "uid": judge.server.uid}
+                                 "uids": judge.server.uids}
     except SandboxFailure as exc:
         hello = {"op": "failed", "reason": str(exc)}
     proto_out.write(wire.frame_json(hello))

@@ -130,9 +130,9 @@ def umount_lazy(target: str) -> None:
     _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
 
 
-def remove_sysv_ipc(proc: str = "/proc/sysvipc") -> int:
+def remove_sysv_ipc(uid: int, proc: str = "/proc/sysvipc") -> int:
     """Remove every System V shared-memory segment, semaphore set and message queue of this
-    IPC namespace; returns how many were removed."""
+    IPC namespace that ``uid`` owns or created; returns how many were removed."""
     removed = 0
     calls = {"shm": lambda i: _libc.shmctl(i, IPC_RMID, None),
              "sem": lambda i: _libc.semctl(i, 0, IPC_RMID, 0),
@@ -140,12 +140,16 @@ def remove_sysv_ipc(proc: str = "/proc/sysvipc") -> int:
     for kind, remove in calls.items():
         try:
             with open(f"{proc}/{kind}") as fh:
-                rows = fh.read().splitlines()[1:]
-        except OSError:
+                header, *rows = fh.read().splitlines()
+        except (OSError, ValueError):
             continue
+        names = header.split()
+        owner_cols = [names.index(c) for c in ("uid", "cuid") if c in names]
         for row in rows:
             fields = row.split()
-            if len(fields) > 1 and fields[1].isdigit() and remove(int(fields[1])) == 0:
+            if len(fields) < len(names) or not fields[1].isdigit():
+                continue
+            if any(fields[c] == str(uid) for c in owner_cols) and remove(int(fields[1])) == 0:
                 removed += 1
     return removed
 

@@ -47,7 +47,7 @@ class JudgeWorker:
         if hello.get("op") != "ready":
             self.kill()
             raise SandboxFailure(f"the judge could not start a sandbox: {hello.get('reason')}")
-        self.isolation: dict[str, Any] = {"uid": hello["uid"], **hello["isolation"]}
+        self.isolation: dict[str, Any] = {"uids": hello["uids"], **hello["isolation"]}
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
         fd, chunks, left = self.proc.stdout.fileno(), [], n

@@ -49,18 +49,18 @@ def sandbox_env(workdir: str) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def armed_main(conn: socket.socket, cfg: dict[str, Any], workdir: str | None, parent: int,
-               lx: Any, wire: Any) -> NoReturn:
+def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str | None,
+               parent: int, lx: Any, wire: Any) -> NoReturn:
     """A pre-forked child: drop privileges now, wait for one request from the fork server (its
     JSON and file descriptors, the last of which is the judge's setup pipe), finish the setup,
     report "ok", run the candidate. Never returns."""
     try:
         req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process
         if workdir is None:  # lingers between executions, and no host directory either
-            workdir = f"{cfg['workprefix']}{req['seq']}"
+            workdir = f"{cfg['workprefix']}{uid}-{os.getpid()}"
             os.mkdir(workdir, 0o700)
-            os.chown(workdir, cfg["uid"], cfg["gid"])
-        _drop_privileges(cfg, workdir, parent, lx)
+            os.chown(workdir, uid, uid)
+        _drop_privileges(uid, workdir, parent, lx)
     except BaseException:  # no setup pipe yet: the judge will see it closed without "ok"
         os._exit(124)
     report = [fds.pop()]  # where the setup pipe is: moved to SETUP_FD once fds are arranged
@@ -92,13 +92,13 @@ def _recv_request(conn: socket.socket, wire: Any) -> tuple[dict[str, Any], list[
     return req, fds
 
 
-def _drop_privileges(cfg: dict[str, Any], workdir: str, parent: int, lx: Any) -> None:
-    """Everything that does not depend on the request: own session, unprivileged uid and gid,
-    no new privileges, death with the server, scrubbed environment, default signals."""
+def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any) -> None:
+    """Own session, unprivileged uid and gid, no new privileges, death with the server,
+    scrubbed environment, default signals, and a working directory that is really empty."""
     os.setsid()
     os.setgroups([])
-    os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
-    os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
     lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
@@ -108,6 +108,8 @@ def _drop_privileges(cfg: dict[str, Any], workdir: str, parent: int, lx: Any) ->
         os.environ.clear()
         os.environ.update(env)
     os.chdir(workdir)
+    if os.listdir(workdir) or (workdir == "/tmp" and os.listdir("/dev/shm")):
+        raise RuntimeError("the new working directory is not empty")
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     sys.argv = ["main.py"]
@@ -204,9 +206,10 @@ def _serve_function(req: dict[str, Any], wire: Any) -> None:
     except BaseException as exc:
         sock.sendall(wire.frame(b"L" + _describe(exc).encode("utf-8", "replace")))
         return
+    frames = _FrameReader(sock, wire)
     while True:
         try:
-            msg = wire.recv_frame(sock)
+            msg = frames.next()
         except EOFError:
             return
         if msg[:1] == b"P":
@@ -221,6 +224,25 @@ def _serve_function(req: dict[str, Any], wire: Any) -> None:
         except BaseException as exc:
             reply = b"X" + json.dumps([type(exc).__name__, _describe(exc)]).encode()
         sock.sendall(wire.frame(reply))
+
+
+class _FrameReader:
+    """Frames from the judge, read with as few system calls as possible."""
+
+    def __init__(self, sock: socket.socket, wire: Any) -> None:
+        self.sock, self.wire, self.buf = sock, wire, b""
+
+    def next(self) -> bytes:
+        while True:
+            if len(self.buf) >= 4:
+                n = self.wire.header_length(self.buf[:4])
+                if len(self.buf) >= 4 + n:
+                    frame, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
+                    return frame
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
 
 
 # -- stdio mode -------------------------------------------------------------------------------

@@ -57,6 +57,18 @@ def encode(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -
     return json.dumps(tree, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
+_LEAVES = frozenset({type(None), bool, str, float})
+
+
+def _flat(items: Any) -> bool:
+    """True when every item is a JSON-ready leaf (exact type; ints small enough)."""
+    for x in items:
+        t = type(x)
+        if t not in _LEAVES and not (t is int and -_SAFE_INT < x < _SAFE_INT):
+            return False
+    return True
+
+
 def _to_json(v: Any, depth: int, budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
@@ -64,11 +76,14 @@ def _to_json(v: Any, depth: int, budget: list[int]) -> Any:
     if depth < 0:
         raise NotPlain("value is nested too deeply")
     t = type(v)
-    if v is None or t is bool or t is str or t is float:
+    if t in _LEAVES:
         return v
     if t is int:
         return v if -_SAFE_INT < v < _SAFE_INT else {"i": format(v, "x")}
     if t is list:
+        if len(v) <= budget[0] and _flat(v):  # the common case, without recursion
+            budget[0] -= len(v)
+            return v
         return [_to_json(x, depth - 1, budget) for x in v]
     if t is tuple:
         return {"t": [_to_json(x, depth - 1, budget) for x in v]}
@@ -88,6 +103,10 @@ def decode(data: bytes, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) 
         tree = json.loads(data)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise BadWire(f"not valid JSON: {type(exc).__name__}") from None
+    if b"{" not in data and data.count(b"[") <= max_depth and len(data) <= max_nodes:
+        # No object, so no tag to rebuild: json.loads made only lists and exact leaves, and
+        # there are fewer brackets than the depth bound and fewer bytes than the node bound.
+        return tree
     return _from_json(tree, max_depth, [max_nodes])
 
 

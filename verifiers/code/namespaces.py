@@ -1,0 +1,129 @@
+"""Namespaces and the sandbox's view of the file system, set up once by the fork server.
+
+Loaded by file path inside the fork server (see `zygote`); imports nothing from rlfb.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def _flags(lx: Any) -> dict[str, int]:
+    return {"pidns": lx.CLONE_NEWPID, "netns": lx.CLONE_NEWNET, "mntns": lx.CLONE_NEWNS,
+            "ipcns": lx.CLONE_NEWIPC, "utsns": lx.CLONE_NEWUTS}
+
+
+def enter_namespaces(lx: Any, wanted: bool) -> dict[str, Any]:
+    """unshare() into the namespaces that work here (``lx``: the `linux` module); report which
+    did."""
+    flags = _flags(lx)
+    iso: dict[str, Any] = {k: False for k in flags}
+    if not wanted:
+        return iso
+    try:
+        lx.unshare(sum(flags.values()))
+        return {k: True for k in flags}
+    except OSError:
+        pass
+    for key, flag in flags.items():
+        try:
+            lx.unshare(flag)
+            iso[key] = True
+        except OSError as exc:
+            iso[f"{key}_error"] = str(exc)
+    return iso
+
+
+def setup_mounts(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> None:
+    """Private, read-only view of the host; fresh /proc; hidden paths."""
+    lx.mount(None, "/", None, lx.MS_REC | lx.MS_PRIVATE)
+    quiet = lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC
+    iso["fresh_proc"] = False
+    if iso["pidns"]:
+        try:
+            lx.mount("proc", "/proc", "proc", quiet, "hidepid=2")
+            iso["fresh_proc"] = True
+        except OSError as exc:
+            iso["fresh_proc_error"] = str(exc)
+    if iso["netns"]:  # sysfs shows the network namespace of whoever mounts it
+        _try(iso, "fresh_sys", lambda: lx.mount("sysfs", "/sys", "sysfs", lx.MS_RDONLY | quiet))
+    _try(iso, "minimal_dev", lambda: minimal_dev(lx))
+    needed = _python_paths()
+    hidden, exposed = [], []
+    for path in cfg["hide_paths"]:
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            exposed += hide_dir(lx, real, [n for n in needed if _under(n, real)])
+            hidden.append(path)
+    iso["hidden_paths"], iso["exposed_python_paths"] = hidden, exposed
+    # /proc is this namespace's; a fresh /sys and the minimal /dev are read-only already, and
+    # the host mounts below them are no longer reachable.
+    replaced = ("/proc",) + (("/sys",) if iso.get("fresh_sys") else ()) + (
+        ("/dev",) if iso.get("minimal_dev") else ())
+    iso["writable_mounts"] = lx.remount_all_readonly(skip=replaced)
+    iso["readonly_root"] = not iso["writable_mounts"]
+
+
+def _try(iso: dict[str, Any], key: str, step: Any) -> None:
+    """Run one optional hardening step; record in ``iso`` whether it worked."""
+    try:
+        step()
+        iso[key] = True
+    except OSError as exc:
+        iso[key] = False
+        iso[f"{key}_error"] = str(exc)
+
+
+_DEVICES = ("null", "zero", "full", "random", "urandom")
+
+
+def minimal_dev(lx: Any) -> None:
+    """Replace /dev by a read-only tmpfs holding only the harmless devices (bound from the
+    real ones), the usual /dev/fd links and an empty /dev/shm for each execution's tmpfs."""
+    handles = {name: os.open(f"/dev/{name}", os.O_PATH) for name in _DEVICES}
+    quiet = lx.MS_NOSUID | lx.MS_NOEXEC
+    lx.mount("tmpfs", "/dev", "tmpfs", quiet, "size=64k,mode=0755")
+    try:
+        for name, fd in handles.items():
+            open(f"/dev/{name}", "w").close()
+            lx.mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, lx.MS_BIND)
+    finally:
+        for fd in handles.values():
+            os.close(fd)
+    for link, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"/dev/{link}")
+    os.mkdir("/dev/shm", 0o1777)
+    lx.mount(None, "/dev", None, lx.MS_REMOUNT | lx.MS_RDONLY | quiet)
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _python_paths() -> list[str]:
+    """Directories Python needs to import from (stdlib, site-packages, the venv), minimised."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, *sys.path)
+             if p and os.path.isdir(p)}
+    return sorted(p for p in found if not any(q != p and _under(p, q) for q in found))
+
+
+def hide_dir(lx: Any, root: str, keep: list[str]) -> list[str]:
+    """Show ``root`` as an empty read-only directory, except for the ``keep`` paths under it,
+    which are bind-mounted back (read-only) at their own paths. Returns the kept paths."""
+    handles = [os.open(k, os.O_PATH | os.O_DIRECTORY) for k in keep]
+    quiet = lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC
+    lx.mount("tmpfs", root, "tmpfs", quiet, "size=64k,mode=0755")
+    try:
+        for path, fd in zip(keep, handles):
+            os.makedirs(path, mode=0o755, exist_ok=True)
+            lx.mount(f"/proc/self/fd/{fd}", path, None, lx.MS_BIND | lx.MS_REC)
+    finally:
+        for fd in handles:
+            os.close(fd)
+    lx.mount(None, root, None, lx.MS_REMOUNT | lx.MS_RDONLY | quiet)
+    return keep
+
+
