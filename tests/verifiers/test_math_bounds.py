@@ -139,6 +139,17 @@ def test_hostile_inputs_return_promptly(completion, reference, expected):
     assert verifier.verify(completion, reference).status == expected
 
 
+def test_long_lists_stay_within_the_budget():
+    ints = ",".join(str(i) for i in range(400))
+    reordered = ",".join(reversed(ints.split(",")))
+    verifier = get_verifier("math", cache_size=0)
+    assert verifier.verify("\\boxed{" + reordered + "}", ints).status == C  # linear set check
+    decimals = ",".join(f"{i}.5" for i in range(300))
+    tiny = get_verifier("math", timeout_s=0.001, cache_size=0)
+    result = tiny.verify("\\boxed{" + ",".join(reversed(decimals.split(","))) + "}", decimals)
+    assert result.status == T and result.info["path"] == "exact"
+
+
 @pytest.mark.ray
 def test_inside_a_ray_actor(ray_local):
     @ray_local.remote

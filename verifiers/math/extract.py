@@ -75,14 +75,16 @@ class Extraction:
     position: int
 
 
-def extract(text: str, order: Sequence[str] | str = "auto") -> Extraction | None:
-    """The final answer of ``text`` (see the module docstring), or None when there is none."""
+def extract(text: str, order: Sequence[str] | str = "auto",
+            bare_limit: int = MAX_BARE_CHARS) -> Extraction | None:
+    """The final answer of ``text`` (see the module docstring), or None when there is none.
+    ``bare_limit`` is the longest text ``bare`` takes whole (references allow more)."""
     text = unescape(text)
     if order == "auto":
         found = [e for e in (_RUN[name](text) for name in MARKED) if e is not None]
         if found:
             return max(found, key=lambda e: e.position)
-        bare = extract_bare(text)
+        bare = extract_bare(text, bare_limit)
         if bare is not None:
             return bare
         return _later_of_math_and_number(text)
@@ -208,10 +210,12 @@ def extract_gsm8k(text: str) -> Extraction | None:
     return Extraction(answer, "gsm8k", last.start()) if answer else None
 
 
-def extract_bare(text: str) -> Extraction | None:
-    """The whole text, when it reads as an answer."""
+def extract_bare(text: str, limit: int = MAX_BARE_CHARS) -> Extraction | None:
+    """The whole text, when it reads as an answer (and is at most ``limit`` characters)."""
     answer = _clean(text)
-    return Extraction(answer, "bare", 0) if answer and is_answer_like(answer) else None
+    if not answer or len(answer) > limit:
+        return None
+    return Extraction(answer, "bare", 0) if is_answer_like(answer, limit) else None
 
 
 def extract_last_math(text: str) -> Extraction | None:
@@ -286,9 +290,9 @@ def _clean(span: str) -> str:
     return s
 
 
-def is_answer_like(s: str) -> bool:
+def is_answer_like(s: str, limit: int = MAX_BARE_CHARS) -> bool:
     """True when ``s`` reads as an answer (math, a few words of text) rather than prose."""
-    if len(s) > MAX_BARE_CHARS or not s.strip():
+    if len(s) > limit or not s.strip():
         return False
     if _math_spans(s):  # words inside math are math; outside only connectors and "%"
         outside = _PERCENT_WORDS.sub(" ", _DELIM.sub(" ", _outside_math(s)))

@@ -29,7 +29,7 @@ from rlfb.errors import ConfigError
 from rlfb.verifiers.base import Verdict, Verifier, VerifyResult, VerifyStatus
 
 from .cases import GOLDEN_CASES
-from .compare import ExactBackend, Policy
+from .compare import ExactBackend, OutOfTime, Policy
 from .core import Outcome, choice_in_text, choice_letter, decide
 from .extract import EXTRACTORS, extract
 from .normalize import unescape
@@ -162,7 +162,7 @@ class MathVerifier(Verifier):
         """Everything before the sympy worker: a verdict, or the work left for the worker."""
         if reference is None:
             return Verdict(VerifyStatus.ERROR, info={"reason": "no reference answer given"})
-        ref = extract(str(reference))
+        ref = extract(str(reference), bare_limit=MAX_ANSWER_CHARS)
         if ref is None or len(ref.answer) > MAX_ANSWER_CHARS:
             return Verdict(VerifyStatus.ERROR, info={"reason": "no readable reference answer"})
         pred = extract(str(completion), self.extraction)
@@ -176,18 +176,23 @@ class MathVerifier(Verifier):
         if cached is not None:
             return Verdict(cached.status, cached.score, pred.answer,
                            {**cached.info, "cached": True})
-        outcome = self._exact(ref.answer, pred.answer, str(completion))
+        try:
+            outcome = self._exact(ref.answer, pred.answer, str(completion), deadline)
+        except OutOfTime:
+            return self._finish(ref.answer, pred.answer, Outcome(
+                "timeout", {"reason": f"budget {self.timeout_s} s spent", "path": "exact"}),
+                evidence)
         if outcome.status == "undecided":
             return _Pending(ref.answer, pred.answer, evidence, deadline)
         return self._finish(ref.answer, pred.answer, outcome, evidence)
 
-    def _exact(self, ref: str, pred: str, completion: str) -> Outcome:
+    def _exact(self, ref: str, pred: str, completion: str, deadline: float) -> Outcome:
         letter = choice_letter(unescape(ref)) if self.multiple_choice else None
         if letter is not None:
             given = choice_letter(unescape(pred)) or choice_in_text(completion)
             return Outcome("correct" if given == letter else "wrong",
                            {"path": "choice", "choice": given, "expected_choice": letter})
-        return decide(ref, pred, ExactBackend(self.policy))
+        return decide(ref, pred, ExactBackend(self.policy, deadline))
 
     def _back(self, job: _Pending) -> Verdict:
         """The sympy path in a worker process, under the job's deadline."""
