@@ -63,6 +63,7 @@ def test_function_tests_correct_and_wrong(verifier):
     ok = verifier.verify(ADD, ADD_REF)
     assert (ok.status, ok.score, ok.extracted) == (C, 1.0, "def add(a, b):\n    return a + b\n")
     assert ok.info["passed"] == 1 and ok.info["calls"] == 2
+    assert 0 < ok.info["judge_s"] <= ok.latency_s
     bad = verifier.verify(fenced("def add(a, b):\n    return a * b"), ADD_REF)
     assert (bad.status, bad.score) == (W, 0.0)
     failure = bad.info["first_failure"]

@@ -65,7 +65,9 @@ class ForkServer:
             self._holders.append(holder)
         self.seq = 0
         self.pending: set[int] = set()
+        self.awaited: set[int] = set()
         self.reaped: dict[int, dict[str, Any]] = {}
+        self.failures: list[str] = []
         self.child: int | None = None
         self.armed: tuple[int, socket.socket] | None = None
         self.workprefix = os.path.join(tempfile.gettempdir(), "rlfb-sandbox-")
@@ -104,7 +106,11 @@ class ForkServer:
                 os.close(fd)
         if msg.get("op") == "reaped":
             self.pending.discard(msg["pid"])
-            self.reaped[msg["pid"]] = msg
+            if msg["pid"] in self.awaited:
+                self.reaped[msg["pid"]] = msg
+            elif not msg["clean"]:
+                self.failures.append(f"the reap of execution {msg['pid']} left processes or "
+                                     f"files behind")
         return msg
 
     def _disarm(self) -> None:
@@ -158,23 +164,25 @@ class ForkServer:
         self.pending.add(pid)
         if not wait:
             return None
-        while pid in self.pending:
-            self._recv()
-        return self._checked(self.reaped.pop(pid))
-
-    def settle(self) -> None:
-        """Wait for every reap asked for so far; raise `SandboxFailure` if one left anything
-        behind."""
-        while self.pending:
-            self._recv()
-        for pid in list(self.reaped):
-            self._checked(self.reaped.pop(pid))
-
-    @staticmethod
-    def _checked(reply: dict[str, Any]) -> dict[str, Any]:
+        self.awaited.add(pid)
+        try:
+            while pid in self.pending:
+                self._recv()
+        finally:
+            self.awaited.discard(pid)
+        reply = self.reaped.pop(pid)
         if not reply["clean"]:
             raise SandboxFailure("sandbox processes or files survived the reap")
         return reply
+
+    def settle(self) -> None:
+        """Wait for every reap asked for so far; raise `SandboxFailure` if one left anything
+        behind (reaps that were not awaited report into `failures`, checked without waiting
+        by the judge before each sample)."""
+        while self.pending:
+            self._recv()
+        if self.failures:
+            raise SandboxFailure("; ".join(self.failures))
 
     def close(self) -> None:
         """Stop the server (it kills every sandbox process on the way out)."""

@@ -85,7 +85,7 @@ def aggregate(outcomes: list[dict[str, Any]], n_tests: int, partial: bool) -> di
     passed = statuses.count("pass")
     failure = next((dict(o, test=i) for i, o in enumerate(outcomes) if o["status"] != "pass"),
                    None)
-    info: dict[str, Any] = {"tests": n_tests, "passed": passed, "run": len(outcomes),
+    info: dict[str, Any] = {"prof": [o.get("prof") for o in outcomes], "tests": n_tests, "passed": passed, "run": len(outcomes),
                             "calls": sum(o.get("calls", 0) for o in outcomes)}
     if failure is not None:
         info["first_failure"] = failure
@@ -120,9 +120,17 @@ class Judge:
         return self.server
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One sample's verdict."""
+        """One sample's verdict (``info["judge_s"]``: the time it took in the judge)."""
+        start = time.perf_counter()
+        verdict = self._handle(request)
+        verdict["info"]["judge_s"] = round(time.perf_counter() - start, 6)
+        return verdict
+
+    def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        if self.server is not None and self.server.failures:
+            self.reap_failures += self.server.failures  # an earlier sample's, not this one's
+            self.drop_server()
         try:
-            self.settle()  # the previous sample's reap: its failure is not this sample's
             server = self.ensure_server()
             outcomes = run_tests(server, request)
         except SandboxFailure as exc:
