@@ -18,6 +18,7 @@ timeouts into failures (useful in RL, where a TIMEOUT is masked rather than pena
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
@@ -149,7 +150,7 @@ class CodeVerifier(Verifier):
                            "file_mb": int(max_file_mb),
                            "ipc_shm_mb": int(memory_mb)}}
         self._pool = WorkerPool(cfg, self.concurrency)
-        self._settle_each = True
+        self._local = threading.local()
         self.reap_failures: list[str] = []  # reaps that left something behind (then cleaned)
         self._finalizer = weakref.finalize(self, self._pool.close)
 
@@ -171,7 +172,8 @@ class CodeVerifier(Verifier):
         opts = self._opts
         if task.get("float_tol") is not None:
             opts = {**opts, "float_tol": float(task["float_tol"])}
-        payload = {"code": program, "task": task, "opts": opts, "settle": self._settle_each}
+        settle = getattr(self._local, "settle", True)  # False inside verify_batch (synced there)
+        payload = {"code": program, "task": task, "opts": opts, "settle": settle}
         try:
             reply = self._pool.run(payload, timeout=self.sample_timeout_s + 60.0)
         except SandboxFailure as exc:
@@ -188,14 +190,17 @@ class CodeVerifier(Verifier):
                              f"{len(references)} references")
         if len(completions) <= 1:
             return [self.verify(c, r) for c, r in zip(completions, references)]
-        self._settle_each = False  # each worker reaps while its verdict travels; synced below
         try:
             with ThreadPoolExecutor(max_workers=min(self.concurrency, len(completions))) as ex:
-                results = list(ex.map(self.verify, completions, references))
+                results = list(ex.map(self._verify_unsettled, completions, references))
         finally:
-            self._settle_each = True
             self.reap_failures += self._pool.sync()
         return results
+
+    def _verify_unsettled(self, completion: str, reference: Any) -> VerifyResult:
+        """`verify` without waiting for the sandbox's reap: the batch syncs once at its end."""
+        self._local.settle = False
+        return self.verify(completion, reference)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property

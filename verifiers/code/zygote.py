@@ -29,6 +29,7 @@ status and whether all of that worked. When a child exits on its own the server 
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import os
@@ -294,6 +295,7 @@ def main() -> None:
     if iso["ipcns"]:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
     iso["preload_missing"] = _preload(cfg["preload"])
+    gc.freeze()  # the collector never walks (so never writes) what every child shares
     server = Server(sock, cfg, iso)
     server.send({"op": "ready", "isolation": iso})
     server.arm()
