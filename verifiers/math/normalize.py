@@ -69,6 +69,7 @@ _SUBS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?<![a-zA-Z\\])(sqrt|sin|cos|tan|sec|csc|cot|log|ln|exp|pi)(?![a-zA-Z])", r"\\\1"),
     )
 )
+_SPACING = next(i for i, (p, _) in enumerate(_SUBS) if p.pattern.endswith("|~"))
 # A connector glued between a closing token and an opening one: "1orW(x)", "(11,7)or(7,11)".
 _GLUED_CONNECTOR = re.compile(r"(?<=[\d)\]}])(or|and)(?=[A-Z(\[\\{\-\d])")
 _TEXT_CMD = re.compile(
@@ -98,21 +99,37 @@ def unicode_to_latex(text: str) -> str:
 
 def unwrap_command(text: str, pattern: re.Pattern[str]) -> str:
     """Replace ``\\cmd{content}`` by `` content `` for every match of ``pattern`` (which must end
-    at the opening brace); braces inside the content are matched, so nesting is kept."""
-    out: list[str] = []
-    pos = 0
-    while True:
-        m = pattern.search(text, pos)
-        if m is None:
-            out.append(text[pos:])
-            return "".join(out)
-        end = matching_brace(text, m.end() - 1)
-        if end < 0:  # unbalanced: drop the command word, keep the rest
-            out.append(text[pos:m.start()] + " ")
-            pos = m.end()
+    at the opening brace); braces inside the content are matched, so nesting is kept. Linear:
+    the brace pairs are found in one pass."""
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return text
+    pairs = brace_pairs(text)
+    chars = list(text)
+    for m in matches:
+        chars[m.start():m.end()] = [" "] * (m.end() - m.start())
+        close = pairs.get(m.end() - 1)
+        if close is not None:
+            chars[close] = " "
+    return "".join(chars)
+
+
+def brace_pairs(text: str) -> dict[int, int]:
+    """Opening brace index → its closing brace index (escaped braces skipped), in one pass."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
             continue
-        out.append(text[pos:m.start()] + " " + text[m.end():end] + " ")
-        pos = end + 1
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            pairs[stack.pop()] = i
+        i += 1
+    return pairs
 
 
 def matching_brace(text: str, open_pos: int) -> int:
@@ -140,10 +157,12 @@ def normalize(text: str) -> str:
     s = unicode_to_latex(unescape(text))
     s = _THIN_THOUSANDS.sub(",", s)
     s = s.replace("\\(", " ").replace("\\)", " ").replace("\\[", " ").replace("\\]", " ")
-    s = _text_connectors(s)
-    s = unwrap_command(s, _TEXT_CMD)
-    for pattern, repl in _SUBS:
+    s = " ".join(unwrap_command(_text_connectors(s), _TEXT_CMD).split())  # single spaces: no
+    # regex below can then go quadratic on a run of whitespace
+    for i, (pattern, repl) in enumerate(_SUBS):
         s = pattern.sub(repl, s)
+        if i == _SPACING:  # spacing commands became spaces: collapse them before more \s* rules
+            s = " ".join(s.split())
     s = _BARE_FRAC.sub(lambda m: rf"\frac{{{_ungroup(m.group(1))}}}{{{_ungroup(m.group(2))}}}", s)
     s = _BARE_SQRT.sub(r"\\sqrt{\1}", s)
     s = _GLUED_CONNECTOR.sub(r" \1 ", s)
