@@ -115,7 +115,7 @@ class MathVerifier(Verifier):
 
     def __init__(
         self,
-        timeout_s: float = 3.0,
+        timeout_s: float = 5.0,
         extraction: str | Sequence[str] = "auto",
         percent: str = "either",
         rounding_digits: int = 4,
