@@ -282,6 +282,10 @@ class ExactBackend:
     def prepare(self, leaf: str) -> None:
         """Nothing to read ahead: leaves are parsed as numbers on demand."""
 
+    def show(self, leaf: str) -> str:
+        """How a leaf appears in the evidence: as written."""
+        return leaf
+
     def leaf_equal(self, ref: str, pred: str) -> bool:
         """Exact comparison of two numbers; Undecided unless both are plain numbers."""
         if self.deadline is not None and time.monotonic() > self.deadline:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .compare import Undecided, equal
 from .normalize import normalize
@@ -77,12 +77,13 @@ def _compare_all(ref_trees: list, pred_trees: list, backend: Any, info: dict) ->
             try:
                 if equal(r, p, backend):
                     return Outcome("correct", {**info, "path": backend.name,
-                                               "parsed": [describe(r), describe(p)]})
+                                               "parsed": [describe(r, backend.show),
+                                                          describe(p, backend.show)]})
             except Undecided as exc:
                 undecided = str(exc) or "undecided"
             except (GuardError, ValueError, TypeError, AttributeError) as exc:
                 undecided = f"{type(exc).__name__}: {exc}"
-    parsed = [describe(ref_trees[0]), describe(pred_trees[0])]
+    parsed = [describe(ref_trees[0], backend.show), describe(pred_trees[0], backend.show)]
     if undecided and not backend.final:
         return Outcome("undecided", {**info, "reason": undecided})
     reason = {"reason": f"could not establish equality ({undecided})"} if undecided else {}
@@ -124,29 +125,30 @@ def leaves(node: object) -> list[str]:
     return []
 
 
-def describe(node: object) -> str:
-    """A compact, readable form of a tree, for the evidence in ``VerifyResult.info``."""
+def describe(node: object, show: Callable[[str], str] = str) -> str:
+    """A compact, readable form of a tree, for the evidence in ``VerifyResult.info``; ``show``
+    renders a leaf (the sympy backend shows the parsed expression)."""
     if isinstance(node, Leaf):
-        return node.text
+        return show(node.text)
     if isinstance(node, TextAns):
         return f"text({node.words})"
     if isinstance(node, Seq):
-        return f"{node.kind}[{', '.join(describe(i) for i in node.items)}]"
+        return f"{node.kind}[{', '.join(describe(i, show) for i in node.items)}]"
     if isinstance(node, Interval):
-        return f"{'[' if node.lo_closed else '('}{node.lo.text}, {node.hi.text}" \
+        return f"{'[' if node.lo_closed else '('}{show(node.lo.text)}, {show(node.hi.text)}" \
                f"{']' if node.hi_closed else ')'}"
     if isinstance(node, SetUnion):
-        return " ∪ ".join(describe(p) for p in node.parts)
+        return " ∪ ".join(describe(p, show) for p in node.parts)
     if isinstance(node, Assign):
         return f"{node.name} {'=' if node.relation == '=' else node.relation} " \
-               f"{describe(node.value)}"
+               f"{describe(node.value, show)}"
     if isinstance(node, Equation):
-        return f"equation({node.lhs.text} = {node.rhs.text})"
+        return f"equation({show(node.lhs.text)} = {show(node.rhs.text)})"
     if isinstance(node, Ineq):
-        chain = [node.parts[0].text]
+        chain = [show(node.parts[0].text)]
         for op, part in zip(node.ops, node.parts[1:]):
-            chain += [op, part.text]
+            chain += [op, show(part.text)]
         return f"inequality({' '.join(chain)})"
     if isinstance(node, Ratio):
-        return "ratio(" + ":".join(p.text for p in node.parts) + ")"
+        return "ratio(" + ":".join(show(p.text) for p in node.parts) + ")"
     return repr(node)

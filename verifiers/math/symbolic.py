@@ -61,6 +61,13 @@ class SympyBackend:
         num = parse_number(text)  # exact: "6.02e23" is a number, not 6.02·e·23
         return Rational(num.value.numerator, num.value.denominator) if num else parse_leaf(text)
 
+    def show(self, leaf: str) -> str:
+        """How a leaf appears in the evidence: the sympy expression it was read as."""
+        try:
+            return str(self.expr(leaf))[:200]
+        except (ValueError, TypeError, RecursionError):
+            return leaf
+
     def leaf_equal(self, ref: str, pred: str) -> bool:
         """Equality of two leaves under the verifier's policies."""
         if ref == pred:
