@@ -1,6 +1,6 @@
 """`"math"`: is the completion's final answer mathematically equal to the reference?
 
-A judgement goes through four stages, each cheaper than the next is expensive:
+A judgement goes through four stages, the cheapest first:
 
 1. extraction (`extract`) of the completion's final answer, and of the reference's when the
    reference is a full solution;
@@ -21,8 +21,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
@@ -165,7 +165,7 @@ class MathVerifier(Verifier):
         ref = extract(str(reference), bare_limit=MAX_ANSWER_CHARS)
         if ref is None or len(ref.answer) > MAX_ANSWER_CHARS:
             return Verdict(VerifyStatus.ERROR, info={"reason": "no readable reference answer"})
-        pred = extract(str(completion), self.extraction)
+        pred = extract(str(completion), self.extraction) if completion is not None else None
         if pred is None:
             return Verdict(VerifyStatus.UNPARSEABLE, info={"reason": "no answer found"})
         evidence = {"extractor": pred.method, "reference_answer": ref.answer}
