@@ -62,13 +62,17 @@ def _peer_check(gold: str, pred: str, wrapped: bool) -> bool:
         return False
 
 
-def run_interleaved(rows: list[dict], peer: bool) -> dict[str, tuple[list[bool], list[float]]]:
+def run_interleaved(rows: list[dict], peer: bool,
+                    full_warmup: bool) -> dict[str, tuple[list[bool], list[float]]]:
     """Verdicts (True = equal) and latencies per checker, the checkers taking turns on each pair
     so that both see the same machine load. rlfb: one check at a time, cache off."""
     from rlfb.verifiers import VerifyStatus, get_verifier
 
     verifier = get_verifier("math", cache_size=0)
-    verifier.warmup()
+    start = time.perf_counter()
+    verifier.warmup(full=full_warmup)
+    what = "fork server and its generic LaTeX corpus" if full_warmup else "fork server only"
+    print(f"rlfb warm-up ({what}, not timed): {time.perf_counter() - start:.1f} s")
     checkers = {"rlfb": lambda g, p: verifier.verify(p, g).status is VerifyStatus.CORRECT}
     if peer:
         checkers["math-verify (wrapped)"] = lambda g, p: _peer_check(g, p, True)
@@ -183,10 +187,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="math_pairs.jsonl")
     ap.add_argument("--no-peer", action="store_true", help="skip math-verify")
     ap.add_argument("--budget", type=float, default=1.0, help="timeout_s for the bounds test")
+    ap.add_argument("--cold", action="store_true",
+                    help="do not wait for rlfb's parser warm-up corpus before timing")
     args = ap.parse_args(argv)
     rows = load(args.data)
     print(f"{len(rows)} pairs from {args.data}")
-    results = run_interleaved(rows, peer=not args.no_peer)
+    results = run_interleaved(rows, peer=not args.no_peer, full_warmup=not args.cold)
     ours, ours_lat = results.pop("rlfb")
     peer = peer_lat = None
     peer_name = "math-verify"

@@ -109,7 +109,8 @@ GOLDEN_CASES: tuple[GoldenCase, ...] = (
     _adv("\\boxed{3x + 3y = 3}", "x + y = 2", "same left side, different equation"),
     _adv("\\boxed{\\sqrt{2} + 10^{-60}}", "\\sqrt{2}", "a difference below float precision"),
     _adv("\\boxed{e^{-1000}}", "0", "a tiny non-zero constant is not 0"),
-    _adv("\\boxed{(1+\\sqrt{2})^2 + 10^{-60}}", "3+2\\sqrt{2}", "a tiny rational hidden in radicals"),
+    _adv("\\boxed{(1+\\sqrt{2})^2 + 10^{-60}}", "3+2\\sqrt{2}",
+         "a tiny rational hidden in radicals"),
     # adversarial: hedges and tricks
     _adv("\\boxed{2 \\text{ or } 3}", "2", "two candidate answers"),
     _adv("\\boxed{2}, \\boxed{3}", "2", "two boxes"),

@@ -59,7 +59,8 @@ def is_constant(s: str) -> bool:
 
 
 def expand_pm(s: str) -> list[str]:
-    """``a \\pm b`` → ``[a + b, a - b]`` (every ``\\pm`` takes the same sign, ``\\mp`` the other)."""
+    """``a \\pm b`` → ``[a + b, a - b]``; every ``\\pm`` takes the same sign, ``\\mp`` the
+    other."""
     plus = s.replace("\\pm", "+").replace("\\mp", "-")
     minus = s.replace("\\pm", "-").replace("\\mp", "+")
     return [_signs(plus), _signs(minus)]

@@ -8,55 +8,69 @@ warm. The list is generic textbook notation, not drawn from any benchmark.
 
 from __future__ import annotations
 
-_ATOMS = ["x", "2", "-3", "\\pi", "y_1", "a_{n}", "\\alpha", "\\frac{1}{2}", "\\sqrt{3}", "e"]
+_ATOMS = [
+    "x", "2", "-3", "\\pi", "y_1", "a_{n}", "\\alpha", "\\frac{1}{2}", "\\sqrt{3}", "e",
+]
+
 _FORMS = [
     "{a}+{b}", "{a}-{b}", "{a}{b}", "{a}\\cdot {b}", "{a}\\times {b}", "{a}/{b}", "{a}^{{{b}}}",
     "\\frac{{{a}}}{{{b}}}", "\\sqrt{{{a}+{b}}}", "\\sqrt[3]{{{a}}}", "({a}+{b})^2",
     "\\left({a}-{b}\\right)", "|{a}-{b}|", "{a}^{{{b}}}+1", "-{a}+\\frac{{{b}}}{{4}}",
 ]
+
 _FIXED = [
-    "\\sin x", "\\cos(2x)", "\\tan^2(y)+1", "\\sec^2 x", "\\csc x", "\\cot\\theta", "\\sin^{-1}(x)",
-    "\\arcsin x", "\\arctan(1)", "\\ln 2", "\\log_2 8", "\\log(x+1)", "e^{x}", "e^{i\\pi}",
-    "\\exp(x)", "\\sinh x", "n!", "5!", "\\binom{n}{k}", "\\binom{10}{3}", "\\lfloor x\\rfloor",
-    "\\lceil x\\rceil", "\\sum_{k=1}^{n} k", "\\sum_{k=0}^{n-1} a_k b_{n-k}", "\\prod_{i=1}^{n} i",
-    "\\int_0^1 x^2 dx", "\\lim_{x\\to 0} \\frac{\\sin x}{x}", "\\infty", "-\\infty", "3i",
-    "\\frac{3}{4}i", "2+3i", "\\overline{z}", "\\angle A", "\\theta", "\\phi+\\psi", "f(x)",
-    "g(x+1)", "f'(x)", "P(A)", "x_{1}+x_{2}", "a_{37}", "F_{n-1}+F_{n-2}", "\\mathbf{v}",
-    "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}", "\\begin{pmatrix}1 \\\\ 0 \\\\ -1\\end{pmatrix}",
-"\\begin{vmatrix}1 & 2 \\\\ 3 & 4\\end{vmatrix}",
+    "\\sin x", "\\cos(2x)", "\\tan^2(y)+1", "\\sec^2 x", "\\csc x", "\\cot\\theta",
+    "\\sin^{-1}(x)", "\\arcsin x", "\\arctan(1)", "\\ln 2", "\\log_2 8", "\\log(x+1)", "e^{x}",
+    "e^{i\\pi}", "\\exp(x)", "\\sinh x", "n!", "5!", "\\binom{n}{k}", "\\binom{10}{3}",
+    "\\lfloor x\\rfloor", "\\lceil x\\rceil", "\\sum_{k=1}^{n} k", "\\sum_{k=0}^{n-1} a_k b_{n-k}",
+    "\\prod_{i=1}^{n} i", "\\int_0^1 x^2 dx", "\\lim_{x\\to 0} \\frac{\\sin x}{x}", "\\infty",
+    "-\\infty", "3i", "\\frac{3}{4}i", "2+3i", "\\overline{z}", "\\angle A", "\\theta",
+    "\\phi+\\psi", "f(x)", "g(x+1)", "f'(x)", "P(A)", "x_{1}+x_{2}", "a_{37}", "F_{n-1}+F_{n-2}",
+    "\\mathbf{v}", "\\begin{pmatrix}1 & 2 \\\\ 3 & 4\\end{pmatrix}",
+    "\\begin{pmatrix}1 \\\\ 0 \\\\ -1\\end{pmatrix}",
+    "\\begin{vmatrix}1 & 2 \\\\ 3 & 4\\end{vmatrix}",
     "\\begin{pmatrix}1 & 0 \\\\ 0 & 1\\end{pmatrix}+\\begin{pmatrix}0 & 1 \\\\ 1 & 0\\end{pmatrix}",
-    "\\frac{\\sqrt{2}}{2}", "\\frac{1+\\sqrt{5}}{2}", "\\frac{-b+\\sqrt{b^2-4ac}}{2a}", "2\\sqrt{6}",
-    "3\\sqrt{13}", "\\sqrt{\\sqrt{2}+1}", "x^{2/3}", "x^{-1}", "10^{-3}", "1.5\\times 10^{3}",
-    "2^{10}", "(x-2)(x+2)", "(r+5)^2", "x^2+2x+1", "x^2 + 2*x + 1", "3x^2-5x+2", "\\frac{x}{7}+\\frac{2}{7}",
-    "\\frac{x+2}{x-3}", "\\frac{\\pi r}{h+r}", "\\frac{9}{4}\\pi", "4\\pi r^2", "\\pi r^2 h",
-    "2 \\sin b \\cos a", "\\sin^2 x + \\cos^2 x", "a+b+c", "abc", "xy", "2xy", "-x", "-\\frac{1}{3}",
-    "0.5", "(\\frac{5}{10})", "x^{(\\frac{1}{2})}", "\\frac{1}{20!}", "k^{k}", "n(n+1)/2",
-    "\\frac{n(n+1)}{2}", "2^{n}-1", "\\sqrt{x^2+y^2}", "|x|", "|AB|", "\\frac{a}{b}", "a:b",
-    "m \\angle ABC", "\\triangle ABC", "\\dfrac{1}{3}", "\\tfrac{1}{3}",
+    "\\frac{\\sqrt{2}}{2}", "\\frac{1+\\sqrt{5}}{2}", "\\frac{-b+\\sqrt{b^2-4ac}}{2a}",
+    "2\\sqrt{6}", "3\\sqrt{13}", "\\sqrt{\\sqrt{2}+1}", "x^{2/3}", "x^{-1}", "10^{-3}",
+    "1.5\\times 10^{3}", "2^{10}", "(x-2)(x+2)", "(r+5)^2", "x^2+2x+1", "x^2 + 2*x + 1",
+    "3x^2-5x+2", "\\frac{x}{7}+\\frac{2}{7}", "\\frac{x+2}{x-3}", "\\frac{\\pi r}{h+r}",
+    "\\frac{9}{4}\\pi", "4\\pi r^2", "\\pi r^2 h", "2 \\sin b \\cos a", "\\sin^2 x + \\cos^2 x",
+    "a+b+c", "abc", "xy", "2xy", "-x", "-\\frac{1}{3}", "0.5", "(\\frac{5}{10})",
+    "x^{(\\frac{1}{2})}", "\\frac{1}{20!}", "k^{k}", "n(n+1)/2", "\\frac{n(n+1)}{2}", "2^{n}-1",
+    "\\sqrt{x^2+y^2}", "|x|", "|AB|", "\\frac{a}{b}", "a:b", "m \\angle ABC", "\\triangle ABC",
+    "\\dfrac{1}{3}", "\\tfrac{1}{3}",
 ]
+
 _SCRIPTS = [
     "x^{2}", "x^{3}+1", "x_{1}", "x_{2}-x_{1}", "a_{n+1}", "a_{n}^{2}", "y_{1}^{2}+y_{2}^{2}",
     "2 x", "4 x^{2}", "-2 x^{2}+4 x+3", "3 x^{2}+12 x+10", "x^{2}-5 x+6", "2 x+3 y-4 z",
     "\\frac{x^{2}}{4}+\\frac{y^{2}}{9}", "10^{\\frac{1}{2}}", "2^{-\\frac{1}{3}}", "e^{-x^{2}}",
     "x^{\\frac{2}{3}}", "\\sqrt{x_{1}}", "\\frac{1}{x_{1}}+\\frac{1}{x_{2}}", "a_{1}+a_{2}+a_{3}",
     "x^2/4+y^2/3", "(x+1)^{2}", "(a+b)(a-b)", "-(x-1)^2+5", "3(x+2)^2-2", "2(x+1)", "x(x+1)",
-    "\\frac{\\sqrt{3}}{3}", "\\frac{-1+\\sqrt{13}}{4}", "\\frac{5\\sqrt{2}}{3}", "\\sqrt{2}+\\sqrt{5}",
-    "x+2n+1", "2n+1", "n^2+n", "k^2-1", "m+n", "\\frac{1}{3x}", "\\frac{1}{3\\sqrt{x}}",
+    "\\frac{\\sqrt{3}}{3}", "\\frac{-1+\\sqrt{13}}{4}", "\\frac{5\\sqrt{2}}{3}",
+    "\\sqrt{2}+\\sqrt{5}", "x+2n+1", "2n+1", "n^2+n", "k^2-1", "m+n", "\\frac{1}{3x}",
+    "\\frac{1}{3\\sqrt{x}}",
 ]
+
 # Run before the fork server reports ready: the first parse and the first comparison load much of
 # sympy and ANTLR lazily (about half a second), which no forked worker should pay inside a budget.
 ESSENTIAL: list[tuple[str, str]] = [
-    ("(x-1)(x+1)", "x^2-1"), ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"), ("x_{1}+1", "1+x_{1}"),
-    ("2x+4y=3", "y=\\frac{3}{4}-\\frac{x}{2}"), ("x<\\sqrt{2}", "\\sqrt{2}>x"), ("\\sin^2 x", "1-\\cos^2 x"),
+    ("(x-1)(x+1)", "x^2-1"), ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"),
+    ("x_{1}+1", "1+x_{1}"), ("2x+4y=3", "y=\\frac{3}{4}-\\frac{x}{2}"),
+    ("x<\\sqrt{2}", "\\sqrt{2}>x"), ("\\sin^2 x", "1-\\cos^2 x"),
 ]
+
 # Comparisons run in idle time, so that more of sympy's lazily imported code (solveset, matrices,
 # sums) is loaded before workers are forked.
 COMPARISONS: list[tuple[str, str]] = [
-    ("x+1", "1+x"), ("(x+1)^2", "x^2+2x+1"), ("\\sin^2 x+\\cos^2 x", "1"), ("\\sqrt{8}", "2\\sqrt{2}"),
-    ("2x+4y=3", "y=\\frac{3}{4}-\\frac{x}{2}"), ("x<3", "3>x"), ("1\\leq|x|\\leq 2", "[-2,-1]\\cup[1,2]"),
+    ("x+1", "1+x"), ("(x+1)^2", "x^2+2x+1"), ("\\sin^2 x+\\cos^2 x", "1"),
+    ("\\sqrt{8}", "2\\sqrt{2}"), ("2x+4y=3", "y=\\frac{3}{4}-\\frac{x}{2}"), ("x<3", "3>x"),
+    ("1\\leq|x|\\leq 2", "[-2,-1]\\cup[1,2]"),
     ("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&5\\end{pmatrix}"),
-    ("\\sum_{k=1}^{n} k", "\\frac{n(n+1)}{2}"), ("\\frac{1}{e}", "e^{-1}"), ("1.4142", "\\sqrt{2}"),
-    ("x_{1}=2, x_{2}=3", "3, 2"), ("f(x)", "f(y)"), ("\\pi", "3.14159"), ("x^{2/3}", "\\sqrt[3]{x}^2"),
+    ("\\sum_{k=1}^{n} k", "\\frac{n(n+1)}{2}"), ("\\frac{1}{e}", "e^{-1}"),
+    ("1.4142", "\\sqrt{2}"), ("x_{1}=2, x_{2}=3", "3, 2"), ("f(x)", "f(y)"), ("\\pi", "3.14159"),
+    ("x^{2/3}", "\\sqrt[3]{x}^2"),
 ]
+
 CORPUS: list[str] = _FIXED + _SCRIPTS + [f.format(a=a, b=b) for f in _FORMS for a, b in
                                          zip(_ATOMS, _ATOMS[3:] + _ATOMS[:3])]
