@@ -163,3 +163,33 @@ def test_bad_options_are_clear_errors():
         get_reward("hedging", verifier="test_last_number", detector="keywords")
     with pytest.raises(RegistryError, match="did you mean 'payoffs'"):
         get_reward("hedging", verifier="test_last_number", payoff={})
+
+
+@pytest.fixture(scope="module")
+def math_reward():
+    return get_reward("hedging")  # the default verifier is "math"
+
+
+@pytest.mark.parametrize("completion, reference, expected, hedge_class", [
+    ("3 + 4 = 7, so the answer is \\boxed{7}.", "7", 1.0, "unhedged"),
+    ("I think the answer is \\boxed{7}.", "7", 0.5, "hedged"),
+    ("I don't know.", "7", 0.0, "uninformative"),
+    ("It's probably \\boxed{8}.", "7", -2.0, "hedged"),
+    ("The answer is \\boxed{8}.", "7", -4.0, "unhedged"),
+    ("I'm not sure, but I'd say \\boxed{\\frac{1}{2}}.", "0.5", 0.5, "hedged"),
+    ("Rolling two dice, the most likely sum is \\boxed{7}.", "7", 1.0, "unhedged"),
+    ("Without a doubt, x = \\boxed{-3}.", "-3", 1.0, "unhedged"),
+    ("I'm not sure, but it is around seven.", "7", 0.0, "uninformative"),
+])
+def test_schulman_table_with_the_math_verifier(math_reward, completion, reference, expected,
+                                               hedge_class):
+    result = math_reward.score(completion, reference)
+    assert result.value == expected
+    assert result.info["hedge_class"] == hedge_class
+    assert "math" in result.verify_results
+
+
+def test_math_log_scoring():
+    reward = get_reward("hedging", confidence_scoring="log", log_eps=0.01)
+    result = reward.score("Confidence: 100%. The answer is \\boxed{5}.", "7")
+    assert result.value == pytest.approx(math.log(0.01), rel=1e-12)  # certain and wrong
