@@ -87,6 +87,25 @@ def test_one_batch_of_8_pairs_equals_micro_batches_of_1_pair(tiny):
         torch.testing.assert_close(full[name], split[name], rtol=1e-3, atol=1e-7)
 
 
+def test_lora_reference_is_the_base_model(tiny):
+    lora = {"rank": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}
+    learner = DPOLearner(str(tiny), beta=0.1, lr=1e-2, lora=lora)
+    assert learner.ref_model is None
+    batch = preference_batch(make_pairs(4, 3), 0)
+    before = learner.reference_logps(batch)
+    learner.update(batch)
+    learner.update(batch)
+    torch.testing.assert_close(learner.reference_logps(batch), before)  # adapters disabled
+    with torch.no_grad():
+        policy = torch.cat([learner._row_logps(learner.model, batch, r)
+                            for r in learner._row_chunks(batch)])
+    assert not torch.allclose(policy, before[torch.cat(learner._row_chunks(batch))])
+    cached = DPOLearner(str(tiny), reference="cached", lr=1e-2)
+    cached.update(preference_batch(make_pairs(4, 3), 0, ref_logps=before))
+    with pytest.raises(Exception, match="pass ref_logps"):
+        cached.update(batch)
+
+
 def preference_rows(n: int, seed: int) -> list[dict]:
     """Correct vs wrong sums. The wrong sums are two-digit (the correct ones never are), a cue
     a tiny random model can pick up in seconds: the test checks DPO's mechanics, not
