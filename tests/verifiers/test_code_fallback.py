@@ -55,3 +55,29 @@ def test_processes_and_files_are_cleaned_without_namespaces(verifier):
     assert leftover_workdirs(UID_BASE) == []
     assert not os.path.exists(stray)
     assert verifier.verify("def add(a, b):\n    return a + b", ADD).status is VerifyStatus.CORRECT
+
+
+def test_a_killed_worker_takes_its_sandbox_with_it():
+    """Without a PID namespace the kernel does not kill a daemonised candidate when the fork
+    server dies; the verifier kills it by uid."""
+    import signal
+    import threading
+
+    v = get_verifier("code", namespaces=False, concurrency=1, timeout_s=5.0, uid_base=UID_BASE)
+    escape = ("import os, time\ndef add(a, b):\n    if os.fork() == 0:\n        os.setsid()\n"
+              "        time.sleep(3600)\n    while True:\n        time.sleep(1)")
+    try:
+        box = {}
+        thread = threading.Thread(target=lambda: box.update(r=v.verify(escape, ADD)))
+        thread.start()
+        time.sleep(1.0)
+        assert sandbox_processes(UID_BASE)  # the daemon and the candidate are running
+        assert leftover_workdirs(UID_BASE)  # and the execution's host working directory
+        for pid in v.worker_pids():
+            os.killpg(pid, signal.SIGKILL)
+        thread.join()
+        assert box["r"].status is VerifyStatus.ERROR
+        assert sandbox_processes(UID_BASE) == []
+        assert leftover_workdirs(UID_BASE) == []
+    finally:
+        v.close()

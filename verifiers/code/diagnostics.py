@@ -13,17 +13,19 @@ from rlfb.verifiers.code.forkserver import UID_SPAN
 
 
 def sandbox_processes(uid_base: int, span: int = UID_SPAN) -> list[int]:
-    """Pids of live processes whose real uid is in ``[uid_base, uid_base + span)``."""
+    """Pids of live processes whose real uid is in ``[uid_base, uid_base + span)``; zombies
+    (dead, waiting for their parent to collect them) are not counted."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status") as fh:
-                uid = next(line for line in fh if line.startswith("Uid:")).split()[1]
-        except (OSError, StopIteration):
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
             continue
-        if uid_base <= int(uid) < uid_base + span:
+        uid = int(fields.get("Uid", "-1 ").split()[0])
+        if uid_base <= uid < uid_base + span and not fields.get("State", "").strip().startswith("Z"):
             found.append(int(entry))
     return found
 

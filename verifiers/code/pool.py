@@ -31,6 +31,46 @@ def _judge_env() -> dict[str, str]:
     return env
 
 
+_CLEAN_UIDS = """
+import os, shutil, sys, tempfile
+uids = [int(a) for a in sys.argv[1:]]
+for uid in uids:
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([]); os.setresgid(uid, uid, uid); os.setresuid(uid, uid, uid)
+        try:
+            os.kill(-1, 9)
+        except ProcessLookupError:
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+prefixes = tuple(f"rlfb-sandbox-{uid}-" for uid in uids)
+for directory in {tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"}:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        continue
+    for entry in entries:
+        try:
+            if not entry.name.startswith(prefixes) and entry.stat(follow_symlinks=False).st_uid not in uids:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+"""
+
+
+def clean_uids(uids: list[int]) -> None:
+    """Kill every process of these uids and remove their host files in the temp dirs, from a
+    helper process that becomes each uid in turn (the verifier's own process may have threads:
+    it must never change its uid). Used when a worker without namespaces is killed."""
+    subprocess.run([sys.executable, "-I", "-c", _CLEAN_UIDS, *map(str, uids)], timeout=30,
+                   check=False, env={})
+
+
 class JudgeWorker:
     """One judge process and its pipes."""
 
@@ -76,12 +116,17 @@ class JudgeWorker:
         return self._read(time.monotonic() + timeout)
 
     def kill(self) -> None:
-        """Kill the judge's whole session (fork server and sandbox die with it)."""
+        """Kill the judge's whole session. With PID and mount namespaces the sandbox dies with
+        its fork server; without, its processes (in their own sessions) and host files are
+        removed by uid."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
         self.proc.wait()
+        isolation = getattr(self, "isolation", None)
+        if isolation is not None and not (isolation.get("pidns") and isolation.get("mntns")):
+            clean_uids(isolation["uids"])
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()

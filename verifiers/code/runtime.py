@@ -55,6 +55,12 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
     JSON and file descriptors, the last of which is the judge's setup pipe), finish the setup,
     report "ok", run the candidate. Never returns."""
     try:
+        lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)  # armed children die with the server too
+        signal.set_wakeup_fd(-1)
+        os.closerange(3, conn.fileno())  # nothing of the server's but this child's socket
+        os.closerange(conn.fileno() + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        if os.getppid() != parent:
+            raise RuntimeError("the fork server died")
         req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process
         if workdir is None:  # lingers between executions, and no host directory either
             workdir = f"{cfg['workprefix']}{uid}-{os.getpid()}"
