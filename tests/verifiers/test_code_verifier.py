@@ -238,6 +238,17 @@ def test_isolation_report(verifier):
     assert min(verifier.isolation["uids"]) >= TEST_UID_BASE
 
 
+def test_sandbox_environment_is_exactly_the_documented_one(verifier):
+    from rlfb.verifiers.code import forkserver, runtime
+
+    assert forkserver._ZYGOTE_ENV == runtime.sandbox_env("/tmp")
+    ref = {"entry_point": "f", "test": "def check(c):\n    assert c() == {'PATH': "
+           "'/usr/local/bin:/usr/bin:/bin', 'HOME': '/tmp', 'TMPDIR': '/tmp', 'LANG': 'C.UTF-8', "
+           "'OMP_NUM_THREADS': '1', 'OPENBLAS_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}\n"}
+    r = verifier.verify(fenced("import os\ndef f():\n    return dict(os.environ)"), ref)
+    assert r.status is C, r.info
+
+
 def test_asserts_run_even_under_python_optimize(monkeypatch):
     monkeypatch.setenv("PYTHONOPTIMIZE", "2")
     v = get_verifier("code", concurrency=1, timeout_s=10.0, uid_base=TEST_UID_BASE)

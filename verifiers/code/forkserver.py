@@ -23,7 +23,7 @@ ZYGOTE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
 UID_SPAN = 1024
 _CONTROL_TIMEOUT_S = 30.0
 # The fork server runs with exactly the environment its children get (`runtime.sandbox_env`
-# for a /tmp working directory), so a child has nothing to scrub.
+# for a /tmp working directory), so a child has nothing to scrub; a test checks they agree.
 _ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
                "LANG": "C.UTF-8", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1"}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import time
 from types import CodeType, TracebackType
 from typing import Any
 
@@ -185,8 +186,16 @@ def classify(exc: BaseException, test: str) -> dict[str, Any]:
                    where=where)
 
 
+def start_clock(clock: tuple[float, float]) -> float:
+    """The deadline of a test that starts now: ``clock`` is (its time limit, the sample's
+    deadline). Started once the child is spawned, so waiting for the sandbox costs the
+    candidate nothing."""
+    timeout_s, sample_deadline = clock
+    return min(time.monotonic() + timeout_s, sample_deadline)
+
+
 def run_function_test(server: ForkServer, code: str, entry: str, prompt: str | None,
-                      test: str, limits: dict[str, int], deadline: float,
+                      test: str, limits: dict[str, int], clock: tuple[float, float],
                       max_bytes: int) -> dict[str, Any]:
     """Run one ``check(candidate)`` against a fresh sandboxed child; the child is always reaped
     (a failed reap raises `SandboxFailure`)."""
@@ -196,7 +205,7 @@ def run_function_test(server: ForkServer, code: str, entry: str, prompt: str | N
         return outcome("error", str(exc))
     execution = FunctionExecution(server, code, entry, limits, max_bytes)
     try:
-        return _drive(execution, namespace, entry, test, deadline)
+        return _drive(execution, namespace, entry, test, start_clock(clock))
     finally:
         execution.close()
 

@@ -23,14 +23,14 @@ from rlfb.verifiers.code import wire
 from rlfb.verifiers.code.compare import compare
 from rlfb.verifiers.code.executions import ProgramExecution
 from rlfb.verifiers.code.forkserver import ForkServer, SandboxFailure
-from rlfb.verifiers.code.functest import outcome, run_function_test
+from rlfb.verifiers.code.functest import outcome, run_function_test, start_clock
 
 
 def run_stdio_test(server: ForkServer, code: str, case: dict[str, Any], opts: dict[str, Any],
-                   deadline: float) -> dict[str, Any]:
+                   clock: tuple[float, float]) -> dict[str, Any]:
     """Run the program on one input and compare its stdout with the expected output."""
     execution = ProgramExecution(server, code, case["input"], opts["limits"])
-    res = execution.run(deadline, opts["max_output_bytes"])
+    res = execution.run(start_clock(clock), opts["max_output_bytes"])
     if res.overflow:
         return outcome("wrong", f"output exceeded {opts['max_output_bytes']} bytes")
     if res.timed_out:
@@ -48,13 +48,13 @@ def run_stdio_test(server: ForkServer, code: str, case: dict[str, Any], opts: di
 
 
 def _run_one(server: ForkServer, request: dict[str, Any], index: int,
-             deadline: float) -> dict[str, Any]:
+             clock: tuple[float, float]) -> dict[str, Any]:
     task, opts = request["task"], request["opts"]
     if task["kind"] == "function":
         return run_function_test(server, request["code"], task["entry_point"],
                                  task.get("prompt"), task["tests"][index], opts["limits"],
-                                 deadline, opts["max_output_bytes"])
-    return run_stdio_test(server, request["code"], task["tests"][index], opts, deadline)
+                                 clock, opts["max_output_bytes"])
+    return run_stdio_test(server, request["code"], task["tests"][index], opts, clock)
 
 
 def run_tests(server: ForkServer, request: dict[str, Any]) -> list[dict[str, Any]]:
@@ -70,7 +70,7 @@ def run_tests(server: ForkServer, request: dict[str, Any]) -> list[dict[str, Any
         if now >= sample_deadline:
             outcomes.append(outcome("timeout", "the sample's time budget was spent"))
             continue
-        result = _run_one(server, request, i, min(now + opts["timeout_s"], sample_deadline))
+        result = _run_one(server, request, i, (opts["timeout_s"], sample_deadline))
         if result["status"] == "timeout" and opts["timeout_is_wrong"]:
             result = {**result, "status": "wrong", "reason": "timed out: " + result["reason"]}
         outcomes.append(result)

@@ -109,10 +109,9 @@ def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any) -> None:
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         raise RuntimeError("the fork server died")
-    env = sandbox_env(workdir)
-    if dict(os.environ) != env:  # the server already runs with it when /tmp is the workdir
+    if workdir != "/tmp":  # the server itself runs with exactly sandbox_env("/tmp")
         os.environ.clear()
-        os.environ.update(env)
+        os.environ.update(sandbox_env(workdir))
     os.chdir(workdir)
     if os.listdir(workdir) or (workdir == "/tmp" and os.listdir("/dev/shm")):
         raise RuntimeError("the new working directory is not empty")
@@ -201,7 +200,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _serve_function(req: dict[str, Any], wire: Any) -> None:
-    sock = socket.socket(fileno=_CTRL_FD)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=_CTRL_FD)
     mod = types.ModuleType("__candidate__")
     sys.modules["__candidate__"] = mod
     try:
