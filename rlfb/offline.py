@@ -264,24 +264,31 @@ OFFLINE_CURVES = {
 
 
 def write_offline_report(run_dir: str | Path, title: str | None = None) -> Path:
-    """`rlfb.report.write_report` plus the loss and held-out accuracy of an offline run."""
-    import rlfb.report as report
+    """Write ``report.md`` (first and last loss and held-out figures, step time) and PNG curves
+    of an offline run from its ``metrics.jsonl``; returns the report path."""
     from rlfb.metrics import METRICS_FILE, read_jsonl
+    from rlfb.report import series
 
-    path = report.write_report(run_dir, title)
     run_dir = Path(run_dir)
     records = read_jsonl(run_dir / METRICS_FILE)
-    lines = ["", "## Offline training", "", "| metric | first | last |", "| --- | --- | --- |"]
+    steps = max((r["step"] for r in records), default=0)
+    lines = [f"# {title or run_dir.name}", "", f"Steps: {steps}. Source: `{METRICS_FILE}` in "
+             "this folder.", "", "| metric | first (step) | last (step) |", "| --- | --- | --- |"]
     for key in ("learner/loss", "eval/loss", "eval/perplexity", "eval/pair_accuracy",
                 "eval/logp_accuracy", "eval/reward_margin"):
-        _, values = report.series(records, key)
+        at, values = series(records, key)
         if values:
-            lines.append(f"| {key} | {values[0]:.4g} | {values[-1]:.4g} |")
+            lines.append(f"| {key} | {values[0]:.4g} ({at[0]}) | {values[-1]:.4g} ({at[-1]}) |")
+    _, times = series(records, "time/step")
+    _, rates = series(records, "perf/samples_per_s")
+    if times:
+        lines.extend(["", f"Mean per training step: {sum(times) / len(times):.4g} s, "
+                          f"{sum(rates) / len(rates):.4g} samples/s."])
     pngs = [png for name, (caption, keys) in OFFLINE_CURVES.items()
             if (png := _plot(records, run_dir / name, caption, keys)) is not None]
     lines.extend(["", *(f"![{p.stem}]({p.name})" for p in pngs), ""])
-    with path.open("a") as f:
-        f.write("\n".join(lines))
+    path = run_dir / "report.md"
+    path.write_text("\n".join(lines))
     return path
 
 

@@ -153,7 +153,7 @@ def test_cli_runs_sft_and_writes_the_offline_report(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     report = (tmp_path / "cli" / "report.md").read_text()
-    assert "## Offline training" in report and "| eval/loss |" in report
+    assert "| eval/loss | " in report and "offline_loss.png" in report
     assert (tmp_path / "cli" / "offline_loss.png").exists()
     out = subprocess.run([rlfb, "train", str(path), "offline.files=[]"], capture_output=True,
                          text=True)
