@@ -15,6 +15,9 @@ fresher. The policy loss corrects for it: the ratio is taken against the behavio
 engine recorded, clipped (PPO), and ``algo.tis_cap`` truncates the importance weight.
 ``buffer.max_staleness`` must allow ``d``.
 
+The ``buffer/`` counters of a step (groups added, queue depth) are read while the producers of
+later steps add groups, so they vary with timing; the groups the learner takes do not.
+
 Prompts are drawn in the same order as in sync mode, and each step's sampling seed is the
 same, so an async run differs from a sync run only in which weights sampled each step. A
 checkpoint waits for the rollouts in flight and stores them, so a resumed run continues exactly.

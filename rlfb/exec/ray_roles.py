@@ -65,13 +65,15 @@ class RoleHost:
             self.calls += 1
 
     def stats(self) -> dict[str, Any]:
-        """Cumulative busy seconds and calls of this actor incarnation, and the role method
-        running now (None when idle).
+        """Cumulative busy seconds and calls of this actor incarnation, the role method running
+        now (None when idle) and the Ray node id it runs on.
 
         Actors are created with a ``control`` concurrency group, so this answers while a long
         call is running (call it with ``.options(concurrency_group="control")``)."""
+        import ray
+
         return {"busy_s": self.busy_s, "calls": self.calls, "running": self.running,
-                "restarted": self.restarted}
+                "restarted": self.restarted, "node": ray.get_runtime_context().get_node_id()}
 
     def ping(self) -> bool:
         """True once the actor is up (used to wait for a restart)."""
