@@ -78,6 +78,11 @@ def attacks(port: int, sock_path: str) -> dict[str, tuple[str, dict, set]]:
             "import os\ndef add(a, b):\n    os.write(3, (9).to_bytes(4, 'big') + b'R{{{{{{{{')\n"
             "    import time; time.sleep(5)"), ADD, {W}),
         "huge return value": (fn("def add(a, b):\n    return 'x' * 30_000_000"), ADD, {W}),
+        "a value the test is slow on": (fn("def f():\n    return list(range(100000))"),
+                                        {"entry_point": "f", "test":
+                                         "def check(c):\n    r = c()\n"
+                                         "    assert sum(r.count(x) for x in r) == 0\n"},
+                                        {T}),
         "deeply nested return": (fn(
             "def add(a, b):\n    x = []\n    for _ in range(100000):\n        x = [x]\n"
             "    return x"), ADD, {W}),

