@@ -1,0 +1,197 @@
+"""Reward-model training on generated arithmetic preferences, and the `reward_model` reward."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rlfb.errors import ConfigError, RlfbError
+from rlfb.learner.rm_data import (
+    PreferencePair,
+    arith_pairs,
+    encode,
+    load_pairs,
+    render,
+    write_jsonl,
+)
+from rlfb.learner.rm_trainer import (
+    RMTrainConfig,
+    config_from_dict,
+    evaluate_pairs,
+    load_reward_model,
+    pair_scores,
+    train_reward_model,
+)
+from rlfb.models.tiny import make_tiny_model
+from rlfb.rewards import get_reward
+from rlfb.rewards.reward_model import prompt_of
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("rm") / "base", hidden_size=64, num_layers=2,
+                           num_heads=4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def arith_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("arith")
+    train = write_jsonl(arith_pairs(800, seed=0), d / "train.jsonl")
+    # held-out pairs: wrong answers off by 3 or 4, while training only saw 1 or 2
+    held_out = write_jsonl(arith_pairs(200, seed=1, deltas=(-4, -3, 3, 4)), d / "eval.jsonl")
+    return train, held_out
+
+
+@pytest.fixture(scope="module")
+def trained(base, arith_files, tmp_path_factory):
+    train, held_out = arith_files
+    out = tmp_path_factory.mktemp("rm-out") / "rm"
+    cfg = RMTrainConfig(model=str(base), train_file=str(train), eval_file=str(held_out),
+                        output_dir=str(out), template="concat", max_length=64, lr=1e-3,
+                        epochs=10, batch_size=32, seed=0, device="cpu", log_every=50,
+                        num_threads=1)
+    metrics = train_reward_model(cfg)
+    print(f"\nreward model: held-out pairwise accuracy {metrics['eval_accuracy']:.3f} "
+          f"(before {metrics['eval_accuracy_before']:.3f}), {metrics['steps']} steps, "
+          f"{metrics['seconds']:.1f}s on CPU")
+    return out, metrics
+
+
+def test_reward_model_learns_arithmetic_preferences(trained):
+    _, metrics = trained
+    assert metrics["eval_accuracy"] >= 0.90
+    assert metrics["eval_accuracy_before"] < 0.75  # a random head is not already right
+    assert metrics["train_loss_last"] < metrics["train_loss_first"]
+    assert metrics["n_train"] == 800 and metrics["n_eval"] == 200
+    assert metrics["steps"] == 10 * 25
+
+
+def test_saved_folder_is_hf_format_with_metadata(trained):
+    out, metrics = trained
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json",
+                 "rlfb_reward_model.json"):
+        assert (out / name).is_file(), name
+    meta = json.loads((out / "rlfb_reward_model.json").read_text())
+    assert meta["template"] == "concat" and meta["max_length"] == 64
+    assert json.loads((out / "metrics.json").read_text())["eval_accuracy"] == metrics[
+        "eval_accuracy"]
+    model, _ = load_reward_model(str(out))
+    assert model.config.num_labels == 1
+
+
+def test_reward_reproduces_held_out_accuracy(trained, arith_files):
+    out, metrics = trained
+    pairs = load_pairs(str(arith_files[1]))
+    reward = get_reward("reward_model", path=str(out), batch_size=64)
+    refs = [{"prompt": p.prompt} for p in pairs]
+    chosen = reward.score_batch([p.chosen for p in pairs], refs)
+    rejected = reward.score_batch([p.rejected for p in pairs], refs)
+    wins = sum(c.value > r.value for c, r in zip(chosen, rejected))
+    assert wins / len(pairs) == metrics["eval_accuracy"]
+
+
+def test_reward_prefers_the_correct_sum(trained):
+    reward = get_reward("reward_model", path=str(trained[0]))
+    right = reward.score("7", "What is 3 + 4? ")  # a string reference is the prompt
+    wrong = reward.score("9", {"prompt": "What is 3 + 4? "})
+    assert right.value > wrong.value
+    assert right.components == {"reward_model": right.value}
+    assert right.info["raw_score"] == right.value
+
+
+def test_batch_size_scale_shift_and_explicit_prompts(trained):
+    path = str(trained[0])
+    completions = ["7", "8", "12", "3"]
+    prompts = ["What is 3 + 4? ", "What is 3 + 4? ", "What is 4 + 4? ", "What is 1 + 2? "]
+    one = get_reward("reward_model", path=path, batch_size=1).score_batch(completions, prompts)
+    many = get_reward("reward_model", path=path, batch_size=4).score_batch(completions, prompts)
+    assert [r.value for r in one] == pytest.approx([r.value for r in many], abs=1e-5)
+    shifted = get_reward("reward_model", path=path, scale=2.0, shift=1.0)
+    explicit = shifted.score_batch(completions, [None] * 4, prompts=prompts)
+    assert [r.value for r in explicit] == pytest.approx(
+        [2.0 * (r.value - 1.0) for r in many], abs=1e-5)
+
+
+def test_prompt_of_reference_forms():
+    messages = [{"role": "user", "content": "hi"}]
+    assert prompt_of("What?") == "What?"
+    assert prompt_of(messages) == messages
+    assert prompt_of({"question": "Q", "answer": 4}, prompt_field="question") == "Q"
+    with pytest.raises(RlfbError, match="no 'prompt' key"):
+        prompt_of({"answer": 4})
+    with pytest.raises(RlfbError, match="type int"):
+        prompt_of(4)
+
+
+def test_bradley_terry_loss_with_margins_by_hand(base):
+    model, tok = load_reward_model(str(base))
+    pairs = [PreferencePair("What is 1 + 1? ", "2", "3", margin=0.5),
+             PreferencePair("What is 2 + 2? ", "4", "1", margin=2.0)]
+    chosen, rejected = pair_scores(model.eval(), tok, pairs, "concat", 64)
+    expected_loss = -(F.logsigmoid(chosen - rejected - torch.tensor([0.5, 2.0]))).mean().item()
+    got = evaluate_pairs(model, tok, pairs, "concat", 64)
+    assert got["loss"] == pytest.approx(expected_loss, rel=1e-5)
+    assert got["accuracy"] == ((chosen > rejected).float().mean().item())
+    assert got["margin"] == pytest.approx((chosen - rejected).mean().item(), rel=1e-5)
+
+
+def test_render_chat_and_concat(base):
+    _, tok = load_reward_model(str(base))
+    assert render(tok, "What is 1+1?", "2", "chat") == (
+        "<|im_start|>user\nWhat is 1+1?<|im_end|>\n<|im_start|>assistant\n2<|im_end|>\n")
+    system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1?"}]
+    assert render(tok, system, "2", "chat").startswith("<|im_start|>system\nBe brief.")
+    assert render(tok, "Q: ", "A", "concat") == "Q: A"
+    with pytest.raises(ConfigError, match="string prompts"):
+        render(tok, system, "2", "concat")
+
+
+def test_truncation_keeps_the_end(base):
+    _, tok = load_reward_model(str(base))
+    text = "What is 1 + 1? " * 20 + "2"
+    batch = encode(tok, [text, "2"], "concat", max_length=8)
+    assert batch["input_ids"].shape[1] == 8
+    last = tok.convert_ids_to_tokens(int(batch["input_ids"][0, -1]))
+    assert last == "2"
+
+
+def test_chat_template_training_runs(base, arith_files, tmp_path):
+    """The default template for a chat tokenizer is "chat"; one short epoch trains and saves."""
+    small = write_jsonl(arith_pairs(24, seed=3), tmp_path / "small.jsonl")
+    cfg = RMTrainConfig(model=str(base), train_file=str(small), output_dir=str(tmp_path / "o"),
+                        eval_fraction=0.25, batch_size=8, lr=1e-4, device="cpu", log_every=0,
+                        num_threads=1)
+    metrics = train_reward_model(cfg, log=lambda _: None)
+    assert metrics["template"] == "chat" and metrics["n_eval"] == 6 and metrics["steps"] == 3
+    assert all(math.isfinite(metrics[k]) for k in ("eval_loss", "train_loss_last"))
+
+
+def test_config_errors(base, arith_files, tmp_path):
+    train = str(arith_files[0])
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        config_from_dict({"model": str(base), "train_file": train, "output_dir": "o",
+                          "epoch": 3})
+    with pytest.raises(ConfigError, match="missing required key"):
+        config_from_dict({"model": str(base)})
+    with pytest.raises(ConfigError, match="does not exist"):
+        RMTrainConfig(model=str(base), train_file="nope.jsonl", output_dir="o").validate()
+    with pytest.raises(ConfigError, match="no config.json"):
+        RMTrainConfig(model=str(tmp_path), train_file=train, output_dir="o").validate()
+    with pytest.raises(ConfigError, match="template"):
+        RMTrainConfig(model=str(base), train_file=train, output_dir="o",
+                      template="jinja").validate()
+    with pytest.raises(ConfigError, match=r"no field\(s\) \['preferred'\]"):
+        load_pairs(train, chosen_field="preferred")
+    csv = tmp_path / "pairs.csv"
+    csv.write_text("prompt,chosen,rejected\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unsupported type .csv"):
+        load_pairs(str(csv))
+
+
+def test_reward_model_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no config.json"):
+        get_reward("reward_model", path=str(tmp_path))
