@@ -17,9 +17,8 @@ Methods:
 
 - ``"packed"`` (default): the real tokens of several rows are concatenated into one row of at
   most ``max_tokens`` tokens, with ``position_ids`` restarting at 0 for each sequence and no
-  attention mask. `transformers` (>= 4.53, checked on 5.19 with sdpa and eager attention on
-  CPU) then builds a block-diagonal causal mask from the position ids, so no sequence sees
-  another. No padding is computed, and the vocabulary projection runs only at the positions
+  attention mask. `transformers` (checked on 5.19, sdpa and eager attention, CPU) then builds
+  a block-diagonal causal mask from the position ids, so no sequence sees another (tested). No padding is computed, and the vocabulary projection runs only at the positions
   that are needed (``logits_to_keep``).
 - ``"bucketed"``: rows sorted by length and run in micro-batches of similar length, each padded
   to its own longest row (for models whose attention ignores packed position ids).
@@ -37,11 +36,17 @@ import torch
 from rlfb.errors import ConfigError
 
 METHODS = ("packed", "bucketed", "padded")
+#: Default tokens per forward pass. Packs stay small because on CPU (sdpa or eager) the packed
+#: mask is dense: attention costs pack_len^2 although only the diagonal blocks count. Measured on
+#: SmolLM2, 8 rows of 56..240 tokens (70% real), one thread: packed@512 19.3 s, padded 22.4 s,
+#: packed@1024 23.2 s, packed@2048 28.0 s (experiments/bench/learner_logprobs.py). With
+#: flash-attention's varlen kernel on a GPU, larger packs cost nothing extra.
+DEFAULT_MAX_TOKENS = {"packed": 512, "bucketed": 4096, "padded": 0}
 
 
 def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
-                      *, method: str = "packed", max_tokens: int = 2048) -> torch.Tensor:
+                      *, method: str = "packed", max_tokens: int | None = None) -> torch.Tensor:
     """Logprob of each token given the previous ones, ``[B, T]`` float32 (see module docstring).
 
     Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed.
@@ -52,7 +57,7 @@ def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch
 
 def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                          completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
-                         *, method: str = "packed", max_tokens: int = 2048
+                         *, method: str = "packed", max_tokens: int | None = None
                          ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logprobs, entropy)``, both ``[B, T]`` float32 and aligned as in the module docstring.
 
@@ -65,7 +70,7 @@ def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: to
         temperature: logits are divided by it (> 0), matching the sampling distribution.
         method: ``"packed"``, ``"bucketed"`` or ``"padded"``.
         max_tokens: token budget per forward pass (``"packed"``, ``"bucketed"``); a longer
-            sequence runs alone.
+            sequence runs alone. None: `DEFAULT_MAX_TOKENS` for the method.
     """
     return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
                     max_tokens, with_entropy=True)
@@ -73,9 +78,10 @@ def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: to
 
 def _compute(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              completion_mask: torch.Tensor | None, temperature: float, method: str,
-             max_tokens: int, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+             max_tokens: int | None, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if method not in METHODS:
         raise ConfigError(f"unknown logprob method {method!r}; use one of {METHODS}")
+    max_tokens = DEFAULT_MAX_TOKENS[method] if max_tokens is None else max_tokens
     if temperature <= 0:
         raise ConfigError(f"temperature must be > 0 for logprobs, got {temperature}")
     if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
