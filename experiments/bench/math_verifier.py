@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
                   f"{t['max_ms']:8.1f}")
     if peer_lat:
         print(f"speed-up: {timing(ours_lat)['pairs_per_s'] / timing(peer_lat)['pairs_per_s']:.1f}x")
+    slowest = sorted(zip(ours_lat, (r["id"] for r in rows)), reverse=True)[:5]
+    print("rlfb's slowest pairs: " + ", ".join(f"{i} {1000 * t:.0f} ms" for t, i in slowest))
     time_bounds(args.budget, threads=len(ADVERSARIAL))
     batch_throughput(rows)
 

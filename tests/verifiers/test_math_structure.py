@@ -37,6 +37,8 @@ from rlfb.verifiers.math.structure import GuardError, parse_answer, readings
         ("6 \\text{ and } 8", "6 and 8"),
         ("185\\", "185"),
         ("1, 2, 3, ...", "1, 2, 3, \\dots"),
+        ("\\begin{pmatrix}x \\\\ (1+2)\\end{pmatrix}", "\\begin{pmatrix}x \\\\(1+2)\\end{pmatrix}"),
+        ("\\(x+1\\)", "x+1"),
         ("\u22122 \u00d7 \u03c0", "-2 \\times \\pi"),
     ],
 )

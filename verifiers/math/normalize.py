@@ -80,6 +80,7 @@ _BARE_FRAC = re.compile(r"\\frac\s*(\d|\{[^{}]*\})\s*(\d|\{[^{}]*\}|[a-zA-Z])")
 _BARE_SQRT = re.compile(r"\\sqrt\s*(\d+|[a-zA-Z])")
 _SPACE_AROUND_SYMBOL = re.compile(r"\s*([^\w\s\\,])\s*|\s*(?=,)")
 _LIST_COMMA = re.compile(r",(?=\s)\s*")
+_MATH_DELIMITER = re.compile(r"(?<!\\)\\[()\[\]]")
 _THIN_THOUSANDS = re.compile(r"(?<=\d),\s*\\!\s*(?=\d)")
 
 
@@ -156,7 +157,7 @@ def normalize(text: str) -> str:
     """The canonical spelling of one answer (see the module docstring)."""
     s = unicode_to_latex(unescape(text))
     s = _THIN_THOUSANDS.sub(",", s)
-    s = s.replace("\\(", " ").replace("\\)", " ").replace("\\[", " ").replace("\\]", " ")
+    s = _MATH_DELIMITER.sub(" ", s)  # math delimiters, but not a row break followed by "("
     s = " ".join(unwrap_command(_text_connectors(s), _TEXT_CMD).split())  # single spaces: no
     # regex below can then go quadratic on a run of whitespace
     for i, (pattern, repl) in enumerate(_SUBS):

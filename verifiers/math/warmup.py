@@ -72,5 +72,22 @@ COMPARISONS: list[tuple[str, str]] = [
     ("x^{2/3}", "\\sqrt[3]{x}^2"),
 ]
 
-CORPUS: list[str] = _FIXED + _SCRIPTS + [f.format(a=a, b=b) for f in _FORMS for a, b in
-                                         zip(_ATOMS, _ATOMS[3:] + _ATOMS[:3])]
+_ENTRIES = ["\\frac{1}{2}", "-\\frac{3}{4}", "\\sqrt{2}", "\\frac{\\sqrt{3}}{2}", "x", "-\\sin(x)",
+            "\\cos\\theta", "\\frac{1}{3x^{2/3}}", "\\frac{1}{3\\sqrt[3]{x}^2}", "(\\frac{33}{100})", "0", "e^{x}"]
+_MATRICES = [
+    "\\begin{pmatrix}" + a + "&" + b + "\\\\" + b + "&" + a + "\\end{pmatrix}"
+    for a, b in zip(_ENTRIES, _ENTRIES[1:] + _ENTRIES[:1])
+] + [
+    "\\begin{pmatrix}" + a + "\\\\" + b + "\\end{pmatrix}" for a, b in zip(_ENTRIES, _ENTRIES[2:])
+] + [
+    "\\begin{pmatrix}" + a + "&0&0\\\\0&1&0\\\\" + b + "&0&0\\end{pmatrix}"
+    for a, b in zip(_ENTRIES, _ENTRIES[5:])
+]
+_NESTED = [
+    "\\frac{\\sqrt{\\sqrt{2}+\\sqrt{3}}}{1+2\\sqrt{6}}", "\\sqrt{5+2\\sqrt{6}}", "\\sqrt[3]{2}+1",
+    "10^{\\frac{\\sqrt{2}-1}{3}}", "10^{-\\frac{1+\\sqrt{2}}{3}}", "\\frac{1}{2}+\\frac{3\\sqrt{5}}{7}",
+    "\\frac{3+\\sqrt{5}}{7}", "\\frac{10\\sqrt{(\\frac{105}{10})}}{27}", "\\frac{5\\sqrt{42}}{27}",
+    "|z|", "|x-1|", "\\frac{\\pi}{3}", "\\frac{2\\pi}{3}+k\\pi", "2\\pi r", "r^2\\theta",
+]
+CORPUS: list[str] = _FIXED + _SCRIPTS + _MATRICES + _NESTED + [
+    f.format(a=a, b=b) for f in _FORMS for a, b in zip(_ATOMS, _ATOMS[3:] + _ATOMS[:3])]
