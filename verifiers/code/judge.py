@@ -143,7 +143,9 @@ class Judge:
                     "info": {"reason": f"judge failure: {type(exc).__name__}: {exc}"}}
         verdict = aggregate(outcomes, len(request["task"]["tests"]),
                             request["opts"]["partial_credit"])
-        verdict["info"]["sandbox"] = {"uids": server.uids, **server.isolation}
+        iso = server.isolation  # the full report: CodeVerifier.isolation
+        verdict["info"]["sandbox"] = {"uids": server.uids, **{k: iso.get(k, False) for k in (
+            "pidns", "netns", "mntns", "readonly_root")}}
         return verdict
 
     def settle(self) -> None:
