@@ -36,9 +36,11 @@ Choices, written down:
   hedges: in a numeric answer they qualify precision ("π is approximately 3.14"), not belief.
   First-person estimates *are* hedges: "I'd estimate", "my rough estimate", "rough guess".
 - "should" ("the answer should be 7") is not a hedge: in model outputs it mostly states an
-  expected result of a derivation. "I assume" is not a hedge either (it sets up a premise).
+  expected result of a derivation. "I assume" is not a hedge either (it sets up a premise);
+  the conditional "I'd assume" is.
 - Modal verbs (might, may, could) hedge only with an answer-like subject ("it / this / that /
-  the answer / the result / there ... might be"), never with a variable ("x may be negative").
+  the answer / the result / he / they ... might be", or "Might be 12." opening a sentence),
+  never with a variable ("x may be negative") or "there" ("there may be two roots").
 - "possible" hedges only as "it's possible (that)" and "possibly"; "possible to", "all possible
   values" are content.
 - Qualified certainty ("pretty sure", "fairly confident", "almost certainly") is a hedge;
@@ -68,7 +70,14 @@ GUESS: tuple[str, ...] = (
     r"(?:think|believe|suspect|reckon|suppose|presume|imagine|expect|gather|figure|guess)\b",
     r"\bi\s+(?:feel|felt)\s+(?:like|that)\b",
     r"\bi\s+(?:don't|do not|dont)\s+(?:think|believe)\b",
-    r"\bi(?:'d|\s+would)\s+(?:say|guess|go\s+with|lean|venture|bet|wager|estimate|pick|choose|assume|imagine)\b",
+    r"\bi(?:'d|\s+would)\s+(?:say|guess|go\s+with|lean|venture|bet|wager|estimate|pick|choose|assume|imagine|think|expect|suspect|believe)\b",
+    r"\bi\s+have\s+a\s+(?:feeling|hunch|sense|suspicion)\b",
+    r"\b(?:my\s+sense|my\s+understanding)\s+is\b",
+    r"\b(?:it's|it\s+is)\s+my\s+understanding\b",
+    rf"\b{_FP}\s+under\s+the\s+impression\b",
+    r"\bin\s+my\s+(?:opinion|view|estimation|humble\s+opinion)\b",
+    r"\b(?:imo|imho)\b",
+    r"(?:^|[.!?\n]\s*)(?:could|might|may)\s+it\s+be\b",
     r"\bi(?:'ll|\s+will)\s+(?:go\s+with|guess|venture|bet)\b",
     r"\bi\s+(?:estimate|lean\s+towards?)\b",
     rf"\b{_FP}\s+(?:inclined|leaning|guessing|tempted)\b",
@@ -93,6 +102,8 @@ GUESS: tuple[str, ...] = (
     r"\bmy\s+(?:\w+\s+)?(?:guess|estimate|bet|hunch|intuition|instinct|gut\s+feeling)\b",
     r"\b(?:best|educated|rough|wild|informed|blind|quick)\s+(?:guess|estimate)\b",
     r"\bat\s+a\s+guess\b",
+    r"\b(?:just|only|merely)\s+a\s+guess\b",
+    r"\b(?:it's|it\s+is|this\s+is|that's|that\s+is)\s+a\s+(?:\w+\s+)?guess\b",
     r"\bguessing\b",
     r"\bif\s+i\s+(?:had|have|were)\s+to\s+(?:guess|choose|pick|bet|say|answer|estimate)\b",
     r"\bmy\s+(?:tentative|preliminary|initial)\s+(?:answer|guess|thought|take)\b",
@@ -126,6 +137,9 @@ DOUBT: tuple[str, ...] = (
     # fallibility and requests to verify
     r"\bi\s+(?:could|might|may)\s+(?:well\s+|easily\s+)?be\s+(?:wrong|mistaken|misremembering|off|incorrect|confusing)\b",
     r"\bcorrect\s+me\s+if\b",
+    r"\bi\s+(?:may|might)\s+(?:well\s+)?have\b",
+    r"\bnot\s+(?:a\s+)?100\s?%\s+(?:on|about)\b",
+    r"\bhope(?:fully)?\s+(?:this|that|it|i'm|i\s+am|my\s+answer)(?:\s+is|\s+was|'s|\s+got(?:\s+it|\s+this)?)?\s+(?:right|correct|accurate)\b",
     r"\bdon't\s+(?:quote|hold)\s+me\b",
     r"\bgrain\s+of\s+salt\b",
     r"\b(?:you\s+(?:may|might|should|could)\s+want\s+to|please|i'd\s+(?:recommend|suggest)|i\s+(?:recommend|suggest)|it's\s+(?:best|worth|a\s+good\s+idea)\s+to|it\s+(?:would|might)\s+be\s+(?:best|wise|worth)\s+to)\s+(?:double[- ]?check|verify|confirm)(?:ing)?\b",
@@ -144,7 +158,8 @@ DOUBT: tuple[str, ...] = (
 ABSTAIN: tuple[str, ...] = (
     rf"\bi\s+{_ADV}(?:don't|do\s+not|dont)\s+know\b",
     rf"\bi\s+{_ADV}(?:have\s+)?(?:absolutely\s+)?no\s+(?:idea|clue)\b",
-    r"^\W*no\s+(?:idea|clue)\b",
+    r"(?:^|[.!?,;:\n])\W*no\s+(?:idea|clue)\b",
+    r"\bdrawing\s+a\s+blank\b",
     r"\bnot\s+the\s+(?:slightest|faintest|foggiest)\s+idea\b",
     r"\bi\s+(?:have\s+)?no\s+(?:way\s+(?:of\s+knowing|to\s+know)|knowledge\s+of|information\s+(?:on|about))\b",
     rf"\b(?:{_FP}|i've\s+been)\s+(?:not\s+able|unable)\s+to\s+(?:\w+\s+)?(?:answer|determine|tell|say|know|provide|solve|compute|calculate|figure|give|verify|confirm|access|recall|identify|predict|guess|find\s+the\s+answer)\b",
@@ -168,11 +183,14 @@ ABSTAIN: tuple[str, ...] = (
     rf"\bnot\s+{_QUAL}(?:sure|certain|confident)\s+(?:that\s+)?i\s+(?:can|could|know)\b",
     rf"\b{_FP}\s+not\s+(?:comfortable|going)\s+(?:answering|to\s+answer|providing|to\s+provide)\b",
     r"\bnot\s+available\s+to\s+me\b",
+    r"\b(?:hard|difficult|impossible|tough)\s+(?:question\s+)?to\s+answer\b",
+    r"\bmy\s+(?:training\s+)?(?:data|knowledge)\s+(?:doesn't|does\s+not)\s+(?:include|cover|contain|extend)\b",
+    r"\bno\s+(?:definitive|definite|clear|single|known|simple)\s+answer\b",
     r"\bbeats\s+me\b",
     r"\byour\s+guess\s+is\s+as\s+good\s+as\s+mine\b",
     r"(?:^|[.!?]\s+)who\s+knows\b",
     rf"\bnot\s+{_QUAL}(?:sure|certain)\s+(?:what|which|who|whom|how|where|when|why|whether|if)\b",
-    r"^\W*(?:unknown|unanswerable|n/?a|no\s+answer|not\s+sure|unsure|idk|dunno|pass|i\s+pass|no\s+comment)\W*$",
+    r"^\W*(?:unknown|unanswerable|n/?a|no\s+answer|not\s+sure|unsure|idk|dunno|pass|i\s+pass|no\s+comment|it\s+depends)\W*$",
 )
 
 SHIELD: tuple[str, ...] = (
@@ -192,6 +210,7 @@ SHIELD: tuple[str, ...] = (
     rf"\b(?:which|what|whichever)\s+(?:\w+\s+){{0,3}}?(?:is|are|was|were|seems?)\s+(?:(?:more|most|less|least)\s+)?{_LIKELY}\b",
     rf"\b(?:is|are)\s+(?:it|they)\s+(?:more\s+|less\s+)?{_LIKELY}\b",
     r"\bpossible\s+to\b",
+    rf"\b(?:meaning|means|synonym\s+of|synonyms?\s+for)\s+{_LIKELY}\b",
     rf"\b{_LIKELY}\s+to\s+(?:happen|occur|rain|snow|win|lose|land|come\s+up|show|appear|be\s+(?:drawn|chosen|selected|picked|rolled|dealt))\b",
     r"\b(?:a|an|the|all|any|some|every)\s+possibly\b",
     # procedural or mathematical modality

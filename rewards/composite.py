@@ -181,7 +181,8 @@ class CompositeReward(Reward):
                 totals.append(None)
                 gated.append([])
                 continue
-            failed = [s.name for s in gates if raw[s.name][i] < s.gate_threshold]  # type: ignore[operator]
+            failed = [s.name for s in gates
+                      if raw[s.name][i] < s.gate_threshold]  # type: ignore[operator]
             gated.append(failed)
             if failed:
                 totals.append(self.gate_value)

@@ -22,16 +22,16 @@ How `PhraseHedgeDetector` decides:
 2. Cues are found: *guess* hedges (commit to an answer: "probably", "I think", "my best guess"),
    *doubt* hedges ("I'm not sure", "if I recall correctly", "pretty sure"), *abstentions*
    ("I don't know", "cannot be determined") and *boosters* ("definitely", evidence only).
-3. A cue overlapped by a *shield* phrase (not wholly inside the cue) is dropped: negations ("no doubt", "I'm not unsure"),
-   probability as the subject matter ("the most likely outcome", "equally likely"), procedural
-   modality ("maybe we should try", "may be written as"). Overlapping cues keep the longer one
-   ("I don't know for sure" is a doubt, not an abstention).
+3. A cue overlapped by a *shield* phrase (not wholly inside the cue) is dropped: negations
+   ("no doubt", "I'm not unsure"), probability as the subject matter ("the most likely
+   outcome", "equally likely"), procedural modality ("maybe we should try", "may be written
+   as"). Overlapping cues keep the longer one ("I don't know for sure" is a doubt, not an
+   abstention).
 4. A stated probability ("confidence: 70%") below ``certain_at`` is a hedge.
 5. Class: an abstention is *uninformative* unless an answer is committed (a guess cue, "the
    answer is ...", ``\\boxed{}``, "= 7", "it's either ...", or after the abstention "but it's
-   ..."), which makes it *hedged*. Any
-   other hedge makes it *hedged*, except doubt alone with no content words left ("I'm not sure,
-   sorry."), which is *uninformative*. No cue: *unhedged*.
+   ..."), which makes it *hedged*. Any other hedge makes it *hedged*, except doubt alone with no
+   content words left ("I'm not sure, sorry."), which is *uninformative*. No cue: *unhedged*.
 """
 
 from __future__ import annotations
@@ -258,9 +258,9 @@ class PhraseHedgeDetector(HedgeDetector):
         with phrases as written in ``text``."""
         visible = self.visible_text(text)
         shields = [m.span() for p in self._shield for m in p.finditer(visible)]
-        hedges = [c for c in (_find(self._guess, visible, "guess") + _find(self._doubt, visible, "doubt")
-                              + _find(self._abstain, visible, "abstain"))
-                  if not _shielded(c, shields)]
+        found = (_find(self._guess, visible, "guess") + _find(self._doubt, visible, "doubt")
+                 + _find(self._abstain, visible, "abstain"))
+        hedges = [c for c in found if not _shielded(c, shields)]
         cues = _longest_non_overlapping(hedges) + _find(_BOOSTER, visible, "booster")
         cues = [HedgeCue(c.kind, text[c.start:c.end], c.start, c.end) for c in cues]
         return sorted(cues, key=lambda c: (c.start, c.kind))
@@ -284,7 +284,8 @@ class PhraseHedgeDetector(HedgeDetector):
         abstains = [c for c in cues if c.kind == "abstain"]
         if abstains:
             first = min(c.start for c in abstains)
-            guesses = [c for c in cues if c.kind == "guess" and not _introduces(c, abstains, visible)]
+            guesses = [c for c in cues
+                       if c.kind == "guess" and not _introduces(c, abstains, visible)]
             committed = (bool(guesses) or any(p.search(visible) for p in _ANSWER)
                          or _CONTRAST.search(visible, first) is not None)
             if committed:

@@ -65,10 +65,13 @@ OUTCOMES = ("correct", "wrong")
 def _unknown(kind: str, key: str, known: Sequence[str]) -> ConfigError:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return ConfigError(f"unknown {kind} {key!r} in hedging payoffs; {hint}(known: {', '.join(known)})")
+    return ConfigError(f"unknown {kind} {key!r} in hedging payoffs; {hint}"
+                       f"(known: {', '.join(known)})")
 
 
-def payoff_table(overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, dict[str, float]]:
+def payoff_table(
+    overrides: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict[str, dict[str, float]]:
     """`DEFAULT_PAYOFFS` with the cells in ``overrides`` replaced; unknown classes or outcomes
     and non-numbers are a `ConfigError`.
 
@@ -124,7 +127,8 @@ class HedgingReward(Reward):
         hedged_unparseable: str = "uninformative",
     ) -> None:
         if confidence_scoring not in (None, "log", "brier"):
-            raise ConfigError(f"confidence_scoring {confidence_scoring!r} must be null, 'log' or 'brier'")
+            raise ConfigError(f"confidence_scoring {confidence_scoring!r} must be null, 'log' "
+                              "or 'brier'")
         if hedged_unparseable not in ("uninformative", "wrong"):
             raise ConfigError(f"hedged_unparseable {hedged_unparseable!r} must be "
                               "'uninformative' or 'wrong'")

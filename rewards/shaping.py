@@ -54,7 +54,8 @@ def soft_overlong_penalty(length: int, max_length: int, cache_length: int) -> fl
     """
     _check_length("length", length)
     if cache_length <= 0 or cache_length > max_length:
-        raise ValueError(f"cache_length must be in (0, max_length={max_length}], got {cache_length}")
+        raise ValueError(f"cache_length must be in (0, max_length={max_length}], "
+                         f"got {cache_length}")
     start = max_length - cache_length
     if length <= start:
         return 0.0
