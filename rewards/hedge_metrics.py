@@ -130,6 +130,9 @@ def records_from_results(results: Iterable[Any]) -> list[HedgeRecord]:
     records = []
     for res in results:
         info = _hedging_info(res.info)
+        if info["hedge_class"] is None:  # the detector failed: a masked record
+            records.append(HedgeRecord(HedgeClass.UNHEDGED, None))
+            continue
         records.append(HedgeRecord(HedgeClass(info["hedge_class"]), info.get("correct"),
                                    info.get("stated_confidence")))
     return records

@@ -24,7 +24,8 @@ determined"), so that saying so when it is the right answer is paid.
 
 Further rules:
 
-- **Judge failure.** A verifier TIMEOUT or ERROR gives ``value = None`` (masked), never 0.
+- **Judge failure.** A verifier TIMEOUT or ERROR, or a hedge detector that raises (a learned
+  classifier can), gives ``value = None`` (masked), never 0.
 - **Hedged but unparseable.** A hedged completion in which the verifier finds no answer
   (UNPARSEABLE) has expressed doubt and given nothing to check: it counts as uninformative
   (``hedged_unparseable="uninformative"``, default) or as a hedged wrong answer
@@ -149,7 +150,7 @@ class HedgingReward(Reward):
     def score(self, completion: str, reference: Any) -> RewardResult:
         """Verify, detect the hedge class, and look up (or properly score) the payoff."""
         return self.combine(self.verifier.verify(completion, reference),
-                            self.detector.detect(completion))
+                            self._detect([completion])[0])
 
     def score_batch(
         self,
@@ -162,11 +163,30 @@ class HedgingReward(Reward):
             raise ValueError(f"score_batch got {len(completions)} completions and "
                              f"{len(references)} references")
         verdicts = self.verifier.verify_batch(completions, references)
-        detections = self.detector.detect_batch(completions)
+        detections = self._detect(completions)
         return [self.combine(v, d) for v, d in zip(verdicts, detections)]
 
-    def combine(self, result: VerifyResult, detection: HedgeDetection) -> RewardResult:
-        """The reward for one verifier result and one hedge detection."""
+    def _detect(self, completions: Sequence[str]) -> list[HedgeDetection | Exception]:
+        """Detections, or the exception for each completion whose detection failed."""
+        try:
+            return list(self.detector.detect_batch(completions))
+        except Exception:  # find which ones fail; the others still count
+            out: list[HedgeDetection | Exception] = []
+            for text in completions:
+                try:
+                    out.append(self.detector.detect(text))
+                except Exception as exc:  # the detector failed, not the answer: masked
+                    out.append(exc)
+            return out
+
+    def combine(self, result: VerifyResult, detection: HedgeDetection | Exception) -> RewardResult:
+        """The reward for one verifier result and one hedge detection (an exception from the
+        detector masks the sample)."""
+        if isinstance(detection, Exception):
+            info = {"hedge_class": None, "correct": None, "scoring": "masked",
+                    "hedge_error": f"{type(detection).__name__}: {detection}"}
+            return RewardResult(None, {"correct": None, "payoff": None},
+                                {self.verifier_name: result}, info)
         hedge_class = detection.hedge_class
         info: dict[str, Any] = {
             "hedge_class": hedge_class.value,

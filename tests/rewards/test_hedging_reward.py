@@ -193,3 +193,27 @@ def test_math_log_scoring():
     reward = get_reward("hedging", confidence_scoring="log", log_eps=0.01)
     result = reward.score("Confidence: 100%. The answer is \\boxed{5}.", "7")
     assert result.value == pytest.approx(math.log(0.01), rel=1e-12)  # certain and wrong
+
+
+def test_a_failing_detector_masks_the_sample():
+    from rlfb.rewards.hedge_detect import (
+        HedgeClass,
+        HedgeDetection,
+        HedgeDetector,
+        register_hedge_detector,
+    )
+
+    @register_hedge_detector("test_fragile")
+    class Fragile(HedgeDetector):
+        def detect(self, text):
+            if "crash" in text:
+                raise RuntimeError("classifier out of memory")
+            return HedgeDetection(HedgeClass.UNHEDGED)
+
+    reward = get_reward("hedging", verifier="test_last_number", detector="test_fragile")
+    results = reward.score_batch(["It is 7.", "crash 7"], ["7", "7"])
+    assert results[0].value == 1.0
+    assert results[1].value is None and results[1].info["scoring"] == "masked"
+    assert "out of memory" in results[1].info["hedge_error"]
+    assert reward.score("crash", "7").value is None
+    assert hedging_metrics(records_from_results(results))["n_masked"] == 1
