@@ -18,7 +18,10 @@ A component has a ``name`` (unique; its key in ``components``), a ``kind`` and w
 builds: ``verifier`` (a registered verifier, value = its score; ``verifier:`` defaults to
 ``name``), ``reward`` (a registered reward, nested composites included; ``reward:`` defaults to
 ``name``) or ``shaping`` (`rlfb.rewards.shaping_reward`; ``fn:`` defaults to ``name``). Optional:
-``weight`` (1.0), ``options`` ({}), ``gate`` (false) and ``gate_threshold`` (1.0).
+``weight`` (1.0), ``options`` ({}), ``gate`` (false), ``gate_threshold`` (1.0) and
+``reference_key`` (the component sees ``reference[key]``: with references like
+``{"prompt": ..., "answer": ...}`` a math verifier takes ``answer`` while a reward model reads
+the prompt from the whole dict).
 
 Semantics, per sample:
 
@@ -111,6 +114,21 @@ def standardize(values: Sequence[float | None], groups: Sequence[Hashable], *, e
     return out
 
 
+def _sub_references(references: Sequence[Any], spec: ComponentSpec) -> Sequence[Any]:
+    key = spec.reference_key
+    if key is None:
+        return references
+    out = []
+    for ref in references:
+        if not isinstance(ref, dict) or key not in ref:
+            raise RlfbError(f"composite component {spec.name!r} reads reference[{key!r}], but a "
+                            f"reference is {type(ref).__name__}"
+                            + (f" with keys {sorted(ref)}" if isinstance(ref, dict) else "")
+                            + "; fix reference_key or the prompt source")
+        out.append(ref[key])
+    return out
+
+
 class CompositeReward(Reward):
     """Weighted, gated, optionally group-normalised sum of components (see the module
     docstring).
@@ -160,7 +178,8 @@ class CompositeReward(Reward):
         elif len(group_ids) != len(completions):
             raise ValueError(f"{len(group_ids)} group_ids for {len(completions)} completions")
         for part in self.parts:
-            part.results = part.reward.score_batch(completions, references, group_ids)
+            refs = _sub_references(references, part.spec)
+            part.results = part.reward.score_batch(completions, refs, group_ids)
         raw = {p.spec.name: [r.value for r in p.results] for p in self.parts}
         used = raw
         if self.normalize == "group":

@@ -12,7 +12,7 @@ from rlfb.errors import ConfigError
 KINDS = ("verifier", "reward", "shaping")
 #: The key that names what each kind builds (defaults to the component's name).
 TARGET_KEY = {"verifier": "verifier", "reward": "reward", "shaping": "fn"}
-_COMMON = ("name", "kind", "weight", "gate", "gate_threshold", "options")
+_COMMON = ("name", "kind", "weight", "gate", "gate_threshold", "options", "reference_key")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class ComponentSpec:
         gate: when true, a value below ``gate_threshold`` sets the total to ``gate_value``.
         gate_threshold: the pass mark of a gate.
         options: keyword options for what it builds.
+        reference_key: when set, the component sees ``reference[reference_key]`` instead of the
+            whole reference (e.g. "answer" for a math verifier while a reward model reads
+            "prompt" from the same dict).
     """
 
     name: str
@@ -36,6 +39,7 @@ class ComponentSpec:
     gate: bool = False
     gate_threshold: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
+    reference_key: str | None = None
 
 
 def _number(where: str, key: str, value: Any) -> float:
@@ -68,6 +72,9 @@ def parse_component(raw: Any, index: int) -> ComponentSpec:
     options = raw.get("options") or {}
     if not isinstance(options, Mapping):
         raise ConfigError(f"{where}: options must be a mapping, got {options!r}")
+    reference_key = raw.get("reference_key")
+    if reference_key is not None and not isinstance(reference_key, str):
+        raise ConfigError(f"{where}: reference_key must be a string, got {reference_key!r}")
     gate = raw.get("gate", False)
     if not isinstance(gate, bool):
         raise ConfigError(f"{where}: gate must be true or false, got {gate!r}")
@@ -75,7 +82,7 @@ def parse_component(raw: Any, index: int) -> ComponentSpec:
         name=name, kind=kind, target=target,
         weight=_number(where, "weight", raw.get("weight", 1.0)), gate=gate,
         gate_threshold=_number(where, "gate_threshold", raw.get("gate_threshold", 1.0)),
-        options=dict(options),
+        options=dict(options), reference_key=reference_key,
     )
 
 

@@ -169,3 +169,16 @@ def test_bad_options_are_clear_errors():
         get_reward("composite", components=[CORRECT], clip=[1.0, -1.0])
     with pytest.raises(RegistryError, match="unknown verifier 'fromat'"):
         get_reward("composite", components=[{"name": "fromat", "kind": "verifier"}])
+
+
+def test_reference_key_hands_each_component_its_part():
+    r = get_reward("composite", components=[
+        {**CORRECT, "reference_key": "answer"},
+        {"name": "len", "kind": "shaping", "fn": "length_penalty",
+         "options": {"unit": "words", "coef": 0.1}}])
+    ref = {"prompt": "What is 3 + 4?", "answer": "7"}
+    assert r.score("7", ref).value == pytest.approx(2.0 - 0.1, abs=1e-12)
+    with pytest.raises(RlfbError, match=r"reads reference\['answer'\].*keys \['prompt'\]"):
+        r.score("7", {"prompt": "What is 3 + 4?"})
+    with pytest.raises(ConfigError, match="reference_key must be a string"):
+        get_reward("composite", components=[{**CORRECT, "reference_key": 3}])

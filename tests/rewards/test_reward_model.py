@@ -195,3 +195,17 @@ def test_config_errors(base, arith_files, tmp_path):
 def test_reward_model_errors(tmp_path):
     with pytest.raises(ConfigError, match="no config.json"):
         get_reward("reward_model", path=str(tmp_path))
+
+
+def test_reward_model_inside_a_composite(trained):
+    path = str(trained[0])
+    composite = get_reward("composite", components=[
+        {"name": "correct", "kind": "verifier", "verifier": "math", "reference_key": "answer",
+         "weight": 1.0},
+        {"name": "rm", "kind": "reward", "reward": "reward_model", "weight": 0.5,
+         "options": {"path": path}}])
+    ref = {"prompt": "What is 3 + 4? ", "answer": "7"}
+    result = composite.score("7", ref)
+    rm_value = get_reward("reward_model", path=path).score("7", ref).value
+    assert result.components["correct"] == 1.0
+    assert result.value == pytest.approx(1.0 + 0.5 * rm_value, abs=1e-6)
