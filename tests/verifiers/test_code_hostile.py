@@ -17,6 +17,9 @@ import pytest
 from rlfb.verifiers import VerifyStatus, get_verifier
 from rlfb.verifiers.code.diagnostics import leftover_workdirs, sandbox_processes
 
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the code verifier's process tier "
+                                "needs root (see docs/sandbox.md)")
+
 W, T = VerifyStatus.WRONG, VerifyStatus.TIMEOUT
 UID_BASE = 1_900_020_000
 NONCE = f"rlfbpwn{os.getpid()}x{time.time_ns()}"

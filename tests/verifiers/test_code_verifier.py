@@ -13,6 +13,9 @@ from rlfb.verifiers import VerifyStatus, get_verifier
 from rlfb.verifiers.code import CodeVerifier
 from rlfb.verifiers.code.diagnostics import leftover_workdirs, sandbox_processes
 
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the code verifier's process tier "
+                                "needs root (see docs/sandbox.md)")
+
 # Tests use their own sandbox uid range, away from the default one, so that a benchmark or
 # another rlfb process on the machine cannot make them see foreign processes.
 TEST_UID_BASE = 1_900_010_000
