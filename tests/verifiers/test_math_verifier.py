@@ -16,7 +16,7 @@ C, W, U, E = (VerifyStatus.CORRECT, VerifyStatus.WRONG, VerifyStatus.UNPARSEABLE
 @pytest.fixture(scope="module")
 def math_verifier():
     verifier = get_verifier("math")
-    verifier.warmup()
+    verifier.warmup(full=False)
     return verifier
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .exact import numbers_equal, parse_number
-from .lexicon import is_name, is_variable, name_key, vector_entries
+from .lexicon import is_name, is_variable, matrix_entries, name_key, vector_entries
 from .structure import Assign, Equation, Ineq, Interval, Leaf, Ratio, Seq, SetUnion, TextAns
 
 INF = {"\\infty": math.inf, "-\\infty": -math.inf}
@@ -96,6 +96,10 @@ def equal(ref: object, pred: object, be: Backend) -> bool:
             ref.parts, pred.parts, be)
     if isinstance(ref, TextAns) or isinstance(pred, TextAns):
         return _words(ref) == _words(pred)
+    ref_m, pred_m = matrix_entries(ref.text), matrix_entries(pred.text)
+    if ref_m is not None and pred_m is not None:  # two written-out matrices: entry by entry
+        return len(ref_m) == len(pred_m) and len(ref_m[0]) == len(pred_m[0]) and all(
+            be.leaf_equal(a, b) for ra, rb in zip(ref_m, pred_m) for a, b in zip(ra, rb))
     return be.leaf_equal(ref.text, pred.text)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .compare import Undecided, equal
+from .lexicon import matrix_entries
 from .normalize import normalize
 from .structure import (Assign, Equation, GuardError, Ineq, Interval, Leaf, Ratio, Seq, SetUnion,
                         TextAns, parse_answer, readings)
@@ -110,7 +111,8 @@ def _trees(normalized: str, backend: Any) -> list:
 def leaves(node: object) -> list[str]:
     """Texts of every leaf of a tree (assignment names excluded)."""
     if isinstance(node, Leaf):
-        return [node.text]
+        entries = matrix_entries(node.text)
+        return [e for row in entries for e in row] if entries else [node.text]
     if isinstance(node, Interval):
         return [node.lo.text, node.hi.text]
     if isinstance(node, Equation):

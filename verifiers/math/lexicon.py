@@ -96,14 +96,24 @@ def strip_units(s: str) -> str:
 _MATRIX = re.compile(r"^\\begin\{pmatrix\}(.*)\\end\{pmatrix\}$", re.DOTALL)
 
 
-def vector_entries(s: str) -> list[str] | None:
-    """The entries of a one-row or one-column matrix (a vector), else None."""
+def matrix_entries(s: str) -> list[list[str]] | None:
+    """The rows of entries of a lone matrix (``\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}``), or None
+    (not a matrix, a nested one, or rows of different lengths)."""
     m = _MATRIX.match(s.strip())
-    if not m or "\\begin" in m.group(1):
+    if not m or "\\begin" in m.group(1) or "\\end" in m.group(1):
         return None
     rows = [r.strip() for r in m.group(1).split("\\\\")]
-    rows = [r for r in rows if r]
-    cells = [[c.strip() for c in r.split("&")] for r in rows]
+    cells = [[c.strip() for c in r.split("&")] for r in rows if r]
+    if not cells or len({len(r) for r in cells}) != 1 or any(not c for r in cells for c in r):
+        return None
+    return cells
+
+
+def vector_entries(s: str) -> list[str] | None:
+    """The entries of a one-row or one-column matrix (a vector), else None."""
+    cells = matrix_entries(s)
+    if cells is None:
+        return None
     if len(cells) == 1:
         return cells[0]
-    return [c[0] for c in cells] if all(len(c) == 1 for c in cells) else None
+    return [r[0] for r in cells] if all(len(r) == 1 for r in cells) else None

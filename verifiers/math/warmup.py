@@ -30,6 +30,13 @@ _FIXED = ["\\infty", "-\\infty", "2+3i", "\\frac{3}{4}i", "e^{i\\pi}", "\\overli
           "\\lim_{x\\to 0}\\frac{\\sin x}{x}", "\\begin{vmatrix}1&2\\\\3&4\\end{vmatrix}",
           "\\dfrac{1}{3}", "\\tfrac{1}{3}", "f'(x)", "P(A)", "\\mathbf{v}", "abc", "xy"]
 
+# Shapes nested two deep: ANTLR's cache is keyed by token kinds, so covering how common shapes nest
+# inside each other covers most answers whatever their numbers and letters.
+_SHAPES = ["{a}+{b}", "{a}-{b}", "-{a}", "{a}{b}", "{a} {b}", "{a}\\cdot {b}", "\\frac{{{a}}}{{{b}}}",
+           "{a}^{{{b}}}", "{a}^2", "\\sqrt{{{a}}}", "\\sqrt[3]{{{a}}}", "({a})", "|{a}|", "\\sin({a})",
+           "\\cos {a}", "\\ln({a})", "e^{{{a}}}", "{a}!", "\\pi {a}", "{a}\\sqrt{{{b}}}", "{a}/{b}",
+           "({a})^{{{b}}}"]
+
 # Run before the fork server reports ready: the first parse and the first comparison load much of
 # sympy and ANTLR lazily (about half a second), which no forked worker should pay inside a budget.
 ESSENTIAL: list[tuple[str, str]] = [
@@ -54,6 +61,10 @@ def _corpus() -> list[str]:
     out += [u.format(a=a) for u in _UNARY for a in atoms[::2]]
     out += [b.format(a=a, b=c) for b in _BINARY for a, c in pairs[::2]]
     out += [s.format(a=a, b=c) for s in _STRUCTURES for a, c in pairs[1::3]]
+    out += [outer.format(a=inner.format(a="x", b="3"), b="5") for outer in _SHAPES
+            for inner in _SHAPES]
+    out += [outer.format(a="7", b=inner.format(a="y", b="4")) for outer in _SHAPES
+            for inner in _SHAPES]
     return out
 
 

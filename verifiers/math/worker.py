@@ -197,13 +197,18 @@ class WorkerPool:
         self._release(worker)
         return reply
 
-    def warm(self, count: int, full: bool = True, wait_s: float = STARTUP_TIMEOUT_S) -> None:
-        """Make ``count`` ready workers; with ``full``, first wait until the fork server has
-        warmed its parser, so that they start warm."""
-        deadline = time.monotonic() + wait_s
+    def warm(self, count: int, full: bool = True, wait_s: float = STARTUP_TIMEOUT_S,
+             corpus_wait_s: float = 300.0) -> None:
+        """Make ``count`` ready workers; with ``full``, first wait (up to ``corpus_wait_s``)
+        until the fork server has parsed its warm-up corpus, so that they start warm."""
         self.ensure_capacity(count)
-        while full and self.server(deadline).request("status", deadline).get("remaining", 0):
-            time.sleep(0.05)
+        corpus_deadline = time.monotonic() + corpus_wait_s
+        while full and time.monotonic() < corpus_deadline:
+            step = time.monotonic() + wait_s
+            if not self.server(step).request("status", step).get("remaining", 0):
+                break
+            time.sleep(0.1)
+        deadline = time.monotonic() + wait_s
         taken = []
         try:
             for _ in range(count):
