@@ -18,6 +18,8 @@ Rules, reference first:
 - tuples compare in order (a one-row or one-column matrix against a tuple is read as one); lists
   and sets as sets (a repeated equal value is one value); a single reference value against
   several different predicted values is wrong (a hedge);
+- written-out matrices compare entry by entry (same shape); a matrix expression (``A + B``) goes
+  to sympy whole;
 - text answers compare case-insensitively.
 """
 
