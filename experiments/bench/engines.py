@@ -7,7 +7,8 @@ Both engines get the same prompts (arithmetic questions in chat form), the same
 ``SamplingParams`` (n, max_new_tokens, temperature 1, seed) and float32 weights. Each
 (model, engine) pair runs in its own Python process, because vLLM lowers torch's thread count
 for the whole process it lives in; within a process the engine is built (timed as start-up),
-warmed up with one small call, then timed over ``--repeats`` calls of the full batch.
+warmed up with one small call, then timed over ``--repeats`` calls of the full batch. The
+``threads`` column is torch's thread count during generation, as the engine left it.
 Throughput is completion tokens (EOS included) per second of ``generate``. On the random tiny
 model nearly every sample runs to ``max_new_tokens``; SmolLM2 stops when it has answered, so
 its token count varies between engines (they draw different random streams).
@@ -43,8 +44,13 @@ def model_path(name: str, workdir: Path) -> Path:
 
 def run_one(engine_name: str, path: str, args: argparse.Namespace) -> dict:
     """Build one engine and time it; the result is printed as JSON for the parent process."""
+    import torch
+
     from rlfb.rollout import get_engine
     from rlfb.types import Prompt, SamplingParams
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     prompts = [Prompt(f"q{i}", ({"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]},))
                for i in range(args.prompts)]
@@ -62,7 +68,7 @@ def run_one(engine_name: str, path: str, args: argparse.Namespace) -> dict:
         tokens += sum(len(r.completion_token_ids) for r in rollouts)
         stops += sum(r.finish_reason == "stop" for r in rollouts)
     engine.close()
-    return {"startup_s": startup, "tokens": tokens, "seconds": seconds,
+    return {"threads": torch.get_num_threads(), "startup_s": startup, "tokens": tokens, "seconds": seconds,
             "tokens_per_s": tokens / seconds, "stop_fraction": stops / (args.repeats * len(rollouts))}
 
 
@@ -75,6 +81,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="hf engine rows per generate")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (0 = torch's default). vLLM on CPU sets its own: "
+                             "it went down to 1 on a 2-core machine, so 1 keeps hf level with it")
     parser.add_argument("--one", nargs=2, metavar=("ENGINE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -82,11 +91,11 @@ def main() -> None:
         return
     passthrough = ["--prompts", str(args.prompts), "--n", str(args.n), "--max-new-tokens",
                    str(args.max_new_tokens), "--repeats", str(args.repeats),
-                   "--batch-size", str(args.batch_size)]
+                   "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
     print(f"prompts={args.prompts} n={args.n} max_new_tokens={args.max_new_tokens} "
           f"repeats={args.repeats} float32, cpus={os.cpu_count()}, "
           f"load average at start {os.getloadavg()[0]:.2f}")
-    print(f"{'model':<9}{'engine':<7}{'start-up s':>11}{'tokens':>8}{'gen s':>8}"
+    print(f"{'model':<9}{'engine':<7}{'threads':>8}{'start-up s':>11}{'tokens':>8}{'gen s':>8}"
           f"{'tokens/s':>10}{'stopped':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
@@ -99,8 +108,9 @@ def main() -> None:
                     print(f"{model:<9}{engine:<7} failed:\n{proc.stderr[-2000:]}")
                     continue
                 r = json.loads(lines[-1][len("RESULT "):])
-                print(f"{model:<9}{engine:<7}{r['startup_s']:>11.1f}{r['tokens']:>8}"
+                print(f"{model:<9}{engine:<7}{r['threads']:>8}{r['startup_s']:>11.1f}{r['tokens']:>8}"
                       f"{r['seconds']:>8.2f}{r['tokens_per_s']:>10.1f}{r['stop_fraction']:>9.0%}")
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
