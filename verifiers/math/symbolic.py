@@ -10,9 +10,10 @@ Equality of two expressions ``a``, ``b``:
    it can evaluate is non-zero however small (``e^{-1000}`` is not 0) and a difference in which
    it finds no significant digit (working precision up to 300 digits) is zero, unless its
    expansion is a non-zero rational;
-3. free symbols: ``a - b`` is evaluated the same way at four fixed rational points (both signs;
-   integers for sums, factorials, floor): certified non-zero at any point → different; zero at
-   every point where it is defined → equal (a randomised identity test).
+3. free symbols: ``a - b`` is evaluated at four fixed rational points (both signs; integers for
+   sums, factorials, floor), exactly for a rational function, else the same certified way:
+   non-zero at any point → different; zero at every point where it is defined → equal (a
+   randomised identity test).
 
 Two equations are equal when their ``lhs - rhs`` differ by a constant non-zero factor (checked
 at the same points), never because both sides reduce to 0. Inequalities are equal when their
@@ -46,6 +47,7 @@ class SympyBackend:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.known: dict[str, object] = {}
+        self.seen: dict[str, object] = {}
 
     def prepare(self, leaf: str) -> None:
         """Parse a leaf ahead of the comparison, so that a failure is attributed to its side."""
@@ -59,13 +61,18 @@ class SympyBackend:
         if text in self.known:
             return self.known[text]
         num = parse_number(text)  # exact: "6.02e23" is a number, not 6.02·e·23
-        return Rational(num.value.numerator, num.value.denominator) if num else parse_leaf(text)
+        value = Rational(num.value.numerator, num.value.denominator) if num else parse_leaf(text)
+        self.seen[text] = value
+        return value
 
     def show(self, leaf: str) -> str:
-        """How a leaf appears in the evidence: the sympy expression it was read as."""
+        """How a leaf appears in the evidence: the sympy expression it was read as (a leaf that
+        was never parsed, such as a matrix compared entry by entry, is shown as written)."""
+        if leaf not in self.seen:
+            return leaf
         try:
-            return str(self.expr(leaf))[:200]
-        except (ValueError, TypeError, RecursionError):
+            return str(self.seen[leaf])[:200]
+        except ValueError:  # an integer too long to print (Python's 4300-digit limit)
             return leaf
 
     def leaf_equal(self, ref: str, pred: str) -> bool:
@@ -205,6 +212,11 @@ def expr_equal(a, b) -> bool:
         return True
     if not d.free_symbols:
         return _constant_zero(d)
+    if d.is_rational_function():  # polynomials and their quotients: exact values at the points
+        exact = [d.xreplace(pt) for pt in _points(d)]
+        exact = [v for v in exact if v.is_Rational]
+        if exact:
+            return all(v == 0 for v in exact)
     verdicts = [v for v in (numeric_zero(d, pt) for pt in _points(d)) if v is not None]
     if verdicts:
         return all(verdicts)
