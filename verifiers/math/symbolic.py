@@ -25,6 +25,7 @@ from __future__ import annotations
 import sympy
 from sympy import Integer, Rational, S, nan, oo, zoo
 from sympy.core.evalf import PrecisionExhausted
+from sympy.solvers.inequalities import solve_univariate_inequality
 
 from .compare import INF, Policy, Undecided, simple_intervals
 from .exact import numbers_equal, parse_number, rounds_to
@@ -158,7 +159,7 @@ class SympyBackend:
         for i, op in enumerate(ineq.ops):
             rel = _relational(op, self.expr(ineq.parts[i].text),
                               self.expr(ineq.parts[i + 1].text))
-            solution = solution.intersect(sympy.solveset(rel, x, S.Reals))
+            solution = solution.intersect(_solve(rel, x))
         return self._from_set(solution)
 
     def _from_set(self, s) -> list[Interval]:
@@ -180,6 +181,17 @@ class SympyBackend:
         text = "sympy:" + sympy.srepr(value)
         self.known[text] = value
         return Leaf(text)
+
+
+def _solve(rel, x):
+    """The real solution set of one relation (the univariate inequality solver first: it is
+    about twice as fast as solveset, which takes over where it gives up)."""
+    if not isinstance(rel, sympy.Ne):
+        try:
+            return solve_univariate_inequality(rel, x, relational=False, domain=S.Reals)
+        except (NotImplementedError, ValueError, TypeError):
+            pass
+    return sympy.solveset(rel, x, S.Reals)
 
 
 def _relational(op: str, a, b):
@@ -273,10 +285,16 @@ def proportional(d1, d2, positive: bool) -> bool:
         return d1 == d2 == 0 if not (d1.free_symbols or d2.free_symbols) else False
     if d1 == d2 or (not positive and d1 == -d2):
         return True
+    exact = d1.is_rational_function() and d2.is_rational_function()
     ratios = []
     for pt in _points(d1 + d2):
         try:
-            v1, v2 = d1.evalf(30, subs=pt), d2.evalf(30, subs=pt)
+            if exact:  # polynomial equations: exact ratios at the points
+                v1, v2 = d1.xreplace(pt), d2.xreplace(pt)
+                if not (v1.is_Rational and v2.is_Rational):
+                    continue
+            else:
+                v1, v2 = d1.evalf(30, subs=pt), d2.evalf(30, subs=pt)
             if v2 == 0 or _infinite(v1) or _infinite(v2):
                 continue
             ratios.append(v1 / v2)
