@@ -70,14 +70,19 @@ class ForkServer:
         self._lock = threading.Lock()
 
     def request(self, op: str, deadline: float, fds: tuple[int, ...] = ()) -> dict[str, Any]:
-        """Send ``op`` (with ``fds``) and wait for its reply; stale replies are dropped."""
-        with self._lock:
+        """Send ``op`` (with ``fds``) and wait for its reply; stale replies are dropped. Another
+        thread's request in flight is waited for only until ``deadline``."""
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise WorkerTimeout("the fork server was busy until the deadline")
+        try:
             if not self.ready:
                 self._expect(lambda m: "ready" in m or "failed" in m, deadline, startup=True)
             self._seq += 1
             seq = self._seq
             socket.send_fds(self.sock, [json.dumps({"op": op, "seq": seq}).encode()], list(fds))
             return self._expect(lambda m: m.get("seq") == seq, deadline)
+        finally:
+            self._lock.release()
 
     def _expect(self, match, deadline: float, startup: bool = False) -> dict[str, Any]:
         while True:
