@@ -81,3 +81,10 @@ def test_answer_like():
 def test_long_completion_is_linear():
     text = "lorem ipsum $x$ 3.14 (" * 8000 + "\\boxed{7}"
     assert answer(text) == ("boxed", "7")
+
+
+def test_only_the_tail_of_a_huge_completion_is_read():
+    filler = "lorem ipsum " * 30000  # 360 KB
+    assert answer(filler + "\\boxed{7}") == ("boxed", "7")
+    assert answer("\\boxed{7}" + filler) is None
+    assert answer("$" * 1_000_000) is None

@@ -64,6 +64,7 @@ _PROSE_OK = {"and", "or", "percent", "percentage", "pct", "sqrt", "frac", "pi", 
 _TEXT_BLOCK = re.compile(r"\\(?:text|textbf|textit|mathrm|mbox|textnormal)\s*\{[^{}]*\}")
 _COMMAND = re.compile(r"\\[a-zA-Z]+")
 MAX_BARE_CHARS = 300
+MAX_SCAN_CHARS = 200_000
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,9 @@ class Extraction:
 def extract(text: str, order: Sequence[str] | str = "auto",
             bare_limit: int = MAX_BARE_CHARS) -> Extraction | None:
     """The final answer of ``text`` (see the module docstring), or None when there is none.
-    ``bare_limit`` is the longest text ``bare`` takes whole (references allow more)."""
-    text = unescape(text)
+    ``bare_limit`` is the longest text ``bare`` takes whole (references allow more). Only the
+    last `MAX_SCAN_CHARS` characters of a longer text are read: the final answer is at the end."""
+    text = unescape(text[-MAX_SCAN_CHARS:])
     if order == "auto":
         found = [e for e in (_RUN[name](text) for name in MARKED) if e is not None]
         if found:
@@ -218,9 +220,9 @@ def extract_bare(text: str, limit: int = MAX_BARE_CHARS) -> Extraction | None:
     return Extraction(answer, "bare", 0) if is_answer_like(answer, limit) else None
 
 
-def extract_last_math(text: str) -> Extraction | None:
+def extract_last_math(text: str, spans: list | None = None) -> Extraction | None:
     """The last math environment (with a ``%`` or "percent" right after it)."""
-    spans = _math_spans(text)
+    spans = _math_spans(text) if spans is None else spans
     if not spans:
         return None
     start, end, content = spans[-1]
@@ -276,8 +278,8 @@ def _later_of_math_and_number(text: str) -> Extraction | None:
     """The last math environment or the last number, whichever stands later (a number inside
     the last environment belongs to it)."""
     spans = _math_spans(text)
-    math = extract_last_math(text)
-    number = extract_last_number(_outside_math(text) if spans else text)
+    math = extract_last_math(text, spans)
+    number = extract_last_number(_outside_math(text, spans) if spans else text)
     if math is None or number is None:
         return math or number
     return number if number.position > spans[-1][1] - 1 else math
@@ -328,12 +330,14 @@ def _math_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
-def _outside_math(text: str) -> str:
+def _outside_math(text: str, spans: list | None = None) -> str:
     """``text`` with every math environment blanked out (same length)."""
-    chars = list(text)
-    for start, end, _ in _math_spans(text):
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
+    pieces, pos = [], 0
+    for start, end, _ in (_math_spans(text) if spans is None else spans):
+        pieces += [text[pos:start], " " * (end - start)]
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
 
 
 _RUN: dict[str, Callable[[str], Extraction | None]] = {
