@@ -27,10 +27,14 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray instance shared by the whole test session (ray.init costs ~2.5 s)."""
+    """One local Ray instance shared by the whole test session (ray.init costs ~2.5 s).
+
+    ``address="local"`` always starts a fresh instance, even when another Ray cluster runs on
+    the machine (a plain ``ray.init(num_cpus=...)`` would try to join it and fail).
+    """
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
