@@ -96,7 +96,7 @@ class OfflineTrainer:
         encoder = Encoder(tokenizer, o.fields, system_prompt=o.system_prompt,
                           chat_template=o.chat_template, max_length=o.max_length)
         load = load_pairs if self.dpo else load_examples
-        rows = load(o.files, encoder, o.format)
+        rows = load(o.files, encoder, o.format)[:o.limit]
         if o.eval_files:
             return rows, load(o.eval_files, encoder, o.format)
         return split_holdout(rows, o.holdout, o.holdout_seed)

@@ -319,6 +319,9 @@ class OfflineConfig:
     holdout: float = 0.0
     """Rows of files held out for evaluation when eval_files is empty: a fraction in (0, 1) or
     a whole count (0 = no held-out set)."""
+    limit: int | None = None
+    """Use only the first this many rows of files, before the held-out split (null = all); for
+    smoke runs."""
     holdout_seed: int = 0
     """Seed of the held-out choice (fixed apart from run.seed, so seeds share an eval set)."""
     format: str | None = None
@@ -349,6 +352,8 @@ class OfflineConfig:
         _check_range(self.max_length >= 2,
                      f"offline.max_length must be >= 2, got {self.max_length}")
         _check_range(self.holdout >= 0, f"offline.holdout must be >= 0, got {self.holdout}")
+        _check_range(self.limit is None or self.limit >= 1,
+                     f"offline.limit must be >= 1 or null (all rows), got {self.limit}")
 
 
 @dataclass
