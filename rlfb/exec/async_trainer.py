@@ -11,9 +11,11 @@ With depth ``d = ray.async_depth`` each step does
 
 So generation and scoring of step ``s + d`` overlap the update of step ``s``, and every sample
 trained on is exactly ``d`` versions stale (``staleness/<k>`` metrics); the first steps are
-fresher. The policy loss corrects for it: the ratio is taken against the behaviour logprobs the
-engine recorded, clipped (PPO), and ``algo.tis_cap`` truncates the importance weight.
-``buffer.max_staleness`` must allow ``d``.
+fresher. ``buffer.max_staleness`` must allow ``d``. The correction is ``algo.tis_cap``: the
+objective weights each token by ``min(pi_theta / mu, tis_cap)``, the truncated importance ratio
+between the learner's policy and the behaviour policy ``mu`` whose logprobs the engine recorded
+(the PPO clip acts on the ratio to the pre-update policy, as in sync mode). Without it the stale
+samples are used uncorrected, and the trainer warns.
 
 The ``buffer/`` counters of a step (groups added, queue depth) are read while the producers of
 later steps add groups, so they vary with timing; the groups the learner takes do not.
@@ -26,6 +28,7 @@ checkpoint waits for the rollouts in flight and stores them, so a resumed run co
 from __future__ import annotations
 
 import time
+import warnings
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
@@ -48,6 +51,10 @@ def check_async(cfg: Any) -> None:
     if cfg.run.executor != "ray":
         raise ConfigError("ray.mode=async needs run.executor=ray (the local executor runs one "
                           "role at a time)")
+    if cfg.algo.tis_cap is None:
+        warnings.warn("ray.mode=async without algo.tis_cap: samples up to "
+                      f"{depth} versions stale are trained on without importance correction; "
+                      "set algo.tis_cap (e.g. 2.0)", stacklevel=2)
 
 
 class AsyncTrainer(Trainer):

@@ -73,7 +73,8 @@ def ensure_ray(ray_cfg: Any, need: dict[str, float]) -> bool:
         return True
     cpus = ray_cfg.num_cpus or max(os.cpu_count() or 1, math.ceil(need["CPU"]))
     gpus = None if need["GPU"] == 0 else math.ceil(need["GPU"])
-    ray.init(num_cpus=cpus, num_gpus=gpus, include_dashboard=False)
+    # address="local": a new instance even when another Ray runs on this machine
+    ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False)
     return True
 
 
@@ -135,9 +136,11 @@ class Placement:
 
 
 def driver_node_options() -> dict[str, Any]:
-    """Options that pin a resource-free actor to this (the controller's) node."""
+    """Options that pin a resource-free actor to this (the controller's) node, strictly: it
+    must not share the fate of another node (it dies with the controller's node only)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     node = ray.get_runtime_context().get_node_id()
-    return {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+    return {"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(node,
+                                                                                 soft=False)}

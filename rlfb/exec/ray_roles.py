@@ -173,18 +173,18 @@ class LearnerHost(RoleHost):
         """
         import ray
 
-        from rlfb.sync.payload import pack
+        from rlfb.sync.payload import pack, skip_aliases
 
         start = time.perf_counter()
-        payload = pack(self.obj.named_weights(), self.obj.version)
+        payload = pack(skip_aliases(self.obj.named_weights()), self.obj.version)
         ref = ray.put(payload)
         return [ref], payload.nbytes, time.perf_counter() - start
 
     def weight_entries(self) -> list[Any]:
         """Name, dtype and shape of every weight (what a broadcast receiver must allocate)."""
-        from rlfb.sync.payload import pack
+        from rlfb.sync.payload import pack, skip_aliases
 
-        return list(pack(self.obj.named_weights(), self.obj.version).entries)
+        return list(pack(skip_aliases(self.obj.named_weights()), self.obj.version).entries)
 
     def rendezvous(self) -> tuple[str, int]:
         """A host address and a free TCP port on this node for the broadcast group."""
@@ -201,11 +201,12 @@ class LearnerHost(RoleHost):
     def broadcast_weights(self) -> tuple[int, float]:
         """Broadcast the current weights to the group; returns (bytes, seconds)."""
         from rlfb.sync.collective import broadcast
+        from rlfb.sync.payload import skip_aliases
 
         if self.group is None:
             raise RlfbError("broadcast_weights before join_group")
         start = time.perf_counter()
-        nbytes = broadcast(self.group, self.obj.named_weights())
+        nbytes = broadcast(self.group, skip_aliases(self.obj.named_weights()))
         return nbytes, time.perf_counter() - start
 
     def save(self, path: str) -> None:

@@ -14,7 +14,7 @@ Bytes are dtype-agnostic, so dtypes NumPy lacks (bfloat16) round-trip bit for bi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +81,25 @@ def pack(named_tensors: Iterable[tuple[str, torch.Tensor]], version: int) -> Wei
         flat = t.to("cpu").contiguous().reshape(-1)
         arrays.append(flat.view(torch.uint8).numpy())
     return WeightPayload(version=version, entries=tuple(entries), arrays=tuple(arrays))
+
+
+def skip_aliases(named_tensors: Iterable[tuple[str, torch.Tensor]]
+                 ) -> Iterator[tuple[str, torch.Tensor]]:
+    """The tensors without those that alias one already given (same storage, offset, shape
+    and dtype), e.g. an ``lm_head.weight`` tied to ``embed_tokens.weight``: a receiver whose
+    model ties them (the same architecture) updates both through the first name.
+
+    >>> w = torch.ones(2, 2)
+    >>> [n for n, _ in skip_aliases([("embed", w), ("head", w), ("other", w.clone())])]
+    ['embed', 'other']
+    """
+    seen: set[tuple[int, int, tuple[int, ...], torch.dtype]] = set()
+    for name, t in named_tensors:
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.dtype)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield name, t
 
 
 def unpack(payload: WeightPayload) -> list[tuple[str, torch.Tensor]]:
