@@ -21,7 +21,8 @@ Ray instance never leak into the next):
   (``dst.copy_(src)``, same shapes and dtypes, one thread); the target is sync ≤ 3x the copy.
 
 Step times are means over steps 2..N (step 1 pays warm-up); Ray start-up (actors loading their
-models) is printed separately. The machine's core count is printed: on a small machine the
+models) is printed separately. Sync times are medians after three warm-up syncs (the first puts
+into a fresh object store pay its page faults: ~1 s instead of ~0.07 s for 538 MB here). The machine's core count is printed: on a small machine the
 roles compete for the same cores, which caps what overlap and extra actors can gain.
 """
 
@@ -170,7 +171,7 @@ def child_sync(args: argparse.Namespace, engine: str) -> dict:
     start = time.perf_counter()
     ex = ray_executor(cfg, model)
     startup = time.perf_counter() - start
-    syncs = [ex.sync_weights() for _ in range(args.repeats + 1)][1:]
+    syncs = [ex.sync_weights() for _ in range(args.repeats + 3)][3:]  # 3 warm the store
     ex.close()
     copies += memcpy_seconds(model, cfg.model.dtype, args.repeats)[0]
     med = lambda key: statistics.median(s[key] for s in syncs)  # noqa: E731
@@ -270,16 +271,19 @@ def main() -> None:
     if "sync" in parts:
         print("\n## weight sync vs one in-memory copy of the same tensors\n")
         print("| engine | MB sent | sync (wait for load) | learner publish | engine load | "
-              "memcpy (MB) | sync / memcpy |")
-        print("|---|---|---|---|---|---|---|")
+              "memcpy (MB) | sync / memcpy | transport / memcpy |")
+        print("|---|---|---|---|---|---|---|---|")
         for engine in ("vllm", "hf"):
             r = spawn(args, "sync", engine)
             print(f"| {engine} | {r['bytes'] / 1e6:.0f} | {fmt(r['sync_s'])} | "
                   f"{fmt(r['publish_s'])} | {fmt(r['load_s'])} | {fmt(r['memcpy_s'])} "
                   f"({r['copy_bytes'] / 1e6:.0f}) | "
-                  f"{r['sync_s'] / r['memcpy_s'] * r['copy_bytes'] / r['bytes']:.2f}x |")
-        print("\n(sync / memcpy compares seconds per byte: the memcpy copies every tensor of the "
-              "model folder, the sync sends tied weights once)")
+                  f"{r['sync_s'] / r['memcpy_s'] * r['copy_bytes'] / r['bytes']:.2f}x | "
+                  f"{(r['sync_s'] - r['load_s']) / r['memcpy_s'] * r['copy_bytes'] / r['bytes']:.2f}x |")
+        print("\n(ratios compare seconds per byte: the memcpy copies every tensor of the model "
+              "folder, the sync sends tied weights once. transport = sync - engine load: the "
+              "learner's pack and put and the controller's round trips, without the engine's own "
+              "update_weights)")
 
 
 if __name__ == "__main__":

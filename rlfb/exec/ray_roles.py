@@ -156,6 +156,7 @@ class LearnerHost(RoleHost):
     def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
         super().__init__(role, factory, threads)
         self.group: Any = None
+        self._pack_buffer: Any = None
 
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
         """One learner update."""
@@ -176,15 +177,17 @@ class LearnerHost(RoleHost):
         from rlfb.sync.payload import pack, skip_aliases
 
         start = time.perf_counter()
-        payload = pack(skip_aliases(self.obj.named_weights()), self.obj.version)
+        payload = pack(skip_aliases(self.obj.named_weights()), self.obj.version,
+                       out=self._pack_buffer)
+        self._pack_buffer = payload.buffer  # reused next time: ray.put copies it
         ref = ray.put(payload)
         return [ref], payload.nbytes, time.perf_counter() - start
 
     def weight_entries(self) -> list[Any]:
         """Name, dtype and shape of every weight (what a broadcast receiver must allocate)."""
-        from rlfb.sync.payload import pack, skip_aliases
+        from rlfb.sync.payload import layout, skip_aliases
 
-        return list(pack(skip_aliases(self.obj.named_weights()), self.obj.version).entries)
+        return layout(skip_aliases(self.obj.named_weights()))[0]
 
     def rendezvous(self) -> tuple[str, int]:
         """A host address and a free TCP port on this node for the broadcast group."""

@@ -93,52 +93,33 @@ def join(spec: GroupSpec) -> Group:
     return Group(backend=backend, device=device, spec=spec)
 
 
-_ALIGN = 64  # every tensor starts at a multiple of this many bytes in the flat buffer
-
-
-def _nbytes(e: TensorEntry) -> int:
-    numel = 1
-    for d in e.shape:
-        numel *= d
-    return numel * getattr(torch, e.dtype).itemsize
-
-
-def layout(entries: Iterable[TensorEntry]) -> tuple[list[int], int]:
-    """Byte offset of each tensor in the flat buffer, and the buffer's size.
-
-    >>> layout([TensorEntry("a", "bfloat16", (3,)), TensorEntry("b", "float32", (2,))])
-    ([0, 64], 72)
-    """
-    offsets, total = [], 0
-    for e in entries:
-        total = -(-total // _ALIGN) * _ALIGN
-        offsets.append(total)
-        total += _nbytes(e)
-    return offsets, total
+def _size(entries: tuple[TensorEntry, ...]) -> int:
+    return max((e.offset + e.nbytes for e in entries), default=0)
 
 
 def broadcast(group: Group, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> int:
-    """Rank 0: send the tensors (in the group's layout order); returns the bytes sent."""
+    """Rank 0: send the tensors (laid out as the group's entries); returns the bytes sent."""
     tensors = dict(named_tensors)
     entries = group.spec.entries
     if [e.name for e in entries] != list(tensors):
         raise RlfbError("the learner's weights changed names or order since the broadcast group "
                         "formed; re-form the group")
-    offsets, total = layout(entries)
-    flat = torch.empty(total, dtype=torch.uint8, device=group.device)
-    for e, o in zip(entries, offsets):
-        flat[o : o + _nbytes(e)].copy_(tensors[e.name].detach().reshape(-1).view(torch.uint8))
+    flat = torch.empty(_size(entries), dtype=torch.uint8, device=group.device)
+    for e in entries:
+        if e.nbytes:
+            src = tensors[e.name].detach().reshape(-1).contiguous().view(torch.uint8)
+            flat[e.offset : e.offset + e.nbytes].copy_(src)
     group.backend.broadcast(flat, 0).wait()
-    return sum(_nbytes(e) for e in entries)
+    return sum(e.nbytes for e in entries)
 
 
 def receive(group: Group) -> list[tuple[str, torch.Tensor]]:
     """Ranks 1..N: receive one broadcast; ``(name, tensor)`` views in layout order."""
-    offsets, total = layout(group.spec.entries)
-    flat = torch.empty(total, dtype=torch.uint8, device=group.device)
+    entries = group.spec.entries
+    flat = torch.empty(_size(entries), dtype=torch.uint8, device=group.device)
     group.backend.broadcast(flat, 0).wait()
-    return [(e.name, flat[o : o + _nbytes(e)].view(getattr(torch, e.dtype)).reshape(e.shape))
-            for e, o in zip(group.spec.entries, offsets)]
+    return [(e.name, flat[e.offset : e.offset + e.nbytes].view(getattr(torch, e.dtype))
+             .reshape(e.shape)) for e in entries]
 
 
 class CollectiveSync:

@@ -11,8 +11,7 @@ from rlfb.exec.async_trainer import check_async
 from rlfb.exec.ray_executor import split_by_prompt
 from rlfb.exec.ray_metrics import RoleMetrics, staleness_metrics
 from rlfb.exec.ray_placement import Slot, check_fits, demand, slots
-from rlfb.sync.collective import layout
-from rlfb.sync.payload import TensorEntry, pack, unpack
+from rlfb.sync.payload import layout, pack, unpack
 from rlfb.types import Prompt
 
 
@@ -43,32 +42,36 @@ def test_slots_demand_and_fit():
     assert Slot("reward", 0, 0.0, 0.5).bundle == {"GPU": 0.5}
 
 
-def test_payload_round_trip_is_bit_exact_and_zero_copy():
+def test_payload_round_trip_is_bit_exact_and_unpacks_views():
     torch.manual_seed(0)
     weights = [("a", torch.randn(3, 5)), ("b", torch.randn(7).to(torch.bfloat16)),
                ("c", torch.arange(6, dtype=torch.int64).reshape(2, 3)),
-               ("d", torch.randn(4, 4).t()),  # not contiguous: copied
+               ("d", torch.randn(4, 4).t()),  # not contiguous
                ("e", torch.zeros(0, 3))]
     payload = pack(weights, version=5)
     assert payload.version == 5 and payload.nbytes == 15 * 4 + 7 * 2 + 6 * 8 + 16 * 4
-    assert payload.arrays[0].ctypes.data == weights[0][1].data_ptr()
+    assert [e.offset for e in payload.entries] == [0, 64, 128, 192, 256]  # 64-byte aligned
     out = unpack(payload)
     assert [n for n, _ in out] == ["a", "b", "c", "d", "e"]
     for (_, want), (_, got) in zip(weights, out):
         assert got.dtype == want.dtype and got.shape == want.shape
         assert torch.equal(got, want)
+    assert out[1][1].data_ptr() == payload.buffer.ctypes.data + 64  # a view, not a copy
+    again = pack([(n, t + 1) for n, t in weights], version=6, out=payload.buffer)
+    assert again.buffer is payload.buffer  # the buffer is reused when it fits
+    assert torch.equal(unpack(again)[0][1], weights[0][1] + 1)
     with pytest.raises(RlfbError, match="twice"):
         pack([("a", torch.ones(1)), ("a", torch.ones(1))], 0)
-    payload.arrays = (payload.arrays[0][:4],) + payload.arrays[1:]
-    with pytest.raises(RlfbError, match="expected 60 bytes"):
+    payload.buffer = payload.buffer[:200]
+    with pytest.raises(RlfbError, match="'d' lies outside the buffer"):
         unpack(payload)
 
 
-def test_broadcast_layout_aligns_every_tensor():
-    entries = [TensorEntry("a", "bfloat16", (3,)), TensorEntry("b", "float32", (2, 2)),
-               TensorEntry("c", "int64", (1,))]
-    offsets, total = layout(entries)
-    assert offsets == [0, 64, 128] and total == 136
+def test_broadcast_layout_matches_the_payload_layout():
+    entries, size = layout([("a", torch.zeros(3, dtype=torch.bfloat16)),
+                            ("b", torch.zeros(2, 2)), ("c", torch.zeros(1, dtype=torch.int64))])
+    assert [e.offset for e in entries] == [0, 64, 128] and size == 136
+    assert [e.nbytes for e in entries] == [6, 16, 8]
 
 
 def test_staleness_histogram():
