@@ -242,11 +242,12 @@ class RayExecutor:
     def submit_rollouts(self, prompts: Sequence[Prompt], sampling: SamplingParams,
                         buffer: Any) -> Future:
         """Start generating now (the engines take calls in order, so this generation runs on
-        the weights they hold before any later sync) and, in a controller thread, score and add
-        each prompt's group to ``buffer``; the future gives the scored samples."""
+        the weights they hold before any later sync) and, in the producer thread, score and add
+        each prompt's group to ``buffer``; the future gives the scored samples. One producer
+        thread finishes submissions in order, so groups reach the buffer in step order."""
         submitted = self._submit_generate(prompts, sampling)
         if self._threads is None:
-            self._threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rlfb-rollouts")
+            self._threads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlfb-producer")
 
         def finish() -> list[ScoredSample]:
             rollouts = self._finish_generate(prompts, sampling, submitted)
