@@ -24,6 +24,9 @@ COMMAND_MODULES = (
     "rlfb.commands.verifiers",
     "rlfb.commands.hedges",
     "rlfb.commands.verify",
+    "rlfb.commands.eval",
+    "rlfb.commands.rescore",
+    "rlfb.commands.ablate",
 )
 
 
