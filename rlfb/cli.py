@@ -26,7 +26,6 @@ COMMAND_MODULES = (
     "rlfb.commands.verify",
     "rlfb.commands.eval",
     "rlfb.commands.rescore",
-    "rlfb.commands.ablate",
 )
 
 
