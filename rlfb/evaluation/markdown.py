@@ -69,6 +69,11 @@ def rescore_markdown(summary: dict[str, Any], settings: dict[str, Any], png: str
     lines += _table(("component", "old mean", "new mean"),
                     [(n, s["components_old"].get(n, {}).get("mean"),
                       s["components_new"].get(n, {}).get("mean")) for n in names])
+    status_names = sorted(set(s["statuses_old"]) | set(s["statuses_new"]))
+    if status_names:
+        lines += _table(("verifier/status", "old", "new"),
+                        [(n, s["statuses_old"].get(n, 0), s["statuses_new"].get(n, 0))
+                         for n in status_names])
     lines += _table(("comparison", "value"), [
         ("Spearman rank correlation, all samples", s["spearman"]),
         ("Spearman within groups (mean)", s["spearman_within_group_mean"]),

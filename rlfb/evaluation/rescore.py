@@ -8,7 +8,8 @@ composites work). Advantages are recomputed per step with the run's advantage es
 (``algo.advantage`` and ``algo.advantage_options`` of its config.yaml, as the trainer applies
 them per step batch), for the old and the new rewards.
 
-Report (`rescore_metrics`): reward distributions, per-component means, Spearman rank
+Report (`rescore_metrics`): reward distributions, per-component means, verifier status counts
+(judge failures included: a TIMEOUT under the new reward is a masked sample), Spearman rank
 correlation of old vs new rewards (over all samples, and the mean within groups), how the
 advantages change, the fraction of groups whose best sample changes (the set of top-reward
 samples differs) and the fractions of groups that become or stop being zero-variance. A masked
@@ -20,7 +21,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Callable, Hashable, Sequence
+from collections import Counter
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 from rlfb.errors import RlfbError
 from rlfb.evaluation import stats
@@ -151,6 +153,12 @@ def advantage_changes(old: Sequence[float], new: Sequence[float]) -> dict[str, A
     }
 
 
+def _status_counts(per_sample: Iterable[dict[str, str]]) -> dict[str, int]:
+    """Counts of ``"<component>/<status>"`` over samples (judge failures show as timeout/error)."""
+    counts = Counter(f"{name}/{status}" for parts in per_sample for name, status in parts.items())
+    return dict(sorted(counts.items()))
+
+
 def rescore_metrics(records: Sequence[dict[str, Any]], new_results: Sequence[Any],
                     estimator: Callable[..., Any] | None, options: dict[str, Any]
                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -165,6 +173,9 @@ def rescore_metrics(records: Sequence[dict[str, Any]], new_results: Sequence[Any
         "reward_old": stats.distribution(old), "reward_new": stats.distribution(new),
         "components_old": stats.component_means([r.get("components") or {} for r in records]),
         "components_new": stats.component_means([dict(res.components) for res in new_results]),
+        "statuses_old": _status_counts(r.get("statuses") or {} for r in records),
+        "statuses_new": _status_counts({k: v.status.value for k, v in res.verify_results.items()}
+                                       for res in new_results),
         "spearman": stats.spearman(old, new),
         **group_changes(old, new, list(zip(steps, pids))),
     }

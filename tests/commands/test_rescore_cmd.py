@@ -55,6 +55,7 @@ def test_rescore_under_the_same_reward_changes_nothing(trained_run, tmp_path):
     assert s["best_changed"] == 0 and s["best_changed_frac"] == 0.0
     assert s["became_zero_variance_frac"] == 0.0 and s["stopped_zero_variance_frac"] == 0.0
     assert s["reward_new"] == s["reward_old"]
+    assert s["statuses_new"] == s["statuses_old"] and sum(s["statuses_new"].values()) == 32
     assert s["advantages"]["mean_abs_change"] == 0.0 and s["advantages"]["sign_changed_frac"] == 0
     rows = read_jsonl(out / "rescore_samples.jsonl")
     assert [r["reward_new"] for r in rows] == [r["reward"] for r in saved]
@@ -94,6 +95,7 @@ def test_rescore_a_different_reward_matches_a_hand_computation(tmp_path):
     assert s["reward_new"]["q50"] == -2.0 and s["reward_new"]["min"] == -4.0
     assert s["components_new"]["payoff"]["mean"] == pytest.approx(sum(new) / 9, rel=1e-12)
     assert s["components_new"]["correct"]["mean"] == pytest.approx(3 / 9, rel=1e-12)
+    assert s["statuses_new"] == {"math/correct": 3, "math/unparseable": 1, "math/wrong": 5}
     # Overall Spearman over the 8 pairs without the masked one. Old ranks: the five 0s share
     # 1..5 (3), the three 1s share 6..8 (7). New ranks: -4 x3 -> 2, -2 -> 4, 0 -> 5, 0.5 -> 6,
     # 1 x2 -> 7.5. Deviations from 4.5: old (+2.5 x3, -1.5 x5); new a0 3, a1 1.5, a2 -2.5,
