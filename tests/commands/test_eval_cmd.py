@@ -170,3 +170,18 @@ def test_eval_bad_input_is_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, 
     assert main(["eval", *argv, "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.vllm
+def test_eval_vllm_engine_greedy_matches_hf_engine(tiny, tmp_path):
+    data = write_jsonl(tmp_path / "qa.jsonl", [
+        {"prompt": f"What is {a} + {b}?", "reference": str(a + b)} for a, b in [(1, 2), (3, 4)]])
+    summaries, texts = [], []
+    for engine, extra in (("hf", []), ("vllm", ["--engine-option", "max_model_len=512"])):
+        out = tmp_path / engine
+        assert main(["eval", str(tiny), "--data", str(data), "--verifier", "format", *DIGIT,
+                     "--max-new-tokens", "8", "--engine", engine, *extra, "--out", str(out)]) == 0
+        summaries.append(json.loads((out / "eval.json").read_text()))
+        texts.append([r["completion"] for r in read_jsonl(out / "eval_samples.jsonl")])
+    assert texts[0] == texts[1]  # greedy decoding: the same completions from either engine
+    assert summaries[0]["accuracy"] == summaries[1]["accuracy"]
