@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -305,3 +306,30 @@ def test_golden_cases_pass():
             v.close()
         for case, result in zip(cases, results):
             assert result.status is case.expected, (case.note, result.info)
+
+
+def test_fork_server_site_without_pth_imports(tmp_path, monkeypatch):
+    import site
+
+    from rlfb.verifiers.code.forkserver import site_config
+
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "hooks.pth").write_text("import os; os.environ['RLFB_PTH_RAN'] = '1'\n"
+                                        "# a comment\nextra\nmissing-dir\n")
+    monkeypatch.setattr(site, "getsitepackages", lambda: [str(tmp_path)])
+    cfg = site_config()
+    assert cfg["paths"] == [str(tmp_path), str(tmp_path / "extra")]
+    assert "RLFB_PTH_RAN" not in os.environ
+    assert cfg["prefix"] == sys.prefix
+
+
+def test_sandbox_python_is_the_venv_with_site_packages_and_exit_builtins(verifier):
+    want = [sys.prefix, True, True]
+    ref = {"entry_point": "f", "test": f"def check(c):\n    assert c() == {want!r}\n"}
+    code = ("import sys, importlib.util\ndef f():\n    return [sys.prefix, callable(exit) and "
+            "callable(quit), importlib.util.find_spec('pytest') is not None]")
+    r = verifier.verify(fenced(code), ref)
+    assert r.status is C, r.info
+    stdio = {"tests": [{"input": "", "output": "3"}]}
+    r = verifier.verify(fenced("print(3)\nexit()\nprint(4)"), stdio)
+    assert r.status is C, r.info

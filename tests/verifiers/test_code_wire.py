@@ -88,3 +88,21 @@ def test_decode_bounds_hold_on_forged_input():
 def test_frames_carry_their_length():
     framed = wire.frame(b"abc")
     assert wire.header_length(framed[:4]) == 3 and framed[4:] == b"abc"
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 2**200, -0.0, "héllo\udc80", b"\x00", [1, (2, {3})], {(1, 2): frozenset({b"k"})},
+    ((1, True), {"x": None}),
+])
+def test_pack_is_marshal_the_child_reads_with_exact_types(value):
+    import marshal
+
+    back = marshal.loads(wire.pack(value))
+    assert back == value and type(back) is type(value)
+    assert wire.decode(wire.encode(back)) == value  # the same values the JSON codec carries
+
+
+@pytest.mark.parametrize("value", [AlwaysEqual(), SneakyInt(3), [SneakyList([1])], {"k": print}])
+def test_pack_refuses_what_encode_refuses(value):
+    with pytest.raises(wire.NotPlain):
+        wire.pack(value)

@@ -9,6 +9,7 @@ lock file behind, and two rlfb processes on one machine never pick the same uid.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import socket
 import struct
@@ -45,6 +46,33 @@ def claim_uid(base: int, span: int = UID_SPAN) -> tuple[int, socket.socket]:
     raise SandboxFailure(f"all sandbox uids {base}..{base + span - 1} are taken")
 
 
+def site_config() -> dict[str, Any]:
+    """What ``site`` would give the fork server, which starts without it (``-S``): the prefixes
+    and the site-packages directories, with the directories their ``.pth`` files name. The
+    ``.pth`` files' ``import`` lines are not run: they load import hooks (editable installs,
+    setuptools' distutils shim) that would double the memory every fork copies."""
+    import site
+
+    paths: list[str] = []
+    for base in site.getsitepackages():
+        if not os.path.isdir(base) or base in paths:
+            continue
+        paths.append(base)
+        for name in sorted(n for n in os.listdir(base) if n.endswith(".pth")):
+            try:
+                with open(os.path.join(base, name), encoding="utf-8") as fh:
+                    lines = fh.read().splitlines()
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                if not line.strip() or line.startswith(("#", "import ", "import\t")):
+                    continue
+                path = os.path.abspath(os.path.join(base, line.rstrip()))
+                if os.path.isdir(path) and path not in paths:
+                    paths.append(path)
+    return {"prefix": sys.prefix, "exec_prefix": sys.exec_prefix, "paths": paths}
+
+
 class ForkServer:
     """A running fork server: two sandbox uids, one execution at a time.
 
@@ -72,11 +100,11 @@ class ForkServer:
         self.armed: tuple[int, socket.socket] | None = None
         self.workprefix = os.path.join(tempfile.gettempdir(), "rlfb-sandbox-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = {**options, "fd": theirs.fileno(), "uids": self.uids,
+        cfg = {**options, "fd": theirs.fileno(), "uids": self.uids, "site": site_config(),
                "parent_pid": os.getpid(), "workprefix": self.workprefix,
                "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"})}
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
+            [sys.executable, "-I", "-B", "-S", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
             env=_ZYGOTE_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
         theirs.close()
         self.sock = ours
@@ -137,7 +165,7 @@ class ForkServer:
                 self._recv()
             pid, conn = self.armed
             self.armed = None
-            body = json.dumps({"seq": self.seq + 1, **request}).encode("utf-8")
+            body = marshal.dumps({"seq": self.seq + 1, **request})  # read by the child only
             try:
                 socket.send_fds(conn, [struct.pack(">I", len(body))], fds)
                 conn.sendall(body)

@@ -104,7 +104,7 @@ class CandidateProxy:
         if self.outcome is not None:
             raise CandidateAborted(self.outcome["reason"])
         try:
-            payload = b"C" + wire.encode((args, kwargs))
+            payload = b"C" + wire.pack((args, kwargs))
         except wire.NotPlain as exc:
             self.outcome = outcome("error", f"the test passed a non-plain argument: {exc}")
             raise ReferenceProblem(self.outcome["reason"]) from None

@@ -9,6 +9,9 @@ pipe and closes it, and only after that runs candidate code. Nothing after the "
 untrusted bytes, and holds the setup pipe's read end, so an execution whose setup did not finish
 is a sandbox failure (ERROR), never the candidate's fault.
 
+The request and the call arguments come from the trusted judge as ``marshal`` bytes (one C call
+to read, see `wire.pack`); what goes back is JSON that the judge decodes with bounds.
+
 Function mode: fd 3 is a socket to the judge. The child loads the candidate module; if that
 fails it sends ``L`` + why and exits. Then it answers frames: ``C`` + plain-data ``(args,
 kwargs)`` with ``R`` + the plain-data result, ``N`` + why the result is not plain data, or ``X``
@@ -23,9 +26,11 @@ Loaded by file path inside the fork server; imports nothing from rlfb.
 
 from __future__ import annotations
 
+import _signal
 import fcntl
 import io
 import json
+import marshal
 import os
 import resource
 import signal
@@ -39,6 +44,7 @@ len, type, str, callable, compile, exec = (  # noqa: A001
     len, type, str, callable, compile, exec)
 
 SETUP_FD = 4
+_SIGCHLD, _SIG_DFL, _SIGKILL = int(signal.SIGCHLD), int(signal.SIG_DFL), int(signal.SIGKILL)
 _CTRL_FD = 3
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -55,7 +61,7 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
     JSON and file descriptors, the last of which is the judge's setup pipe), finish the setup,
     report "ok", run the candidate. Never returns."""
     try:
-        lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)  # armed children die with the server too
+        lx.prctl(lx.PR_SET_PDEATHSIG, _SIGKILL)  # armed children die with the server too
         signal.set_wakeup_fd(-1)
         os.closerange(3, conn.fileno())  # nothing of the server's but this child's socket
         os.closerange(conn.fileno() + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
@@ -93,7 +99,7 @@ def _recv_request(conn: socket.socket, wire: Any) -> tuple[dict[str, Any], list[
     if not header:
         raise EOFError
     header += wire.recv_exact(conn, 4 - len(header))
-    req = json.loads(wire.recv_exact(conn, wire.header_length(header)))
+    req = marshal.loads(wire.recv_exact(conn, wire.header_length(header)))
     conn.close()
     return req, fds
 
@@ -106,7 +112,7 @@ def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any) -> None:
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
-    lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
+    lx.prctl(lx.PR_SET_PDEATHSIG, _SIGKILL)
     if os.getppid() != parent:
         raise RuntimeError("the fork server died")
     if workdir != "/tmp":  # the server itself runs with exactly sandbox_env("/tmp")
@@ -116,7 +122,7 @@ def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any) -> None:
     if os.listdir(workdir) or (workdir == "/tmp" and os.listdir("/dev/shm")):
         raise RuntimeError("the new working directory is not empty")
     signal.set_wakeup_fd(-1)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _signal.signal(_SIGCHLD, _SIG_DFL)  # the C function: signal.signal's enum wrapping is dear
     sys.argv = ["main.py"]
     if "tempfile" in sys.modules:
         sys.modules["tempfile"].tempdir = None
@@ -220,7 +226,7 @@ def _serve_function(req: dict[str, Any], wire: Any) -> None:
         if msg[:1] == b"P":
             sock.sendall(wire.frame(b"K"))
             continue
-        args, kwargs = wire.decode(msg[1:])
+        args, kwargs = marshal.loads(msg[1:])  # from the judge: see wire.pack
         try:
             result = fn(*args, **kwargs)
             reply = b"R" + wire.encode(result)

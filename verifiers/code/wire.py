@@ -15,6 +15,10 @@ only plain values of exact builtin types and raises `BadWire` on anything else. 
 sandbox side is a courtesy, not a defence: the candidate controls that process and can write any
 bytes, which is why the trusted side decodes with bounds and never unpickles.
 
+The other direction, trusted to sandbox (a call's arguments), uses `pack`: the same plain-data
+check, then ``marshal``, which the sandboxed child reads with one C call (``marshal.loads``).
+Marshal is never read on the trusted side: it is not safe against crafted bytes.
+
 This module is loaded by file path inside the sandbox's fork server, so it imports nothing from
 rlfb.
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import json
+import marshal
 import socket
 import struct
 from typing import Any
@@ -50,11 +55,22 @@ class BadWire(ValueError):
     """Bytes that do not decode to plain data within the bounds."""
 
 
+# One encoder for every call: json.dumps with options builds a new JSONEncoder each time.
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
 def encode(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> bytes:
     """Serialise plain data to bytes; raise `NotPlain` for anything else or past the bounds."""
     budget = [max_nodes]
     tree = _to_json(value, max_depth, budget)
-    return json.dumps(tree, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return _DUMPS(tree).encode("ascii")
+
+
+def pack(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> bytes:
+    """Plain data as ``marshal`` bytes, for the trusted side to send into the sandbox; raise
+    `NotPlain` for anything else or past the bounds (the same check as `encode`)."""
+    _to_json(value, max_depth, [max_nodes])
+    return marshal.dumps(value)
 
 
 _LEAVES = frozenset({type(None), bool, str, float})

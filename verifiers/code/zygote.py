@@ -1,6 +1,6 @@
 """The fork server: a warm, clean Python process that forks one sandboxed child per execution.
 
-Run by the judge as ``python -I -B zygote.py CONFIG_JSON`` with a socket to the judge. It never
+Run by the judge as ``python -I -B -S zygote.py CONFIG_JSON`` with a socket to the judge. It never
 sees a test or an expected output, only candidate code and its input, so a child that reads its
 own memory finds nothing to cheat with. Start-up, once per worker:
 
@@ -40,6 +40,19 @@ import socket
 import sys
 import time
 from typing import Any
+
+
+def _site(cfg: dict[str, Any]) -> None:
+    """What ``site`` does, without its import hooks (the server runs with ``-S``): the venv's
+    prefixes, its site-packages on ``sys.path``, and the ``exit``/``quit``/``help`` builtins
+    that programs call."""
+    import site
+
+    sys.prefix, sys.exec_prefix = cfg["prefix"], cfg["exec_prefix"]
+    sys.path.extend(p for p in cfg["paths"] if p not in sys.path)
+    site.setquit()
+    site.setcopyright()
+    site.sethelper()
 
 
 def _load(name: str) -> Any:
@@ -271,6 +284,7 @@ def _preload(names: list[str]) -> list[str]:
 def main() -> None:
     """Entry point: set up the namespaces, fork the server, serve."""
     cfg = json.loads(sys.argv[1])
+    _site(cfg["site"])
     sock = socket.socket(fileno=cfg["fd"])
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != cfg["parent_pid"]:
@@ -295,7 +309,11 @@ def main() -> None:
     if iso["ipcns"]:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
     iso["preload_missing"] = _preload(cfg["preload"])
+    for option, arg in ((lx.PR_SET_PDEATHSIG, int(signal.SIGKILL)), (lx.PR_SET_NO_NEW_PRIVS, 1)):
+        lx.prctl_args(option, arg)  # built here once, shared by every child
+    gc.collect()
     gc.freeze()  # the collector never walks (so never writes) what every child shares
+    lx.release_free_memory()
     server = Server(sock, cfg, iso)
     server.send({"op": "ready", "isolation": iso})
     server.arm()
