@@ -25,7 +25,7 @@ from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_
 from rlfb.errors import RlfbError
 from rlfb.metrics import MetricsLogger
 from rlfb.run import RunContext, build_run, step_seed
-from rlfb.scoring.evaluate import evaluation_metrics
+from rlfb.scoring.evaluate import evaluation_metrics, hedge_eval_metrics
 from rlfb.scoring.scorer import status_counts
 from rlfb.types import SamplingParams
 
@@ -169,6 +169,11 @@ class Trainer:
                                                   [s.reference for s in scored])
         correct = [v.status.value == "correct" if v.judged else None for v in verdicts]
         out = evaluation_metrics(prompts, scored, correct, n=e.k, ks=sorted({1, e.k}))
+        if e.hedge_detector:
+            from rlfb.rewards.hedge_detect import get_hedge_detector
+
+            detector = get_hedge_detector(e.hedge_detector, **dict(e.hedge_detector_options))
+            out.update(hedge_eval_metrics(detector, [r.text for r in rollouts], correct))
         out["time/eval"] = time.perf_counter() - start
         return out
 

@@ -220,6 +220,12 @@ class EvalConfig:
     """Verifier that decides correctness for accuracy and pass@k."""
     verifier_options: dict[str, Any] = field(default_factory=dict)
     """Keyword options of that verifier."""
+    hedge_detector: str | None = None
+    """Hedge detector (e.g. "phrases") that classifies each held-out completion as unhedged,
+    hedged or uninformative; adds eval/hedge_rate, eval/abstention_rate and
+    eval/wrong_unhedged_rate (correctness from ``verifier``). null = off."""
+    hedge_detector_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of that detector."""
 
 
 @dataclass

@@ -55,3 +55,28 @@ def evaluation_metrics(
     lengths = [len(s.rollout.completion_token_ids) for s in scored]
     out[f"{prefix}/completion_len"] = sum(lengths) / len(lengths) if lengths else 0.0
     return out
+
+
+def hedge_eval_metrics(
+    detector: Any,
+    texts: Sequence[str],
+    judged_correct: Sequence[bool | None],
+    prefix: str = "eval",
+) -> dict[str, Any]:
+    """Hedging metrics of held-out completions: each text's hedge class from ``detector`` (a
+    `rlfb.rewards.hedge_detect.HedgeDetector`) paired with its correctness verdict.
+
+    Returns ``{prefix}/hedge_rate``, ``abstention_rate``, ``wrong_unhedged_rate`` and
+    ``accuracy_of_answered`` (see `rlfb.rewards.hedge_metrics.hedging_metrics`; a sample whose
+    judge failed is left out, a rate with an empty denominator is None).
+    """
+    from rlfb.rewards.hedge_metrics import hedging_metrics
+
+    if len(texts) != len(judged_correct):
+        raise ValueError(f"hedge_eval_metrics got {len(texts)} texts and "
+                         f"{len(judged_correct)} verdicts")
+    detections = detector.detect_batch(list(texts))
+    m = hedging_metrics((d.hedge_class, c, d.confidence)
+                        for d, c in zip(detections, judged_correct))
+    keys = ("hedge_rate", "abstention_rate", "wrong_unhedged_rate", "accuracy_of_answered")
+    return {f"{prefix}/{k}": m[k] for k in keys}
