@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "rlfb.commands.verify",
     "rlfb.commands.eval",
     "rlfb.commands.rescore",
+    "rlfb.commands.ablate",
 )
 
 

@@ -1,0 +1,8 @@
+"""rlfb.ablate: reward-shaping ablations (`rlfb ablate SWEEP.yaml`).
+
+- `rlfb.ablate.sweep`: the sweep file (base config, axes of dotted overrides, seeds) → arms;
+- `rlfb.ablate.runner`: running arms in this process or as Ray tasks, skipping finished ones;
+- `rlfb.ablate.report` / `rlfb.ablate.stats`: pure aggregation (final/best per run, mean ± 95%
+  Student-t CI across seeds, mean curves);
+- `rlfb.ablate.render`: the sweep's ``report.md`` and PNGs.
+"""

@@ -1,0 +1,64 @@
+"""`rlfb ablate` with arms as Ray tasks: every arm in a worker process of its own, output in a
+log file per arm, the same run directories and report as the sequential mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from rlfb.ablate.runner import DONE_FILE, LOG_FILE, Job, Progress, run_ray
+from rlfb.ablate.sweep import arm_config_data, arm_configs, parse_sweep
+
+pytestmark = pytest.mark.ray
+
+TINY = {
+    "run": {"steps": 1, "save_every": 0, "samples_every": 0, "progress": False,
+            "tensorboard": False},
+    "model": {"path": "tiny:0"},
+    "data": {"source": "reasoning_gym", "options": {"task": "basic_arithmetic", "size": 20},
+             "prompts_per_step": 2, "eval_prompts": 0},
+    "rollout": {"engine": "hf", "n": 2, "max_new_tokens": 4},
+    "reward": {"name": "verifier", "options": {"verifier": "format",
+                                               "options": {"mode": "regex", "pattern": "[0-9]",
+                                                           "match": "search"}}},
+    "learner": {"micro_batch_size": 4},
+    "eval": {"every": 0},
+}
+
+
+def test_arms_run_as_ray_tasks_in_their_own_processes(ray_local, tmp_path, capsys):
+    sweep = parse_sweep({"name": "r", "base": TINY, "seeds": [0, 1],
+                         "output_dir": str(tmp_path / "out"),
+                         "axes": {"kl": {"off": {"algo.kl_coef": 0.0}}}})
+    configs = arm_configs(sweep)
+    jobs = [Job(a.name, arm_config_data(sweep, a), sweep.output_dir / a.name,
+                configs[a].run.steps) for a in configs]
+    failures = run_ray(jobs, Progress(total=2, parallel=2), max_parallel=2, num_cpus=1,
+                       address=None, poll_s=1.0)
+    assert failures == {}
+    pids = set()
+    for job in jobs:
+        record = json.loads((job.run_dir / DONE_FILE).read_text())
+        assert record["step"] == 1 and record["resumed"] is False
+        assert (job.run_dir / LOG_FILE).is_file()  # the arm's output went to its log
+        assert yaml.safe_load((job.run_dir / "config.yaml").read_text())["run"]["seed"] in (0, 1)
+        pids.add(record["pid"])
+    assert len(pids) == 2 and not {None} & pids  # a fresh worker per arm
+    out = capsys.readouterr().out
+    assert out.count("start kl=off/seed=") == 2 and "[2/2]" in out
+
+
+def test_a_failing_arm_is_reported_and_the_others_finish(ray_local, tmp_path):
+    bad = {**TINY, "model": {"path": str(tmp_path / "no-model")}}
+    sweep = parse_sweep({"name": "r", "base": bad, "seeds": [0], "output_dir": str(tmp_path),
+                         "axes": {"m": {"missing": {}, "tiny": {"model.path": "tiny:0"}}}})
+    configs = arm_configs(sweep)
+    jobs = [Job(a.name, arm_config_data(sweep, a), sweep.output_dir / a.name,
+                configs[a].run.steps) for a in configs]
+    failures = run_ray(jobs, Progress(total=2, parallel=2), max_parallel=2, num_cpus=1,
+                       address=None, poll_s=1.0)
+    assert list(failures) == ["m=missing/seed=0"] and "config.json" in failures["m=missing/seed=0"]
+    assert (tmp_path / "m=tiny/seed=0" / DONE_FILE).is_file()
+    assert not (tmp_path / "m=missing/seed=0" / DONE_FILE).exists()
