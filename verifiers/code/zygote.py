@@ -20,9 +20,9 @@ Messages are JSON frames. After each arming the server sends ``armed`` (the chil
 socket to the waiting child: the judge writes the request (and the file descriptors: the child's
 channels, then the write end of its setup pipe) straight to it, and the child reports its own
 setup on the setup pipe. ``reap`` (a pid) kills that child, its process group and every process
-of its uid, arms the next child on the other uid, waits until no process of the first uid is
-left, removes the System V IPC objects it owns (or, without a mount namespace, its host
-directory and what it left in the temp dirs), and answers ``reaped`` with the child's exit
+of its uid, waits until no process of that uid is left, removes the System V IPC objects it
+owns (or, without a mount namespace, its host directory and what it left in the temp dirs),
+arms the next child on the other uid (first, if the killed ones are slow to go), and answers ``reaped`` with the child's exit
 status and whether all of that worked. When a child exits on its own the server sends
 ``exited``.
 """
@@ -70,6 +70,7 @@ runtime = _load("runtime")
 ns = _load("namespaces")
 
 _REAP_GRACE_S = 5.0
+_QUICK_REAP_S = 0.1
 
 
 class Server:
@@ -174,8 +175,14 @@ class Server:
 
     # -- reap -------------------------------------------------------------------------------
     def _reap(self, pid: int) -> None:
-        """Kill one execution (every process of its uid), arm the next child on the other uid,
-        then wait until the killed ones are gone and remove what they left."""
+        """Kill one execution (every process of its uid), wait until the killed ones are gone,
+        remove what they left, and arm the next child on the other uid.
+
+        The fork comes last: whatever the server writes while a child shares its pages is
+        copied, page by page, so the bookkeeping is done before forking. If the killed
+        processes take longer than `_QUICK_REAP_S` to go, the next child is armed first and the
+        waiting goes on (up to `_REAP_GRACE_S`): the judge never waits long for its next child.
+        """
         run = self.runs.get(pid, {"uid": None, "status": None})
         uid = run["uid"]
         for kill in (os.killpg, os.kill):  # its group once it runs; itself while armed
@@ -185,15 +192,12 @@ class Server:
                 pass
         if uid is not None:
             sweep_uid(uid)
-        self.arm()
-        deadline = time.monotonic() + _REAP_GRACE_S
-        alive = uid is not None and bool(uid_processes(uid))
-        while alive and time.monotonic() < deadline:
-            select.select([self.wake_r], [], [], 0.05)
-            self._drain_wake()
-            self._collect()
-            sweep_uid(uid)
-            alive = bool(uid_processes(uid))
+        start = time.monotonic()
+        late = self._await_gone(uid, start + _QUICK_REAP_S)
+        alive = late
+        if late:
+            self.arm()
+            alive = self._await_gone(uid, start + _REAP_GRACE_S)
         self._collect()
         clean = uid is None or (not alive and run["status"] is not None)
         if uid is not None and self.iso["ipcns"]:
@@ -201,7 +205,24 @@ class Server:
         if uid is not None and not self.iso["mntns"]:
             clean = remove_host_leftovers(self.cfg, uid, pid) and clean
         self.runs.pop(pid, None)
+        if not late:
+            self.arm()
         self.send({"op": "reaped", "pid": pid, "status": run["status"], "clean": clean})
+
+    def _await_gone(self, uid: int | None, deadline: float) -> bool:
+        """Wait (woken by SIGCHLD, re-killing as it goes) until no process of ``uid`` is left
+        or ``deadline`` passes; True when some are still there."""
+        alive = uid is not None and bool(uid_processes(uid))
+        while alive:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            select.select([self.wake_r], [], [], min(0.05, left))
+            self._drain_wake()
+            self._collect()
+            sweep_uid(uid)
+            alive = bool(uid_processes(uid))
+        return alive
 
     def _kill_everything(self) -> None:
         for pid in list(self.runs):
