@@ -6,7 +6,7 @@ import argparse
 import os
 import shlex
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping
 
 from rlfb.errors import ConfigError
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(arms)} arms, all configs valid")
         return 0
     if not args.report_only:
-        _check_output(sweep.output_dir, arms, args.resume)
+        _check_output(sweep.output_dir, configs, args.resume)
         max_parallel = args.max_parallel or max(1, int((os.cpu_count() or 1)
                                                        // sweep.num_cpus_per_arm))
         mode = choose_mode(args.mode, max_parallel, args.ray_address)
@@ -124,10 +124,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output(output_dir: Any, arms: Sequence[Any], resume: bool) -> None:
-    """Without --resume, refuse an output folder that already holds arm runs."""
-    existing = [a.name for a in arms if (output_dir / a.name / "config.yaml").exists()]
+def _check_output(output_dir: Any, configs: Mapping[Any, Any], resume: bool) -> None:
+    """Without --resume, refuse an output folder that already holds arm runs; with it, refuse
+    an arm whose saved config differs from the one the sweep now gives it."""
+    import yaml
+
+    from rlfb.config import config_to_dict
+
+    existing = [a for a in configs if (output_dir / a.name / "config.yaml").exists()]
     if existing and not resume:
-        raise ConfigError(f"{output_dir} already holds arm runs ({existing[0]} ...); pass "
+        raise ConfigError(f"{output_dir} already holds arm runs ({existing[0].name} ...); pass "
                           "--resume to continue the sweep, or remove the folder / set "
                           "--output-dir")
+    for arm in existing:
+        saved = yaml.safe_load((output_dir / arm.name / "config.yaml").read_text())
+        now = config_to_dict(configs[arm])
+        for data in (saved, now):
+            data["run"].pop("resume", None)
+        if saved != now:
+            key = _first_difference(saved, now)
+            raise ConfigError(f"arm {arm.name} ran with another config ({key} differs); "
+                              "restore the sweep file, or remove that arm's folder to rerun it")
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str:
+    """The dotted key of the first difference between two nested mappings."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{path}.{key}".lstrip("."))
+    return path or "<root>"

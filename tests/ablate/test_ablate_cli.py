@@ -144,3 +144,14 @@ def test_interrupted_arm_resumes_from_its_checkpoint(finished_sweep, tmp_path, c
         return [{k: v for k, v in r.items() if not k.startswith(skip)} for r in records]
 
     assert det(again) == det(full)
+
+
+def test_resume_refuses_an_arm_whose_config_changed(finished_sweep, capsys):
+    path, _ = finished_sweep
+    changed = yaml.safe_load(path.read_text())
+    changed["base"]["learner"]["lr"] = 5e-4
+    other = path.with_name("changed.yaml")
+    other.write_text(yaml.safe_dump(changed, sort_keys=False))
+    assert main(["ablate", str(other), "--mode", "sequential", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "ran with another config (learner.lr differs)" in err and err.count("\n") == 1
