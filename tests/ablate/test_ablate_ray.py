@@ -29,17 +29,21 @@ TINY = {
 
 
 def test_arms_run_as_ray_tasks_in_their_own_processes(ray_local, tmp_path, capsys):
+    # two good arms (seeds 0, 1) and one whose model folder does not exist
     sweep = parse_sweep({"name": "r", "base": TINY, "seeds": [0, 1],
                          "output_dir": str(tmp_path / "out"),
-                         "axes": {"kl": {"off": {"algo.kl_coef": 0.0}}}})
+                         "axes": {"m": {"tiny": {}, "missing": {
+                             "model.path": str(tmp_path / "no-model")}}}})
     configs = arm_configs(sweep)
     jobs = [Job(a.name, arm_config_data(sweep, a), sweep.output_dir / a.name,
-                configs[a].run.steps) for a in configs]
-    failures = run_ray(jobs, Progress(total=2, parallel=2), max_parallel=2, num_cpus=1,
+                configs[a].run.steps) for a in configs if a.name != "m=missing/seed=1"]
+    failures = run_ray(jobs, Progress(total=3, parallel=2), max_parallel=2, num_cpus=1,
                        address=None, poll_s=1.0)
-    assert failures == {}
+    # the failing arm is reported, the others finish
+    assert list(failures) == ["m=missing/seed=0"] and "config.json" in failures["m=missing/seed=0"]
+    assert not (jobs[2].run_dir / DONE_FILE).exists()
     pids = set()
-    for job in jobs:
+    for job in jobs[:2]:
         record = json.loads((job.run_dir / DONE_FILE).read_text())
         assert record["step"] == 1 and record["resumed"] is False
         assert (job.run_dir / LOG_FILE).is_file()  # the arm's output went to its log
@@ -47,18 +51,5 @@ def test_arms_run_as_ray_tasks_in_their_own_processes(ray_local, tmp_path, capsy
         pids.add(record["pid"])
     assert len(pids) == 2 and not {None} & pids  # a fresh worker per arm
     out = capsys.readouterr().out
-    assert out.count("start kl=off/seed=") == 2 and "[2/2]" in out
-
-
-def test_a_failing_arm_is_reported_and_the_others_finish(ray_local, tmp_path):
-    bad = {**TINY, "model": {"path": str(tmp_path / "no-model")}}
-    sweep = parse_sweep({"name": "r", "base": bad, "seeds": [0], "output_dir": str(tmp_path),
-                         "axes": {"m": {"missing": {}, "tiny": {"model.path": "tiny:0"}}}})
-    configs = arm_configs(sweep)
-    jobs = [Job(a.name, arm_config_data(sweep, a), sweep.output_dir / a.name,
-                configs[a].run.steps) for a in configs]
-    failures = run_ray(jobs, Progress(total=2, parallel=2), max_parallel=2, num_cpus=1,
-                       address=None, poll_s=1.0)
-    assert list(failures) == ["m=missing/seed=0"] and "config.json" in failures["m=missing/seed=0"]
-    assert (tmp_path / "m=tiny/seed=0" / DONE_FILE).is_file()
-    assert not (tmp_path / "m=missing/seed=0" / DONE_FILE).exists()
+    assert out.count("start m=tiny/seed=") == 2 and "[3/3]" in out
+    assert "m=missing/seed=0: FAILED: " in out
