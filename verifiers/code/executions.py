@@ -105,13 +105,12 @@ class FunctionExecution(_Execution):
         except BaseException:
             ours.close()
             raise
-        ours.setblocking(False)
         self.sock, self.max_bytes = ours, max_bytes
         self._buf = bytearray()
 
     def recv(self, deadline: float) -> bytes:
-        """One frame from the child."""
-        first = True
+        """One frame from the child. The waiting is the socket's own timeout (poll and read in
+        C), set to what is left of the deadline before each read."""
         while True:
             if len(self._buf) >= 4:
                 n = wire.header_length(bytes(self._buf[:4]))
@@ -122,13 +121,14 @@ class FunctionExecution(_Execution):
                     payload = bytes(self._buf[4:4 + n])
                     del self._buf[:4 + n]
                     return payload
-            if not first:  # the first attempt reads what may already be there
-                _wait(self.sock.fileno(), select.POLLIN, deadline)
-            first = False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CandidateTimeout("the wall-clock deadline passed")
+            self.sock.settimeout(left)
             try:
-                chunk = self.sock.recv(1 << 20)
-            except BlockingIOError:
-                continue
+                chunk = self.sock.recv(1 << 16)
+            except TimeoutError:
+                raise CandidateTimeout("the wall-clock deadline passed") from None
             except OSError as exc:
                 raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
             if not chunk:
@@ -136,15 +136,17 @@ class FunctionExecution(_Execution):
             self._buf += chunk
 
     def send(self, payload: bytes, deadline: float) -> None:
-        """One frame to the child (waits while its socket buffer is full)."""
-        view = memoryview(wire.frame(payload))
-        while view:
-            try:
-                view = view[self.sock.send(view):]
-            except BlockingIOError:
-                _wait(self.sock.fileno(), select.POLLOUT, deadline)
-            except OSError as exc:
-                raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
+        """One frame to the child (waits, up to the deadline, while its socket buffer is full)."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CandidateTimeout("the wall-clock deadline passed")
+        self.sock.settimeout(left)
+        try:
+            self.sock.sendall(wire.frame(payload))
+        except TimeoutError:
+            raise CandidateTimeout("the wall-clock deadline passed") from None
+        except OSError as exc:
+            raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
 
     def close(self) -> None:
         """Kill the execution (its reap is settled later, see `ForkServer.settle`)."""
