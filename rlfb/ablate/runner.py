@@ -169,6 +169,9 @@ def run_ray(jobs: Sequence[Job], progress: Progress, max_parallel: int, num_cpus
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
+            # Ray starts task workers at niceness 15 by default; an arm is the whole job here,
+            # so on a busy machine it would starve behind every other process
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(address="local", num_cpus=max(1, int(max_parallel * num_cpus + 0.999)),
                      include_dashboard=False, log_to_driver=False)
         started = True

@@ -17,7 +17,8 @@ Every combination of one level per axis, times every seed, is one arm: a normal 
 ``<output_dir>/<axis>=<level>/.../seed=<seed>`` whose config is the base with the common
 overrides, the levels' overrides (in axis order), ``run.seed``, ``run.output_dir`` and
 ``run.name`` applied. A dotted key naming a whole section option (``reward.options``) replaces
-it; a deeper key (``reward.options.payoffs``) changes only that entry.
+it; a deeper key (``reward.options.payoffs``) changes only that entry. Paths inside the
+config (data files, model folders) are relative to the working directory, as for `rlfb train`.
 """
 
 from __future__ import annotations

@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
     """Validate every arm, run the unfinished ones, write the report."""
     from pathlib import Path
 
-    from rlfb.ablate.runner import Job, Progress, is_done, run_ray, run_sequential
-    from rlfb.ablate.sweep import arm_config_data, arm_configs, load_sweep
-    from rlfb.ablate.render import write_sweep_report
+    from rlfb.ablate.render import collect, write_sweep_report
+    from rlfb.ablate.runner import is_done
+    from rlfb.ablate.sweep import arm_configs, load_sweep
 
     sweep = load_sweep(args.sweep)
     if args.output_dir:
@@ -85,35 +85,21 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-parallel must be >= 1, got {args.max_parallel}")
     configs = arm_configs(sweep)  # every arm validated before anything runs
     arms = list(configs)
-    command = "rlfb ablate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
-        if sys.argv[1:2] == ["ablate"] else f"rlfb ablate {args.sweep}"
     if args.dry_run:
         for arm in arms:
             print(f"{arm.name}\t{configs[arm].run.output_dir}\t"
                   f"{' '.join(f'{k}={v}' for k, v in arm.overrides)}")
         print(f"{len(arms)} arms, all configs valid")
         return 0
-    if not args.report_only:
-        _check_output(sweep.output_dir, configs, args.resume)
-        max_parallel = args.max_parallel or max(1, int((os.cpu_count() or 1)
-                                                       // sweep.num_cpus_per_arm))
-        mode = choose_mode(args.mode, max_parallel, args.ray_address)
-        jobs = [Job(arm.name, arm_config_data(sweep, arm), sweep.output_dir / arm.name,
-                    configs[arm].run.steps) for arm in arms]
-        done = sum(is_done(j.run_dir) for j in jobs)
-        print(f"ablation {sweep.name}: {len(arms)} arms ({len(sweep.groups())} settings × "
-              f"{len(sweep.seeds)} seeds), {done} already finished; mode: "
-              + ("sequential, in this process" if mode == "sequential" else
-                 f"Ray tasks, {max_parallel} at a time, {sweep.num_cpus_per_arm:g} CPUs each"
-                 f" ({args.ray_address or 'local Ray'})") + f"; output: {sweep.output_dir}",
-              flush=True)
-        sweep.output_dir.mkdir(parents=True, exist_ok=True)
-        (sweep.output_dir / "sweep.yaml").write_text(Path(args.sweep).read_text())
-        progress = Progress(total=len(jobs), parallel=1 if mode == "sequential" else max_parallel)
-        failures = run_sequential(jobs, progress) if mode == "sequential" else \
-            run_ray(jobs, progress, max_parallel, sweep.num_cpus_per_arm, args.ray_address)
+    if args.report_only:
+        if not collect(sweep, arms):
+            raise ConfigError(f"no arm under {sweep.output_dir} has logged metrics yet; run "
+                              f"the sweep first (rlfb ablate {args.sweep})")
+        failures: dict[str, str] = {}
     else:
-        failures = {}
+        failures = _run_arms(args, sweep, configs)
+    command = "rlfb ablate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
+        if sys.argv[1:2] == ["ablate"] else f"rlfb ablate {args.sweep}"
     missing = [a.name for a in arms if not is_done(sweep.output_dir / a.name)]
     report = write_sweep_report(sweep, arms, command=command, missing=missing)
     print(f"report: {report}")
@@ -122,6 +108,34 @@ def run(args: argparse.Namespace) -> int:
               "--resume", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_arms(args: argparse.Namespace, sweep: Any, configs: Mapping[Any, Any]) -> dict[str, str]:
+    """Run the sweep's unfinished arms in the chosen mode; returns ``{arm: error}``."""
+    from pathlib import Path
+
+    from rlfb.ablate.runner import Job, Progress, is_done, run_ray, run_sequential
+    from rlfb.ablate.sweep import arm_config_data
+
+    _check_output(sweep.output_dir, configs, args.resume)
+    max_parallel = args.max_parallel or max(1, int((os.cpu_count() or 1)
+                                                   // sweep.num_cpus_per_arm))
+    mode = choose_mode(args.mode, max_parallel, args.ray_address)
+    jobs = [Job(arm.name, arm_config_data(sweep, arm), sweep.output_dir / arm.name,
+                cfg.run.steps) for arm, cfg in configs.items()]
+    done = sum(is_done(j.run_dir) for j in jobs)
+    how = "sequential, in this process" if mode == "sequential" else \
+        (f"Ray tasks, {max_parallel} at a time, {sweep.num_cpus_per_arm:g} CPUs each "
+         f"({args.ray_address or 'local Ray'})")
+    print(f"ablation {sweep.name}: {len(jobs)} arms ({len(sweep.groups())} settings × "
+          f"{len(sweep.seeds)} seeds), {done} already finished; mode: {how}; "
+          f"output: {sweep.output_dir}", flush=True)
+    sweep.output_dir.mkdir(parents=True, exist_ok=True)
+    (sweep.output_dir / "sweep.yaml").write_text(Path(args.sweep).read_text())
+    progress = Progress(total=len(jobs), parallel=1 if mode == "sequential" else max_parallel)
+    if mode == "sequential":
+        return run_sequential(jobs, progress)
+    return run_ray(jobs, progress, max_parallel, sweep.num_cpus_per_arm, args.ray_address)
 
 
 def _check_output(output_dir: Any, configs: Mapping[Any, Any], resume: bool) -> None:

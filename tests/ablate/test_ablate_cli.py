@@ -155,3 +155,11 @@ def test_resume_refuses_an_arm_whose_config_changed(finished_sweep, capsys):
     assert main(["ablate", str(other), "--mode", "sequential", "--resume"]) == 2
     err = capsys.readouterr().err
     assert "ran with another config (learner.lr differs)" in err and err.count("\n") == 1
+
+
+def test_report_only_rewrites_the_same_report(finished_sweep):
+    path, out = finished_sweep
+    before = (out / "report.md").read_text()
+    (out / "report.md").unlink()
+    assert main(["ablate", str(path), "--report-only"]) == 0
+    assert (out / "report.md").read_text() == before

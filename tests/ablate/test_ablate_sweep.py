@@ -95,3 +95,11 @@ def test_cli_dry_run_lists_arms(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "8 arms, all configs valid" in out and "payoff=binary/norm=nostd/seed=1" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_report_only_without_runs_is_an_error(tmp_path, capsys):
+    path = tmp_path / "sw.yaml"
+    path.write_text(yaml.safe_dump({"base": BASE, "seeds": [0], "axes": AXES,
+                                    "output_dir": str(tmp_path / "out")}, sort_keys=False))
+    assert main(["ablate", str(path), "--report-only"]) == 2
+    assert "has logged metrics yet" in capsys.readouterr().err
