@@ -6,6 +6,7 @@ Loaded by file path inside the fork server (see `zygote`); imports nothing from 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -127,3 +128,31 @@ def hide_dir(lx: Any, root: str, keep: list[str]) -> list[str]:
     return keep
 
 
+
+
+def wipe_dir(path: str, uid: int) -> bool:
+    """Make the root of a tmpfs that an execution used (all of whose processes are gone) as good
+    as new for the next one, owned by ``uid``: every entry removed, extended attributes
+    dropped, mode 0700, timestamps now. False when any of it failed (then mount a fresh one)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        with os.scandir(fd) as it:
+            entries = list(it)
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.name, dir_fd=fd)
+            else:
+                os.unlink(entry.name, dir_fd=fd)
+        for name in os.listxattr(fd):
+            os.removexattr(fd, name)
+        os.fchown(fd, uid, uid)
+        os.fchmod(fd, 0o700)
+        os.utime(fd)
+        return not os.listdir(fd)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

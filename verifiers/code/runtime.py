@@ -3,7 +3,7 @@
 The fork server forks the next child ahead of time (right after reaping the previous one) and
 runs `armed_main` in it; the child waits, still root, for its request. Then it drops to the
 sandbox uid (own session, no new privileges, scrubbed environment; the fork server has already
-mounted a fresh tmpfs on /tmp and /dev/shm for it, or without a mount namespace the child makes
+given it an empty tmpfs on /tmp and /dev/shm (wiped or fresh), or without a mount namespace the child makes
 its own host directory), sets its file descriptors and resource limits, writes "ok" on the setup
 pipe and closes it, and only after that runs candidate code. Nothing after the "ok" is trusted: the judge reads this process's output as
 untrusted bytes, and holds the setup pipe's read end, so an execution whose setup did not finish

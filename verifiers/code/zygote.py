@@ -13,8 +13,9 @@ own memory finds nothing to cheat with. Start-up, once per worker:
    mount a fresh /proc (``hidepid=2``) and /sys, a minimal /dev, and hide ``hide_paths``; in the
    IPC namespace, cap System V IPC;
 5. import the preload modules, so a child pays a fork, not an interpreter start-up;
-6. say ``ready`` with the isolation report; arm (mount a fresh tmpfs on /tmp and /dev/shm and
-   fork the next child, which waits, still root, for its request); serve.
+6. say ``ready`` with the isolation report; arm (mount a tmpfs on /tmp and /dev/shm and fork
+   the next child, which waits, still root, for its request); serve. Later arms wipe that
+   tmpfs for the next execution (`namespaces.wipe_dir`), or mount a fresh one.
 
 Messages are JSON frames. After each arming the server sends ``armed`` (the child's pid) with a
 socket to the waiting child: the judge writes the request (and the file descriptors: the child's
@@ -140,12 +141,14 @@ class Server:
                 self.send({"op": "exited", "pid": pid, "status": run["status"]})
 
     # -- arm --------------------------------------------------------------------------------
-    def arm(self) -> None:
-        """Mount a fresh /tmp, fork the next child (on the other uid) and hand the judge a
-        socket to it: the judge sends the request straight to the waiting child."""
+    def arm(self, reuse: bool = False) -> None:
+        """Give the next child (on the other uid) an empty /tmp, fork it and hand the judge a
+        socket to it: the judge sends the request straight to the waiting child. With
+        ``reuse`` (every process of the last execution is gone) the last tmpfs is wiped
+        rather than replaced: unmounting waits for an RCU grace period, milliseconds."""
         uid = self.cfg["uids"][self.turn]
         self.turn ^= 1
-        workdir = self._fresh_workdir(uid)
+        workdir = self._fresh_workdir(uid, reuse)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
@@ -158,11 +161,14 @@ class Server:
         finally:
             ours.close()
 
-    def _fresh_workdir(self, uid: int) -> str | None:
-        """A new empty tmpfs on /tmp and /dev/shm; without a mount namespace None (the child
-        makes a host directory once it has its request)."""
+    def _fresh_workdir(self, uid: int, reuse: bool) -> str | None:
+        """An empty tmpfs on /tmp and /dev/shm, owned by ``uid``: the last one wiped (with
+        ``reuse``) or a new one; without a mount namespace None (the child makes a host
+        directory once it has its request)."""
         if not self.iso["mntns"]:
             return None
+        if reuse and self.mounted and all(ns.wipe_dir(t, uid) for t in self.mounted):
+            return "/tmp"
         while self.mounted:  # the previous execution's: it has been killed already
             lx.umount_lazy(self.mounted.pop())
         owner = f"mode=0700,uid={uid},gid={uid}"
@@ -206,7 +212,7 @@ class Server:
             clean = remove_host_leftovers(self.cfg, uid, pid) and clean
         self.runs.pop(pid, None)
         if not late:
-            self.arm()
+            self.arm(reuse=True)
         self.send({"op": "reaped", "pid": pid, "status": run["status"], "clean": clean})
 
     def _await_gone(self, uid: int | None, deadline: float) -> bool:
