@@ -81,7 +81,8 @@ class PolicyLearner:
         """One update on ``batch``; returns metrics (loss, clip fraction, KL, entropy ...)."""
         start = time.perf_counter()
         denominator = batch_denominator(batch.loss_mask, self.loss.loss_agg)
-        chunks = _micro_batches(batch.attention_mask, self.micro_batch_size)
+        rows = learning_rows(batch.loss_mask, batch.advantages, self.loss)
+        chunks = _micro_batches(batch.attention_mask, self.micro_batch_size, rows)
         ref = self._reference_logprobs(batch, chunks) if self.loss.kl_coef > 0 else None
         old = self._logprobs_no_grad(batch, chunks) if self.ppo_epochs > 1 else None
         self.model.train()
@@ -90,6 +91,7 @@ class PolicyLearner:
             stats = self._epoch(batch, chunks, denominator, old, ref)
         self.model.eval()
         self.version += 1
+        stats["learner/rows_skipped"] = float(batch.input_ids.shape[0] - len(rows))
         stats["learner/update_s"] = time.perf_counter() - start
         stats["learner/lr"] = self.scheduler.get_last_lr()[0]
         stats["learner/version"] = self.version
@@ -100,8 +102,6 @@ class PolicyLearner:
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         for rows in chunks:
-            if not batch.loss_mask[rows].any():
-                continue  # only masked samples: nothing to learn from, skip the forward pass
             ids, attn, width = _slice(batch.input_ids, batch.attention_mask, rows)
             cut = (rows, slice(0, width))
             logp, entropy = self._forward(self.model, ids, attn, batch.loss_mask[cut])
@@ -114,8 +114,11 @@ class PolicyLearner:
             loss.backward()
             for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + value
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            [p for p in self.model.parameters() if p.requires_grad], self.max_grad_norm)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if not chunks:  # nothing to learn from: a zero gradient, so AdamW's moments still step
+            for p in params:
+                p.grad = torch.zeros_like(p)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
         return _finish_stats(totals, float(grad_norm))
@@ -216,10 +219,42 @@ def _finish_stats(totals: dict[str, float], grad_norm: float) -> dict[str, float
     return out
 
 
-def _micro_batches(attention_mask: torch.Tensor, size: int) -> list[torch.Tensor]:
-    """Row indices grouped into micro-batches of similar length (stable sort, deterministic)."""
-    lengths = attention_mask.sum(dim=1)
-    order = torch.argsort(lengths, stable=True)
+#: Policy losses whose per-token loss is a multiple of the advantage, so that a row whose
+#: advantages are all 0 has exactly zero gradient.
+ADVANTAGE_LINEAR_LOSSES = frozenset({"ppo_clip", "gspo"})
+
+
+def learning_rows(loss_mask: torch.Tensor, advantages: torch.Tensor, loss: LossSettings
+                  ) -> torch.Tensor:
+    """Indices of the rows whose forward/backward can change the update.
+
+    A row with no valid token never can. A row whose advantages are all 0 (a GRPO group where
+    every sample got the same reward) adds exactly zero gradient when the loss is linear in the
+    advantage and has no KL or entropy term, so it is skipped too: the update is the same (the
+    aggregation denominator still counts it), only cheaper. The learner's token statistics
+    (entropy, clip fraction) are then means over the rows that were run.
+
+    >>> s = LossSettings()
+    >>> learning_rows(torch.ones(3, 2), torch.tensor([[0., 0.], [1., 1.], [0., 0.]]), s).tolist()
+    [1]
+    """
+    valid = loss_mask.bool()
+    keep = valid.any(dim=1)
+    idle_when_zero = (loss.policy_loss in ADVANTAGE_LINEAR_LOSSES and not loss.entropy_coef
+                      and (loss.kl_coef == 0 or loss.kl_in != "loss"))
+    if idle_when_zero:
+        keep &= ((advantages != 0) & valid).any(dim=1)
+    return torch.nonzero(keep).flatten()
+
+
+def _micro_batches(attention_mask: torch.Tensor, size: int,
+                   rows: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """``rows`` (default: all) grouped into micro-batches of similar length (stable sort,
+    deterministic)."""
+    if rows is None:
+        rows = torch.arange(attention_mask.shape[0])
+    lengths = attention_mask[rows].sum(dim=1)
+    order = rows[torch.argsort(lengths, stable=True)]
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
@@ -230,13 +265,14 @@ def _slice(ids: torch.Tensor, attn: torch.Tensor, rows: torch.Tensor
     return ids[rows, :width], attn[rows, :width], width
 
 
-def _apply_lora(model: Any, lora: dict[str, Any]) -> Any:
+def _apply_lora(model: Any, lora: dict[str, Any], task_type: str = "CAUSAL_LM") -> Any:
+    """``model`` with peft LoRA adapters (rank, alpha, dropout, target_modules of ``lora``)."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=int(lora.get("rank", 8)), lora_alpha=float(lora.get("alpha", 16)),
                         lora_dropout=float(lora.get("dropout", 0.0)),
                         target_modules=list(lora.get("target_modules") or ["q_proj", "v_proj"]),
-                        task_type="CAUSAL_LM")
+                        task_type=task_type)
     return get_peft_model(model, config)
 
 

@@ -114,3 +114,37 @@ def test_save_then_load_continues_identically(tiny, tmp_path, lora):
     for (n, x), (_, y) in zip(a.named_weights(), b.named_weights()):
         torch.testing.assert_close(x, y, rtol=0, atol=0, msg=n)
     assert a.version == b.version == 2
+
+
+def test_rows_with_zero_advantage_are_skipped_without_changing_the_gradient(tiny, monkeypatch):
+    batch = make_batch()
+    adv = batch.advantages.clone()
+    adv[[0, 3, 5]] = 0.0  # three groups where every sample got the same reward
+    batch = ExperienceBatch(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                            loss_mask=batch.loss_mask, old_logprobs=batch.old_logprobs,
+                            advantages=adv)
+    skipped, s_skip = grads_of_update(tiny, batch, 2)
+    import rlfb.learner.policy as policy
+
+    monkeypatch.setattr(policy, "ADVANTAGE_LINEAR_LOSSES", frozenset())  # run every row
+    ran, s_ran = grads_of_update(tiny, batch, 2)
+    assert s_skip["learner/rows_skipped"] == 4.0  # rows 0, 3, 5 and the masked row 1
+    assert s_ran["learner/rows_skipped"] == 1.0
+    assert s_skip["learner/grad_norm"] == pytest.approx(s_ran["learner/grad_norm"], rel=1e-5)
+    assert s_skip["learner/grad_norm"] > 1e-3
+    for name in ran:
+        torch.testing.assert_close(skipped[name], ran[name], rtol=1e-4, atol=1e-7)
+
+
+def test_an_update_with_nothing_to_learn_still_steps_the_optimiser(tiny):
+    batch = make_batch()
+    batch = ExperienceBatch(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                            loss_mask=batch.loss_mask, old_logprobs=batch.old_logprobs,
+                            advantages=torch.zeros_like(batch.advantages))
+    learner = PolicyLearner(str(tiny), LossSettings(), lr=1e-2)
+    learner.update(make_batch())  # AdamW now has momentum
+    before = {n: p.detach().clone() for n, p in learner.model.named_parameters()}
+    stats = learner.update(batch)
+    assert stats["learner/rows_skipped"] == 8.0 and stats["learner/grad_norm"] == 0.0
+    moved = sum(not torch.equal(before[n], p) for n, p in learner.model.named_parameters())
+    assert moved > 0  # momentum from the first update carries on, as with a zero gradient
