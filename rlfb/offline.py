@@ -267,7 +267,7 @@ def write_offline_report(run_dir: str | Path, title: str | None = None) -> Path:
     """Write ``report.md`` (first and last loss and held-out figures, step time) and PNG curves
     of an offline run from its ``metrics.jsonl``; returns the report path."""
     from rlfb.metrics import METRICS_FILE, read_jsonl
-    from rlfb.report import series
+    from rlfb.report import plot_curves, series
 
     run_dir = Path(run_dir)
     records = read_jsonl(run_dir / METRICS_FILE)
@@ -284,34 +284,8 @@ def write_offline_report(run_dir: str | Path, title: str | None = None) -> Path:
     if times:
         lines.extend(["", f"Mean per training step: {sum(times) / len(times):.4g} s, "
                           f"{sum(rates) / len(rates):.4g} samples/s."])
-    pngs = [png for name, (caption, keys) in OFFLINE_CURVES.items()
-            if (png := _plot(records, run_dir / name, caption, keys)) is not None]
+    pngs = plot_curves(records, run_dir, OFFLINE_CURVES)
     lines.extend(["", *(f"![{p.stem}]({p.name})" for p in pngs), ""])
     path = run_dir / "report.md"
     path.write_text("\n".join(lines))
     return path
-
-
-def _plot(records: list[dict[str, Any]], out: Path, title: str, keys: list[str]) -> Path | None:
-    """One PNG of the ``keys`` series against step; None when none has data."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rlfb.report import series
-
-    lines = [(key, *series(records, key)) for key in keys]
-    lines = [line for line in lines if line[1]]
-    if not lines:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for key, steps, values in lines:
-        ax.plot(steps, values, marker="o" if len(steps) < 30 else None, label=key)
-    ax.set(title=title, xlabel="step")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rlfb.config.checks import check_online_dpo
 from rlfb.errors import ConfigError
 
 
@@ -86,16 +87,3 @@ def dpo_learner_factory(cfg: Any, model_path: str, kwargs: dict[str, Any]) -> An
     options = {k: v for k, v in kwargs.items() if k != "ppo_epochs"}
     return partial(DPOLearner, model_path, beta=d.beta, loss_type=d.loss,
                    label_smoothing=d.label_smoothing, reference="model", **options)
-
-
-def check_online_dpo(cfg: Any) -> None:
-    """Raise `ConfigError` for settings that online DPO cannot honour."""
-    if cfg.rollout.n < 2:
-        raise ConfigError(f"online_dpo ranks several completions per prompt, so rollout.n must "
-                          f"be >= 2 (got {cfg.rollout.n})")
-    if cfg.algo.advantage is not None:
-        raise ConfigError(f"algo.advantage={cfg.algo.advantage!r} does not apply to online_dpo "
-                          "(pairs replace advantages); remove it")
-    if cfg.algo.ppo_epochs != 1 or cfg.algo.kl_coef:
-        raise ConfigError("online_dpo takes one DPO step per batch and its KL control is "
-                          "dpo.beta; leave algo.ppo_epochs=1 and algo.kl_coef=0")

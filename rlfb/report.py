@@ -22,15 +22,17 @@ def series(records: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list
     return [p[0] for p in pairs], [float(p[1]) for p in pairs]
 
 
-def plot_curves(records: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write one PNG per entry of `CURVES` that has data; returns the files written."""
+def plot_curves(records: Sequence[dict[str, Any]], out_dir: Path,
+                curves: dict[str, tuple[str, list[str]]] | None = None) -> list[Path]:
+    """Write one PNG per entry of ``curves`` (default `CURVES`: file name → (title, metric
+    keys)) that has data; returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
-    for name, (title, keys) in CURVES.items():
+    for name, (title, keys) in (CURVES if curves is None else curves).items():
         lines = [(k, *series(records, k)) for k in keys]
         lines = [line for line in lines if line[1]]
         if not lines:

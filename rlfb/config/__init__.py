@@ -10,7 +10,7 @@ Traceback (most recent call last):
 rlfb.errors.ConfigError: unknown config key 'algo.kl_cof'; did you mean 'algo.kl_coef'? (algo has: name, advantage, advantage_options, normalize_std, policy_loss, clip_low, clip_high, loss_agg, kl_coef, kl_estimator, kl_in, entropy_coef, ppo_epochs, tis_cap, extra)
 
 Sections (one dataclass per role, in `rlfb.config.schema`): run, model, data, rollout, reward,
-algo, learner, buffer, eval, ray. Each field's help is the docstring under it
+algo, learner, buffer, eval, ray, and the algorithm sections ppo, dpo and offline. Each field's help is the docstring under it
 (`describe_config()` prints them all).
 """
 
@@ -29,11 +29,15 @@ from rlfb.config.schema import (
     AlgoConfig,
     BufferConfig,
     DataConfig,
+    DPOConfig,
     EvalConfig,
     LearnerConfig,
     LoraConfig,
     ModelConfig,
+    OfflineConfig,
+    PPOConfig,
     RayConfig,
+    RecordFields,
     RewardConfig,
     RoleResources,
     RolloutConfig,
@@ -42,8 +46,9 @@ from rlfb.config.schema import (
 )
 
 __all__ = [
-    "AlgoConfig", "BufferConfig", "DataConfig", "EvalConfig", "LearnerConfig", "LoraConfig",
-    "ModelConfig", "RayConfig", "RewardConfig", "RoleResources", "RolloutConfig", "RunConfig",
+    "AlgoConfig", "BufferConfig", "DataConfig", "DPOConfig", "EvalConfig", "LearnerConfig",
+    "LoraConfig", "ModelConfig", "OfflineConfig", "PPOConfig", "RayConfig", "RecordFields",
+    "RewardConfig", "RoleResources", "RolloutConfig", "RunConfig",
     "TrainConfig", "config_fields", "config_from_dict", "config_to_dict", "describe_config",
     "field_docs", "load_config", "resolve", "save_config", "validate",
 ]

@@ -110,6 +110,11 @@ def validate(cfg: TrainConfig) -> None:
     _validate_run_model_data(cfg)
     _validate_rollout_algo(cfg)
     _validate_learner_rest(cfg)
+    from rlfb.config.checks import ALGORITHM_CHECKS
+
+    check = ALGORITHM_CHECKS.get(cfg.algo.name)
+    if check is not None:
+        check(cfg)
 
 
 def _validate_run_model_data(cfg: TrainConfig) -> None:

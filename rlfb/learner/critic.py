@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from rlfb.learner.policy import lr_factor
+from rlfb.learner.policy import _apply_lora, lr_factor
 
 
 def load_value_model(path: str, dtype: torch.dtype, pad_token_id: int) -> Any:
@@ -67,14 +67,7 @@ class Critic:
             self.model.gradient_checkpointing_enable()
         self.lora = lora
         if lora:
-            from peft import LoraConfig, get_peft_model
-
-            config = LoraConfig(
-                r=int(lora.get("rank", 8)), lora_alpha=float(lora.get("alpha", 16)),
-                lora_dropout=float(lora.get("dropout", 0.0)),
-                target_modules=list(lora.get("target_modules") or ["q_proj", "v_proj"]),
-                task_type="TOKEN_CLS")
-            self.model = get_peft_model(self.model, config)
+            self.model = _apply_lora(self.model, lora, task_type="TOKEN_CLS")
         self.max_grad_norm = max_grad_norm
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=lr, betas=tuple(betas),

@@ -36,7 +36,8 @@ import torch
 from rlfb.algo.aggregation import aggregate, masked_mean, masked_whiten
 from rlfb.algo.ppo import AdaptiveKLController, FixedKLController, assemble_token_rewards, gae
 from rlfb.algo.ppo import value_loss as clipped_value_loss
-from rlfb.errors import ConfigError, RlfbError
+from rlfb.config.checks import check_ppo
+from rlfb.errors import RlfbError
 from rlfb.learner.critic import Critic
 from rlfb.learner.objective import LossSettings, batch_denominator, policy_objective
 from rlfb.learner.policy import DTYPES, PolicyLearner, _micro_batches, _slice
@@ -292,13 +293,3 @@ def ppo_learner_factory(cfg: Any, model_path: str, loss: LossSettings,
     steps = cfg.run.steps * cfg.algo.ppo_epochs * p.mini_batches
     return partial(PPOLearner, model_path, loss, settings, critic_path=p.critic_path,
                    critic_lr=p.critic_lr, ptx=ptx, **{**kwargs, "total_steps": steps})
-
-
-def check_ppo(cfg: Any) -> None:
-    """Raise `ConfigError` for settings that PPO with a critic cannot honour."""
-    if cfg.algo.advantage is not None:
-        raise ConfigError(f"algo.advantage={cfg.algo.advantage!r} does not apply to ppo (GAE "
-                          "with the critic makes the advantages); remove it")
-    if cfg.ppo.kl_control == "adaptive" and cfg.algo.kl_coef <= 0:
-        raise ConfigError("ppo.kl_control=adaptive scales algo.kl_coef, which is 0; set "
-                          "algo.kl_coef to the starting coefficient (e.g. 0.05)")
