@@ -68,3 +68,17 @@ class Reward:
                 f"score_batch got {len(completions)} completions and {len(references)} references"
             )
         return [self.score(c, r) for c, r in zip(completions, references)]
+
+
+def score_batch_with_prompts(reward: Reward, completions: Sequence[str],
+                             references: Sequence[Any], group_ids: Sequence[Hashable] | None,
+                             prompts: Sequence[Any] | None) -> list[RewardResult]:
+    """``reward.score_batch``, passing ``prompts=`` (each completion's prompt, as chat
+    messages) to rewards whose ``score_batch`` takes it, such as a reward model, which must
+    judge the prompt too. Rewards that only compare a completion with its reference keep the
+    three-argument contract."""
+    import inspect
+
+    if prompts is not None and "prompts" in inspect.signature(reward.score_batch).parameters:
+        return reward.score_batch(completions, references, group_ids, prompts=prompts)
+    return reward.score_batch(completions, references, group_ids)

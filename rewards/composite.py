@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, Sequence
 
 from rlfb.errors import ConfigError, RlfbError
-from rlfb.rewards.base import Reward, RewardResult
+from rlfb.rewards.base import Reward, RewardResult, score_batch_with_prompts
 from rlfb.rewards.composite_spec import ComponentSpec, parse_components, parse_clip
 from rlfb.rewards.shaping import clip_reward
 
@@ -165,8 +165,10 @@ class CompositeReward(Reward):
         return self.score_batch([completion], [reference], [0])[0]
 
     def score_batch(self, completions: Sequence[str], references: Sequence[Any],
-                    group_ids: Sequence[Hashable] | None = None) -> list[RewardResult]:
-        """Score every component on the whole batch, then gate, normalise and sum."""
+                    group_ids: Sequence[Hashable] | None = None,
+                    prompts: Sequence[Any] | None = None) -> list[RewardResult]:
+        """Score every component on the whole batch, then gate, normalise and sum; ``prompts``
+        reach the components that take them (a reward model)."""
         if len(completions) != len(references):
             raise ValueError(f"score_batch got {len(completions)} completions and "
                              f"{len(references)} references")
@@ -179,7 +181,8 @@ class CompositeReward(Reward):
             raise ValueError(f"{len(group_ids)} group_ids for {len(completions)} completions")
         for part in self.parts:
             refs = _sub_references(references, part.spec)
-            part.results = part.reward.score_batch(completions, refs, group_ids)
+            part.results = score_batch_with_prompts(part.reward, completions, refs, group_ids,
+                                                    prompts)
         raw = {p.spec.name: [r.value for r in p.results] for p in self.parts}
         used = raw
         if self.normalize == "group":

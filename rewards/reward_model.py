@@ -3,16 +3,15 @@
 `RewardModelScorer` is a plain class (no Ray): it loads the model once and scores batches of
 ``(prompt, completion)``. The distributed executor wraps it in a Ray actor; nothing here knows.
 
-Where the prompt comes from. The reward contract passes ``(completion, reference)``, and a
-reward model must see the prompt, so the prompt travels in the reference:
+Where the prompt comes from. A reward model must see the prompt. In training the scorer passes
+each completion's prompt messages as ``prompts=`` (`rlfb.rewards.base.score_batch_with_prompts`,
+also through a composite), and they win. A caller of the plain ``(completion, reference)``
+contract carries the prompt in the reference instead:
 
 - a dict reference: ``reference[prompt_field]`` (default ``"prompt"``), a string or a list of
   chat messages — e.g. a prompt source that stores ``{"prompt": ..., "answer": ...}``;
 - a string reference: the prompt text itself;
 - a list of chat messages: the prompt as messages.
-
-`RewardModelReward.score_batch` also accepts ``prompts=`` explicitly, which wins over the
-references (for callers that hold the prompts, such as an evaluation script).
 
 Text is rendered as in training: the template and max_length saved by ``rlfb train-rm`` in
 ``rlfb_reward_model.json`` (a model without that file uses ``template="auto"``, max_length 1024;

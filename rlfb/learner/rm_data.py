@@ -94,13 +94,19 @@ def _messages(text: Text, role: str) -> list[dict[str, str]]:
 
 
 def render(tokenizer: Any, prompt: Text, completion: Text, template: str) -> str:
-    """The text the reward model reads for ``completion`` after ``prompt``."""
+    """The text the reward model reads for ``completion`` after ``prompt``.
+
+    Under ``concat`` (no roles) a prompt given as chat messages is read as their contents
+    joined by newlines, e.g. a one-question prompt is its question.
+    """
     if template == "chat":
         messages = _messages(prompt, "user") + _messages(completion, "assistant")
         return tokenizer.apply_chat_template(messages, tokenize=False)
-    if not isinstance(prompt, str) or not isinstance(completion, str):
-        raise ConfigError("template 'concat' needs string prompts and completions; use 'chat' "
-                          "for message lists")
+    if not isinstance(prompt, str):
+        prompt = "\n".join(str(m["content"]) for m in prompt)
+    if not isinstance(completion, str):
+        raise ConfigError("template 'concat' needs string completions; use 'chat' for message "
+                          "lists")
     return prompt + completion
 
 

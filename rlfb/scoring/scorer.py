@@ -29,14 +29,18 @@ class Scorer:
         self.reward = get_reward(reward, **dict(options or {}))
 
     def score(self, prompts: Sequence[Prompt], rollouts: Sequence[Rollout]) -> list[ScoredSample]:
-        """Score every rollout against its prompt's reference (prompts are matched by id)."""
+        """Score every rollout against its prompt's reference (prompts are matched by id); a
+        reward that judges the prompt too (a reward model) gets the prompt's messages."""
+        from rlfb.rewards.base import score_batch_with_prompts
+
         by_id = {p.prompt_id: p for p in prompts}
         missing = {r.prompt_id for r in rollouts} - by_id.keys()
         if missing:
             raise ValueError(f"rollouts for unknown prompt ids: {sorted(missing)[:5]}")
         references = [by_id[r.prompt_id].reference for r in rollouts]
-        results = self.reward.score_batch([r.text for r in rollouts], references,
-                                          [r.prompt_id for r in rollouts])
+        results = score_batch_with_prompts(
+            self.reward, [r.text for r in rollouts], references, [r.prompt_id for r in rollouts],
+            [list(by_id[r.prompt_id].messages) for r in rollouts])
         return [_scored(r, ref, res) for r, ref, res in zip(rollouts, references, results)]
 
 

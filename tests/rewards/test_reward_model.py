@@ -146,8 +146,9 @@ def test_render_chat_and_concat(base):
     system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+1?"}]
     assert render(tok, system, "2", "chat").startswith("<|im_start|>system\nBe brief.")
     assert render(tok, "Q: ", "A", "concat") == "Q: A"
-    with pytest.raises(ConfigError, match="string prompts"):
-        render(tok, system, "2", "concat")
+    assert render(tok, system, "2", "concat") == "Be brief.\n1+1?2"  # contents, no roles
+    with pytest.raises(ConfigError, match="string completions"):
+        render(tok, "Q: ", [{"role": "assistant", "content": "A"}], "concat")
 
 
 def test_truncation_keeps_the_end(base):
@@ -209,3 +210,31 @@ def test_reward_model_inside_a_composite(trained):
     rm_value = get_reward("reward_model", path=path).score("7", ref).value
     assert result.components["correct"] == 1.0
     assert result.value == pytest.approx(1.0 + 0.5 * rm_value, abs=1e-6)
+
+
+def test_scorer_gives_the_reward_model_each_prompt(trained):
+    """In training the reference is often a bare answer (reasoning-gym): the scorer passes the
+    prompt's messages, through a composite too, so the model judges (prompt, completion)."""
+    from rlfb.scoring import Scorer
+    from rlfb.types import Prompt, Rollout
+
+    path = str(trained[0])
+    prompts = [Prompt("a", ({"role": "user", "content": "What is 3 + 4? "},), reference="7"),
+               Prompt("b", ({"role": "user", "content": "What is 1 + 2? "},), reference="3")]
+    rollouts = [Rollout(prompt_id=p.prompt_id, sample_index=0, prompt_token_ids=[1],
+                        completion_token_ids=[2], text=text, logprobs=[-1.0],
+                        finish_reason="stop", weight_version=0)
+                for p, text in zip(prompts, ["7", "5"])]
+    rm = get_reward("reward_model", path=path)
+    expected = [r.value for r in rm.score_batch(["7", "5"], [None, None],
+                                                prompts=[list(p.messages) for p in prompts])]
+    scored = Scorer("reward_model", {"path": path}).score(prompts, rollouts)
+    assert [s.reward for s in scored] == pytest.approx(expected, abs=1e-6)
+    as_prompt = [r.value for r in rm.score_batch(["7", "5"], ["7", "3"])]  # the old mistake
+    assert [s.reward for s in scored] != pytest.approx(as_prompt, abs=1e-3)
+    composite = Scorer("composite", {"components": [
+        {"name": "correct", "kind": "verifier", "verifier": "math", "weight": 1.0},
+        {"name": "rm", "kind": "reward", "reward": "reward_model", "weight": 0.5,
+         "options": {"path": path}}]}).score(prompts, rollouts)
+    assert [s.components["rm"] for s in composite] == pytest.approx(expected, abs=1e-6)
+    assert [s.components["correct"] for s in composite] == [1.0, 0.0]
