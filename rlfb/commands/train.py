@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train a policy from a YAML config (GRPO, PPO, DPO, online DPO, SFT ...)",
         description="Train from a YAML config with dotted overrides, e.g. "
-        "`rlfb train experiments/quickstart.yaml algo.kl_coef=0.01 run.steps=5`. Writes the "
+        "`rlfb train experiments/quickstart.yaml algo.kl_coef=0.01 run.steps=5` "
+        "(`executor=local` runs every role in this process, for debugging). Writes the "
         "run directory (resolved config, metrics.jsonl, TensorBoard events, samples, "
         "checkpoints, report.md and PNG curves).")
     p.add_argument("config", help="YAML config file")
@@ -19,7 +20,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="dotted overrides, e.g. learner.lr=1e-5 run.steps=20")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue the run in RUN_DIR from its latest checkpoint")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="run on an existing Ray cluster: 'auto', 'HOST:PORT' or "
+                   "'ray://HOST:10001' (sets run.executor=ray and ray.address=ADDR)")
     p.set_defaults(func=run)
+
+
+SHORTHANDS = {"executor": "run.executor"}
+
+
+def shorthand(override: str) -> str:
+    """``executor=local`` is short for ``run.executor=local``; other overrides are unchanged.
+
+    >>> shorthand("executor=local"), shorthand("learner.lr=1e-5")
+    ('run.executor=local', 'learner.lr=1e-5')
+    """
+    key, sep, value = override.partition("=")
+    return f"{SHORTHANDS[key]}={value}" if sep and key in SHORTHANDS else override
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     from rlfb.loop import Trainer
     from rlfb.report import write_report
 
-    overrides = list(args.overrides)
+    overrides = [shorthand(o) for o in args.overrides]
+    if args.ray_address:
+        overrides += ["run.executor=ray", f"ray.address={args.ray_address}"]
     if args.resume:
         overrides.append(f"run.resume={args.resume}")
         overrides.append(f"run.output_dir={args.resume}")

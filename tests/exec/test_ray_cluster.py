@@ -99,3 +99,45 @@ def test_losing_a_worker_node_continues_or_stops_resumably(cluster, kit, tmp_pat
     counts = kit.prompt_counts(run)
     assert len(counts) == 16 and set(counts.values()) == {4}  # 4 steps x 4 prompts, n = 4
     assert records[-1]["buffer/groups_taken"] == 16
+
+
+def test_rlfb_train_joins_an_existing_cluster_with_ray_address(kit, tmp_path):
+    """`rlfb train CONFIG --ray-address ADDR`, as a user runs it: the run uses the cluster's
+    workers and leaves the cluster up."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from rlfb.config import save_config
+    from rlfb.metrics import read_jsonl
+
+    was_up = ray.is_initialized()
+    if was_up:
+        ray.shutdown()
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    c.add_node(num_cpus=2)
+    c.wait_for_nodes()
+    try:
+        run = tmp_path / "run"
+        small = [o for o in kit.RAY_SMALL if not o.startswith("run.executor")]
+        save_config(kit.tiny_config(run, "run.steps=2", "eval.every=0", *small),
+                    tmp_path / "cfg.yaml")
+        rlfb = Path(sys.executable).with_name("rlfb")
+        proc = subprocess.run([str(rlfb), "train", str(tmp_path / "cfg.yaml"),
+                               "--ray-address", c.address], capture_output=True, text=True,
+                              timeout=600, env=dict(os.environ, RAY_ADDRESS=""))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        steps = [r for r in read_jsonl(run / "metrics.jsonl") if "time/step" in r]
+        assert [r["step"] for r in steps] == [1, 2]
+        assert any(k.startswith("ray/") for k in steps[-1])  # the roles ran as Ray actors
+        ray.init(address=c.address, log_to_driver=False)  # the cluster is still up
+        assert sum(n["Alive"] for n in ray.nodes()) == 2
+    finally:
+        ray.shutdown()
+        c.shutdown()
+        if was_up:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
