@@ -199,11 +199,11 @@ class Server:
         if uid is not None:
             sweep_uid(uid)
         start = time.monotonic()
-        late = self._await_gone(uid, start + _QUICK_REAP_S)
+        late = self._await_gone(uid, run, start + _QUICK_REAP_S)
         alive = late
         if late:
             self.arm()
-            alive = self._await_gone(uid, start + _REAP_GRACE_S)
+            alive = self._await_gone(uid, run, start + _REAP_GRACE_S)
         self._collect()
         clean = uid is None or (not alive and run["status"] is not None)
         if uid is not None and self.iso["ipcns"]:
@@ -215,20 +215,22 @@ class Server:
             self.arm(reuse=True)
         self.send({"op": "reaped", "pid": pid, "status": run["status"], "clean": clean})
 
-    def _await_gone(self, uid: int | None, deadline: float) -> bool:
-        """Wait (woken by SIGCHLD, re-killing as it goes) until no process of ``uid`` is left
-        or ``deadline`` passes; True when some are still there."""
-        alive = uid is not None and bool(uid_processes(uid))
-        while alive:
+    def _await_gone(self, uid: int | None, run: dict[str, Any], deadline: float) -> bool:
+        """Wait (woken by SIGCHLD, re-killing as it goes) until the execution's own child is
+        collected and no process of ``uid`` is left (checked in /proc only then), or until
+        ``deadline``; True when some are still there."""
+        if uid is None:
+            return False
+        while True:
+            if run["status"] is not None and not uid_processes(uid):
+                return False
             left = deadline - time.monotonic()
             if left <= 0:
-                break
+                return True
             select.select([self.wake_r], [], [], min(0.05, left))
             self._drain_wake()
             self._collect()
             sweep_uid(uid)
-            alive = bool(uid_processes(uid))
-        return alive
 
     def _kill_everything(self) -> None:
         for pid in list(self.runs):
