@@ -6,7 +6,6 @@ Loaded by file path inside the fork server (see `zygote`); imports nothing from 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from typing import Any
 
@@ -143,6 +142,8 @@ def wipe_dir(path: str, uid: int) -> bool:
             entries = list(it)
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
+                import shutil  # only when needed: it loads zlib, bz2 and lzma into the server
+
                 shutil.rmtree(entry.name, dir_fd=fd)
             else:
                 os.unlink(entry.name, dir_fd=fd)

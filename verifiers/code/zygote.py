@@ -31,15 +31,14 @@ status and whether all of that worked. When a child exits on its own the server 
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import sys
 import time
+import types
 from typing import Any
 
 
@@ -57,11 +56,13 @@ def _site(cfg: dict[str, Any]) -> None:
 
 
 def _load(name: str) -> Any:
+    """A sibling module, by path (the server imports nothing from rlfb)."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"_rlfb_sandbox_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = types.ModuleType(f"_rlfb_sandbox_{name}")
+    module.__file__ = path
+    sys.modules[module.__name__] = module
+    with open(path, encoding="utf-8") as fh:
+        exec(compile(fh.read(), path, "exec"), module.__dict__)
     return module
 
 
@@ -196,8 +197,6 @@ class Server:
                 kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        if uid is not None:
-            sweep_uid(uid)
         start = time.monotonic()
         late = self._await_gone(uid, run, start + _QUICK_REAP_S)
         alive = late
@@ -216,14 +215,21 @@ class Server:
         self.send({"op": "reaped", "pid": pid, "status": run["status"], "clean": clean})
 
     def _await_gone(self, uid: int | None, run: dict[str, Any], deadline: float) -> bool:
-        """Wait (woken by SIGCHLD, re-killing as it goes) until the execution's own child is
-        collected and no process of ``uid`` is left (checked in /proc only then), or until
-        ``deadline``; True when some are still there."""
+        """Wait (woken by SIGCHLD, killing every process of ``uid`` as it goes) until the
+        execution's own child is collected and no process of ``uid`` is left (checked in /proc
+        only then), or until ``deadline``; True when some are still there. While the killed
+        child still maps the server's pages every page written here is copied, so the first
+        thing done is wait."""
         if uid is None:
             return False
+        swept = False
         while True:
-            if run["status"] is not None and not uid_processes(uid):
-                return False
+            if run["status"] is not None:
+                if not swept:
+                    sweep_uid(uid)
+                    swept = True
+                if not uid_processes(uid):
+                    return False
             left = deadline - time.monotonic()
             if left <= 0:
                 return True
@@ -231,6 +237,7 @@ class Server:
             self._drain_wake()
             self._collect()
             sweep_uid(uid)
+            swept = True
 
     def _kill_everything(self) -> None:
         for pid in list(self.runs):
@@ -259,6 +266,8 @@ def remove_host_leftovers(cfg: dict[str, Any], uid: int, pid: int | None) -> boo
                 if not ours and entry.stat(follow_symlinks=False).st_uid != uid:
                     continue
                 if entry.is_dir(follow_symlinks=False):
+                    import shutil  # here: it loads zlib, bz2 and lzma, which every fork copies
+
                     shutil.rmtree(entry.path)
                 else:
                     os.unlink(entry.path)
