@@ -92,3 +92,25 @@ def test_code_tasks_canonical_solutions_pass_and_stubs_fail():
     bad = verifier.verify_batch([f"```python\n{ref['prompt']}    return None\n```"
                                  for ref in refs], refs)
     assert all(v.status.value == "wrong" for v in bad), [v.status.value for v in bad]
+
+
+def test_checked_in_ablation_report_is_derived_from_its_metrics(tmp_path, monkeypatch):
+    """The worked ablation's report, rebuilt from the metrics.jsonl files checked in beside it,
+    has the same tables (every figure comes from those files)."""
+    import shutil
+
+    from rlfb.cli import main
+
+    monkeypatch.chdir(REPO)
+    results = EXPERIMENTS / "results" / "hedging-vs-binary"
+    out = tmp_path / "out"
+    shutil.copytree(results, out, ignore=shutil.ignore_patterns("*.png", "*.md"))
+    sweep = EXPERIMENTS / "ablations" / "hedging-vs-binary.yaml"
+    assert main(["ablate", str(sweep), "--report-only", "--output-dir", str(out)]) == 0
+
+    def tables(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith("|")]
+
+    rebuilt = tables((out / "report.md").read_text())
+    assert len(rebuilt) >= 12
+    assert rebuilt == tables((results / "report.md").read_text())
