@@ -114,3 +114,24 @@ def test_checked_in_ablation_report_is_derived_from_its_metrics(tmp_path, monkey
     rebuilt = tables((out / "report.md").read_text())
     assert len(rebuilt) >= 12
     assert rebuilt == tables((results / "report.md").read_text())
+
+
+@pytest.mark.parametrize("name,train_rows,eval_rows", [
+    ("rlvr-code.yaml", 32, 8), ("hedging-smollm2.yaml", 400, 64)])
+def test_shipped_task_configs_read_their_data(name, train_rows, eval_rows, monkeypatch):
+    from rlfb.data.split import split_sources
+    from rlfb.verifiers.code.reference import parse_reference
+
+    monkeypatch.chdir(REPO)
+    d = load_config(EXPERIMENTS / name).data
+    train, held_out = split_sources(d.source, d.options, eval_prompts=d.eval_prompts,
+                                    eval_source=d.eval_source, eval_options=d.eval_options)
+    assert (len(train), len(held_out)) == (train_rows, eval_rows)
+    first = train.get(0)
+    if name == "rlvr-code.yaml":
+        assert parse_reference(first.reference)["entry_point"] == "add"
+        assert "def add(a, b):" in first.messages[-1]["content"]
+    else:
+        row = json.loads((EXPERIMENTS / "data" / "hedge-arith-train.jsonl").open().readline())
+        assert (first.prompt_id, first.reference) == (row["id"], row["answer"])
+        assert "don't know" in first.messages[-1]["content"]
