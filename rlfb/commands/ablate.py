@@ -14,7 +14,7 @@ DESCRIPTION = """\
 Run an ablation: every combination of the sweep's axes, times every seed, is one arm, trained
 as a normal run directory <output_dir>/<axis>=<level>/.../seed=<seed>. Every arm's config is
 built and validated before anything runs. Then report.md (final and best metrics per arm as
-mean ± 95%% Student-t CI across seeds, paired differences to the first arm) and PNG curves
+mean ± 95% Student-t CI across seeds, paired differences to the first arm) and PNG curves
 (reward, held-out accuracy, hedge rate, wrong-unhedged rate) are written to <output_dir>, from
 the arms' metrics.jsonl only.
 
@@ -32,7 +32,8 @@ Sweep file:
 
 Execution: with --max-parallel > 1 or --ray-address, arms are Ray tasks (a fresh worker per
 arm, num_cpus_per_arm each, at most --max-parallel at once; output in <arm>/ablate.log);
-otherwise they run one after another in this process. --mode forces either.
+otherwise they run one after another in this process. --mode forces either. The local Ray
+that rlfb ablate starts runs its workers at niceness 0 (Ray's default is 15).
 Resuming: --resume skips arms that finished (ablate_done.json in their folder) and resumes an
 interrupted arm from its latest checkpoint (run.save_every); without it an output_dir that
 already holds arms is an error. Exit status: 0 all arms finished, 1 some failed, 2 bad input."""

@@ -103,3 +103,11 @@ def test_report_only_without_runs_is_an_error(tmp_path, capsys):
                                     "output_dir": str(tmp_path / "out")}, sort_keys=False))
     assert main(["ablate", str(path), "--report-only"]) == 2
     assert "has logged metrics yet" in capsys.readouterr().err
+
+
+def test_help_documents_the_sweep_format(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["ablate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "Sweep file:" in out and "95% Student-t" in out and "--resume" in out
