@@ -152,7 +152,7 @@ def wipe_dir(path: str, uid: int) -> bool:
         os.fchown(fd, uid, uid)
         os.fchmod(fd, 0o700)
         os.utime(fd)
-        return not os.listdir(fd)
+        return not entries or not os.listdir(fd)
     except OSError:
         return False
     finally:

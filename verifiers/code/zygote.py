@@ -291,21 +291,24 @@ def sweep_uid(uid: int) -> None:
 
 
 def uid_processes(uid: int) -> list[int]:
-    """Processes (zombies included) whose real uid is ``uid``, from /proc (in the PID namespace
-    the sandbox's own, listing only sandbox processes)."""
-    found, wanted = [], str(uid)
+    """Other processes (zombies included) whose real uid is ``uid``, from /proc (in the PID
+    namespace the sandbox's own, listing only sandbox processes)."""
+    found, own, wanted = [], str(os.getpid()), f"\nUid:\t{uid}\t".encode()
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        if not entry.isdigit() or entry == own:
             continue
         try:
-            with open(f"/proc/{entry}/status") as fh:
-                for line in fh:
-                    if line.startswith("Uid:"):
-                        if line.split()[1] == wanted:
-                            found.append(int(entry))
-                        break
+            fd = os.open(f"/proc/{entry}/status", os.O_RDONLY)
         except OSError:
             continue
+        try:
+            head = os.read(fd, 4096)  # "Uid:\treal\teffective..." is among the first lines
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        if wanted in head:
+            found.append(int(entry))
     return found
 
 
