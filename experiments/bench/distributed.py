@@ -9,8 +9,9 @@ Parts (each variant runs in its own Python process, so one variant's threads, vL
 Ray instance never leak into the next):
 
 - ``step``: mean step time of the config on the local executor vs the Ray executor (sync mode).
-  The local executor runs with ``--local-threads`` torch threads (default 1, what each Ray actor
-  of the default config gets), so both do the same work on the same number of threads.
+  The local executor runs with ``--local-threads`` torch threads (default: as many as the
+  learner actor gets, ``max(1, int(ray.learner.num_cpus))``), so both do the same work on the
+  same number of threads.
 - ``async``: Ray sync vs Ray async on the config. For sync it prints each stage's mean time
   (generate, score, update, sync), their sum and the slowest; the target is an async step
   within 15% of the slowest stage rather than near the sum.
@@ -75,7 +76,7 @@ def child_train(args: argparse.Namespace, variant: str) -> dict:
     if variant == "local":
         import torch
 
-        torch.set_num_threads(args.local_threads)
+        torch.set_num_threads(args.local_threads or max(1, int(cfg.ray.learner.num_cpus)))
     start = time.perf_counter()
     trainer = Trainer(cfg)
     startup = time.perf_counter() - start
@@ -234,9 +235,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--code-ms", type=float, default=50.0, help="sandbox run time per sample")
     p.add_argument("--code-prompts", type=int, default=16, help="(x4 samples) for scorers")
-    p.add_argument("--local-threads", type=int, default=1,
-                   help="torch threads of the local executor (Ray actors get max(1, "
-                   "int(num_cpus)): 1 with the default config)")
+    p.add_argument("--local-threads", type=int, default=None,
+                   help="torch threads of the local executor (default: the learner actor's, "
+                   "max(1, int(ray.learner.num_cpus)), so both do the same work on as many "
+                   "threads)")
     p.add_argument("--workdir", default=None)
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help="dotted config overrides")
