@@ -18,6 +18,7 @@ which vLLM fuses) is not supported by vLLM's layerwise reload.
 
 The engine runs vLLM in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, set in the
 constructor unless already set) so weight tensors pass by reference. ``vllm`` is imported lazily.
+vLLM logs warnings and errors only unless ``VLLM_LOGGING_LEVEL`` is set (e.g. to ``INFO``).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class VLLMEngine:
                  seed: int = 0, kv_cache_gib: int = 1, gpu_memory_utilization: float = 0.5,
                  enforce_eager: bool = True, llm_options: dict[str, Any] | None = None) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # set it to INFO to see vLLM's logs
         self.model_path = str(model_path)
         self.tokenizer = load_tokenizer(model_path)
         self.max_model_len = max_model_len
