@@ -24,6 +24,7 @@ vLLM logs warnings and errors only unless ``VLLM_LOGGING_LEVEL`` is set (e.g. to
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -41,6 +42,16 @@ from rlfb.rollout.base import (
     validate_sampling,
 )
 from rlfb.types import Prompt, Rollout, SamplingParams
+
+
+_RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
+
+
+def _rotary_reload_filter(record: logging.LogRecord) -> bool:
+    """Drop vLLM's "RotaryEmbedding: Failed to load weights" warning, logged at every reload:
+    a rotary layer's cos/sin cache is derived from the config, not a checkpoint tensor, and
+    vLLM puts its own copy back (checked: logprobs after a reload match the learner's)."""
+    return record.getMessage() != "RotaryEmbedding: Failed to load weights"
 
 
 class VLLMEngine:
@@ -78,6 +89,7 @@ class VLLMEngine:
 
         self._llm: Any = LLM(**options)
         self._version = 0
+        logging.getLogger(_RELOAD_LOGGER).addFilter(_rotary_reload_filter)
 
     @property
     def weight_version(self) -> int:
