@@ -73,6 +73,9 @@ def ensure_ray(ray_cfg: Any, need: dict[str, float]) -> bool:
         return True
     cpus = ray_cfg.num_cpus or max(os.cpu_count() or 1, math.ceil(need["CPU"]))
     gpus = None if need["GPU"] == 0 else math.ceil(need["GPU"])
+    # The run is the whole job of this Ray: its actors get normal priority (Ray's default
+    # worker niceness of 15 starves them on a busy machine).
+    os.environ.setdefault("RAY_worker_niceness", "0")
     # address="local": a new instance even when another Ray runs on this machine
     ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False)
     return True
