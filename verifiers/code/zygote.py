@@ -23,9 +23,9 @@ channels, then the write end of its setup pipe) straight to it, and the child re
 setup on the setup pipe. ``reap`` (a pid) kills that child, its process group and every process
 of its uid, waits until no process of that uid is left, removes the System V IPC objects it
 owns (or, without a mount namespace, its host directory and what it left in the temp dirs),
-arms the next child on the other uid (first, if the killed ones are slow to go), and answers ``reaped`` with the child's exit
-status and whether all of that worked. When a child exits on its own the server sends
-``exited``.
+arms the next child on the other uid (first, if the killed ones are slow to go), and answers
+``reaped`` with the child's exit status and whether all of that worked. When a child exits on
+its own before its reap is asked for, the server sends ``exited``.
 """
 
 from __future__ import annotations
@@ -139,7 +139,8 @@ class Server:
             run = self.runs.get(pid)
             if run is not None and run["status"] is None:
                 run["status"] = os.waitstatus_to_exitcode(status)
-                self.send({"op": "exited", "pid": pid, "status": run["status"]})
+                if not run.get("reaping"):  # a reaped child's status goes in ``reaped``
+                    self.send({"op": "exited", "pid": pid, "status": run["status"]})
 
     # -- arm --------------------------------------------------------------------------------
     def arm(self, reuse: bool = False) -> None:
@@ -191,6 +192,7 @@ class Server:
         waiting goes on (up to `_REAP_GRACE_S`): the judge never waits long for its next child.
         """
         run = self.runs.get(pid, {"uid": None, "status": None})
+        run["reaping"] = True
         uid = run["uid"]
         for kill in (os.killpg, os.kill):  # its group once it runs; itself while armed
             try:
