@@ -146,7 +146,25 @@ class FunctionExecution(_Execution):
         except TimeoutError:
             raise CandidateTimeout("the wall-clock deadline passed") from None
         except OSError as exc:
+            if self._drain_reply():  # it said why before it went (e.g. its code did not load)
+                return
             raise CandidateCrash(f"the candidate's process hung up ({exc})") from None
+
+    def _drain_reply(self) -> bool:
+        """After a failed send: read what the child wrote before it exited, without waiting;
+        True when a whole frame is buffered for the next `recv`."""
+        self.sock.setblocking(False)
+        try:
+            while len(self._buf) <= 4 + self.max_bytes:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    break
+                self._buf += chunk
+        except OSError:
+            pass
+        if len(self._buf) < 4:
+            return False
+        return len(self._buf) >= 4 + wire.header_length(bytes(self._buf[:4]))
 
     def close(self) -> None:
         """Kill the execution (its reap is settled later, see `ForkServer.settle`)."""
