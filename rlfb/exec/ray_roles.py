@@ -42,13 +42,20 @@ class RoleHost:
         threads: torch intra-op threads (None: leave Ray's choice, ``max(1, int(num_cpus))``).
     """
 
-    def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
-        if threads:
-            import torch
+    #: Build the role object and run every timed call on one thread of its own. OpenMP
+    #: thread settings are per calling thread, and Ray runs an actor's methods on other threads
+    #: than its constructor; vLLM's CPU attention checks that a step runs with the thread count
+    #: its metadata was built with, so the engine must keep to one thread.
+    ONE_THREAD = False
 
-            torch.set_num_threads(threads)
+    def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
+        self._role_thread: Any = None
+        if self.ONE_THREAD:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._role_thread = ThreadPoolExecutor(1, thread_name_prefix=f"rlfb-{role}")
         self.role = role
-        self.obj = factory()
+        self.obj = self._on_role_thread(_build, factory, threads)
         self.busy_s = 0.0
         self.calls = 0
         self.running: str | None = None
@@ -58,11 +65,17 @@ class RoleHost:
         start = time.perf_counter()
         self.running = getattr(fn, "__name__", "call")
         try:
-            return fn(*args, **kwargs)
+            return self._on_role_thread(fn, *args, **kwargs)
         finally:
             self.running = None
             self.busy_s += time.perf_counter() - start
             self.calls += 1
+
+    def _on_role_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)``, on the role's own thread when it has one (`ONE_THREAD`)."""
+        if self._role_thread is None:
+            return fn(*args, **kwargs)
+        return self._role_thread.submit(fn, *args, **kwargs).result()
 
     def stats(self) -> dict[str, Any]:
         """Cumulative busy seconds and calls of this actor incarnation, the role method running
@@ -80,6 +93,15 @@ class RoleHost:
         return True
 
 
+def _build(factory: Callable[[], Any], threads: int | None) -> Any:
+    """Set torch's intra-op threads (when given) and build the role object."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return factory()
+
+
 class EngineHost(RoleHost):
     """A rollout engine in an actor, refreshed by weight version.
 
@@ -88,6 +110,8 @@ class EngineHost(RoleHost):
     version with `load_weights`; this keeps a restart from silently producing samples of the
     wrong policy.
     """
+
+    ONE_THREAD = True
 
     def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
         super().__init__(role, factory, threads)
@@ -139,7 +163,7 @@ class EngineHost(RoleHost):
 
     def close(self) -> None:
         """Free the engine."""
-        self.obj.close()
+        self._on_role_thread(self.obj.close)
 
 
 class ScorerHost(RoleHost):
