@@ -59,6 +59,9 @@ def _expression(rng: random.Random, depth: int = 0) -> tuple[str, sympy.Expr]:
 
 @pytest.mark.slow
 def test_random_expression_pairs_agree_with_sympy(verifier):
+    # pure equivalence: "(7)\cdot 1+0" against 7 is an equal expression, which require_value
+    # (tested in test_math_restate) would call a restatement
+    verifier = get_verifier("math", cache_size=0, require_value=False)
     rng = random.Random(3)
     for _ in range(40):
         ref, ref_expr = _expression(rng)

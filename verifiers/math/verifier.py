@@ -33,6 +33,7 @@ from .compare import ExactBackend, OutOfTime, Policy
 from .core import Outcome, choice_in_text, choice_letter, decide
 from .extract import EXTRACTORS, extract
 from .normalize import unescape
+from .restate import restates_arithmetic
 from .structure import MAX_ANSWER_CHARS
 from .worker import WorkerCrash, WorkerTimeout, get_pool
 
@@ -102,6 +103,11 @@ class MathVerifier(Verifier):
             interval reference (``[-2, 7]``); off by default because such a reference usually
             answers a question that asks for interval notation. An inequality reference always
             accepts the matching interval.
+        require_value: when the reference is a plain number, an answer that is still an
+            arithmetic expression over numbers (``2 - 4`` or ``3 \\times 7`` where ``-2`` or
+            ``21`` is due) is WRONG, although it equals the number: a policy trained on a lenient
+            check learns to restate the question. Fractions, scientific notation and ``x = 3``
+            are values. On by default; ``False`` credits any equal expression.
         cache_size: entries in the (reference answer, extracted answer) LRU cache; 0 disables.
         workers: worker processes `verify_batch` fans out to; also raises the process-wide cap
             on concurrent sympy checks (default cap: twice the CPU count, at least 4), which
@@ -122,6 +128,7 @@ class MathVerifier(Verifier):
         rel_tol: float = 0.0,
         multiple_choice: bool = True,
         inequality_for_interval: bool = False,
+        require_value: bool = True,
         cache_size: int = 65536,
         workers: int | None = None,
         batch_parallel_min: int = 8,
@@ -145,6 +152,7 @@ class MathVerifier(Verifier):
         self.policy = Policy(percent, int(rounding_digits), float(rel_tol),
                              bool(inequality_for_interval))
         self.multiple_choice = bool(multiple_choice)
+        self.require_value = bool(require_value)
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be a positive integer, got {workers!r}")
         self.workers = workers
@@ -209,6 +217,10 @@ class MathVerifier(Verifier):
         return self._finish(job.ref, job.pred, outcome, job.evidence)
 
     def _finish(self, ref: str, pred: str, outcome: Outcome, evidence: dict) -> Verdict:
+        if (outcome.status == "correct" and self.require_value
+                and restates_arithmetic(ref, pred)):
+            outcome = Outcome("wrong", {**outcome.info, "reason": "an arithmetic expression, "
+                                        "not a value (require_value)"})
         status = _STATUS.get(outcome.status, VerifyStatus.ERROR)
         if outcome.status == "timeout":
             status = VerifyStatus.TIMEOUT
