@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.rlfb-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all lint clean
+.PHONY: install demo verifier-demo test test-all clean
 
 install: $(STAMP)
 
@@ -12,7 +12,13 @@ $(STAMP): pyproject.toml setup.py .ci/install.sh .ci/constraints-cpu.txt
 	bash .ci/install.sh
 	touch $(STAMP)
 
+# The main job: GRPO on SmolLM2-135M-Instruct (experiments/quickstart.yaml), report in
+# runs/quickstart/ (a second run replaces the first).
 demo: install
+	rm -rf runs/quickstart
+	$(VENV)/bin/rlfb train experiments/quickstart.yaml
+
+verifier-demo: install
 	$(PY) experiments/verifier_demo.py
 
 test: install
