@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -120,9 +122,7 @@ def test_rows_with_zero_advantage_are_skipped_without_changing_the_gradient(tiny
     batch = make_batch()
     adv = batch.advantages.clone()
     adv[[0, 3, 5]] = 0.0  # three groups where every sample got the same reward
-    batch = ExperienceBatch(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                            loss_mask=batch.loss_mask, old_logprobs=batch.old_logprobs,
-                            advantages=adv)
+    batch = dataclasses.replace(batch, advantages=adv)
     skipped, s_skip = grads_of_update(tiny, batch, 2)
     import rlfb.learner.policy as policy
 
@@ -138,9 +138,7 @@ def test_rows_with_zero_advantage_are_skipped_without_changing_the_gradient(tiny
 
 def test_an_update_with_nothing_to_learn_still_steps_the_optimiser(tiny):
     batch = make_batch()
-    batch = ExperienceBatch(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                            loss_mask=batch.loss_mask, old_logprobs=batch.old_logprobs,
-                            advantages=torch.zeros_like(batch.advantages))
+    batch = dataclasses.replace(batch, advantages=torch.zeros_like(batch.advantages))
     learner = PolicyLearner(str(tiny), LossSettings(), lr=1e-2)
     learner.update(make_batch())  # AdamW now has momentum
     before = {n: p.detach().clone() for n, p in learner.model.named_parameters()}
