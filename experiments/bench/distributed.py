@@ -185,8 +185,9 @@ def child_sync(args: argparse.Namespace, engine: str) -> dict:
 def spawn(args: argparse.Namespace, kind: str, variant: str) -> dict:
     cmd = [sys.executable, __file__, "--child", kind, variant, "--workdir", args.workdir,
            "--steps", str(args.steps), "--repeats", str(args.repeats),
-           "--code-ms", str(args.code_ms), "--code-prompts", str(args.code_prompts),
-           "--local-threads", str(args.local_threads)]
+           "--code-ms", str(args.code_ms), "--code-prompts", str(args.code_prompts)]
+    if args.local_threads:
+        cmd += ["--local-threads", str(args.local_threads)]
     if args.config:
         cmd += ["--config", args.config]
     done = subprocess.run([*cmd, *args.overrides], capture_output=True, text=True)
