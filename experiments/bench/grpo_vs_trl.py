@@ -162,7 +162,7 @@ def child_trl(args: argparse.Namespace, workdir: Path) -> dict:
     wrap(trainer, "_calculate_rewards", timers, "score")
     torch.manual_seed(args.seed)
     trainer.train()
-    for s in steps:  # TRL's update: the step minus generation and scoring
+    for s in steps:  # a step whose log carried no reward (TRL logs it every logging step)
         s.setdefault("reward", float("nan"))
     return {"variant": "TRL 1.16 GRPOTrainer (generate)", "steps": steps}
 
@@ -221,19 +221,19 @@ def report(model: str, args: argparse.Namespace, results: list[dict]) -> None:
           "(means over steps 2..N)")
     print(f"{'variant':36} {'samples/s':>9} {'step s':>7} {'generate':>8} {'score':>6} "
           f"{'update':>7} {'other':>6} {'other %':>7} {'rows run':>8}")
-    base = None
+    rates = {r["variant"]: samples / summarise(r)["total"] for r in results}
+    base = next((rate for name, rate in rates.items() if name.startswith("TRL")), None)
     for r in results:
         m = summarise(r)
-        rate = samples / m["total"]
-        base = rate if r["variant"].startswith("TRL") else base
+        rate = rates[r["variant"]]
         pct = 100 * m["other"] / m["total"] if m["other"] == m["other"] else float("nan")
         print(f"{r['variant']:36} {rate:9.2f} {m['total']:7.2f} {m['generate']:8.2f} "
               f"{m['score']:6.2f} {m['update']:7.2f} {m['other']:6.2f} {pct:7.1f} "
               f"{m['rows_run']:8.1f}")
     if base:
-        for r in results:
-            if not r["variant"].startswith("TRL"):
-                print(f"  {r['variant']}: {samples / summarise(r)['total'] / base:.2f}x TRL")
+        for name, rate in rates.items():
+            if not name.startswith("TRL"):
+                print(f"  {name}: {rate / base:.2f}x TRL")
     print("reward per step: " + " | ".join(r["variant"] for r in results))
     for i in range(args.steps):
         cells = [f"{r['steps'][i]['reward']:.3f}" if i < len(r["steps"]) else "-"
