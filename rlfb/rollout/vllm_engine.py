@@ -47,11 +47,48 @@ from rlfb.types import Prompt, Rollout, SamplingParams
 _RELOAD_LOGGER = "vllm.model_executor.model_loader.reload.layerwise"
 
 
-def _rotary_reload_filter(record: logging.LogRecord) -> bool:
-    """Drop vLLM's "RotaryEmbedding: Failed to load weights" warning, logged at every reload:
-    a rotary layer's cos/sin cache is derived from the config, not a checkpoint tensor, and
-    vLLM puts its own copy back (checked: logprobs after a reload match the learner's)."""
-    return record.getMessage() != "RotaryEmbedding: Failed to load weights"
+_EXPECTED_RELOAD_WARNINGS = frozenset({
+    "RotaryEmbedding: Failed to load weights",
+    "ParallelLMHead: Failed to load weights",
+})
+
+
+def _reload_filter(record: logging.LogRecord) -> bool:
+    """Drop the two "Failed to load weights" warnings vLLM logs at every reload that are expected.
+
+    A rotary layer's cos/sin cache is derived from the config, not a checkpoint tensor, and vLLM
+    puts its own copy back. A tied output head gets no tensor of its own (the checkpoint's
+    ``lm_head.weight`` is the embedding); `_reprocess_tied_heads` rebuilds it after the reload.
+    Checked: logprobs after a reload match the learner's, embedding perturbed or not.
+    """
+    return record.getMessage() not in _EXPECTED_RELOAD_WARNINGS
+
+
+def _reprocess_tied_heads(worker: Any) -> int:
+    """Rerun the post-load processing of every output head that shares its embedding's weight.
+
+    Runs inside the vLLM worker (``collective_rpc``) after ``reload_weights``. The reload writes
+    the new embedding into the shared tensor, but on CPU the head's processing packed a private
+    copy of that weight for its GEMM (oneDNN or SGL kernels), and the reload skips the head
+    because no tensor is addressed to it. Without this step the engine samples from the initial
+    head forever (measured on SmolLM2: logprob gaps up to 5.7 after a perturbed embedding).
+    On GPU the processing is a no-op, so this is cheap there. Returns how many heads it rebuilt.
+    """
+    from vllm.model_executor.layers.vocab_parallel_embedding import (
+        ParallelLMHead,
+        VocabParallelEmbedding,
+    )
+
+    model = worker.model_runner.get_model()
+    modules = [m for m in model.modules() if isinstance(m, VocabParallelEmbedding)]
+    embedding_storage = {m.weight.data_ptr() for m in modules if not isinstance(m, ParallelLMHead)}
+    rebuilt = 0
+    for head in modules:
+        tied = isinstance(head, ParallelLMHead) and head.weight.data_ptr() in embedding_storage
+        if tied and hasattr(head.quant_method, "process_weights_after_loading"):
+            head.quant_method.process_weights_after_loading(head)
+            rebuilt += 1
+    return rebuilt
 
 
 class VLLMEngine:
@@ -89,7 +126,7 @@ class VLLMEngine:
 
         self._llm: Any = LLM(**options)
         self._version = 0
-        logging.getLogger(_RELOAD_LOGGER).addFilter(_rotary_reload_filter)
+        logging.getLogger(_RELOAD_LOGGER).addFilter(_reload_filter)
 
     @property
     def weight_version(self) -> int:
@@ -163,6 +200,7 @@ class VLLMEngine:
         weights = [(name, t.detach()) for name, t in named_tensors]
         try:
             llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+            llm.collective_rpc(_reprocess_tied_heads)
         except (KeyError, ValueError, AttributeError) as exc:
             raise RlfbError(f"vllm engine: could not load the given weights: {exc}") from exc
         llm.reset_prefix_cache()
