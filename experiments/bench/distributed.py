@@ -220,8 +220,14 @@ def report_async(sync: dict, asyn: dict) -> None:
     print("| sync | " + " | ".join(fmt(v) for v in stages.values())
           + f" | {fmt(total)} | {fmt(slowest)} | {fmt(sync['time/step'])} | "
           f"{fmt(sync['wall_per_step_s'])} |")
-    print("| async | " + " | ".join("" for _ in stages) + f" | | | {fmt(asyn['time/step'])} | "
-          f"{fmt(asyn['wall_per_step_s'])} |")
+    print("| async | " + " | ".join(fmt(asyn.get(f"time/{k}")) for k in stages)
+          + f" | | | {fmt(asyn['time/step'])} | {fmt(asyn['wall_per_step_s'])} |")
+    print(f"\nasync: waiting for rollouts {fmt(asyn.get('time/wait_rollouts'))} per step; "
+          f"utilization rollout {fmt(asyn.get('ray/rollout/utilization'), '')}, learner "
+          f"{fmt(asyn.get('ray/learner/utilization'), '')} (sync: "
+          f"{fmt(sync.get('ray/rollout/utilization'), '')}, "
+          f"{fmt(sync.get('ray/learner/utilization'), '')}). An async stage that takes longer "
+          "than the same stage in sync mode is slowed by the other roles running beside it.")
     if asyn["time/step"] and slowest:
         print(f"\nasync step / slowest sync stage = {asyn['time/step'] / slowest:.2f} "
               f"(target <= 1.15); async / sync step = {asyn['time/step'] / sync['time/step']:.2f}")

@@ -91,6 +91,33 @@ def _reprocess_tied_heads(worker: Any) -> int:
     return rebuilt
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to serve allocations of any size from its heap and keep freed blocks for reuse
+    (``mallopt`` of ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 2 GiB); True when the C
+    library accepted both.
+
+    By default glibc maps every block over a threshold (at most 32 MiB) fresh from the kernel and
+    unmaps it when freed. vLLM's CPU weight reload allocates and frees about the model's size in
+    temporary tensors at each sync, so each sync page-faults that memory in again, zeroed.
+    Measured on SmolLM2 (538 MB, 2 threads): ``update_weights`` median 0.29 s → 0.2 s, peak
+    RSS +0.3 GB: the heap keeps its peak size. It applies to the whole process from this call on.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    return all([mallopt(_M_MMAP_THRESHOLD, 2**31 - 1), mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)])
+
+
 class VLLMEngine:
     """`RolloutEngine` on ``vllm.LLM``.
 
@@ -102,12 +129,14 @@ class VLLMEngine:
         kv_cache_gib: CPU only: KV-cache size in whole GiB (``VLLM_CPU_KVCACHE_SPACE``) unless already set.
         gpu_memory_utilization: GPU only: fraction of GPU memory vLLM may take.
         enforce_eager: skip graph capture/compilation (fast start; the default).
+        reuse_memory: CPU only: `keep_freed_memory` for this process (faster weight syncs).
         llm_options: further keyword arguments for ``vllm.LLM``.
     """
 
     def __init__(self, model_path: str, *, dtype: str = "float32", max_model_len: int = 2048,
                  seed: int = 0, kv_cache_gib: int = 1, gpu_memory_utilization: float = 0.5,
-                 enforce_eager: bool = True, llm_options: dict[str, Any] | None = None) -> None:
+                 enforce_eager: bool = True, reuse_memory: bool = True,
+                 llm_options: dict[str, Any] | None = None) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # set it to INFO to see vLLM's logs
         self.model_path = str(model_path)
@@ -121,6 +150,8 @@ class VLLMEngine:
             options["gpu_memory_utilization"] = gpu_memory_utilization
         else:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(kv_cache_gib)))
+            if reuse_memory:
+                keep_freed_memory()
         options.update(llm_options or {})
         from vllm import LLM
 
