@@ -65,14 +65,16 @@ def _reload_filter(record: logging.LogRecord) -> bool:
 
 
 def _reprocess_tied_heads(worker: Any) -> int:
-    """Rerun the post-load processing of every output head that shares its embedding's weight.
+    """Bring every output head that shares its embedding's weight up to date after a reload.
 
     Runs inside the vLLM worker (``collective_rpc``) after ``reload_weights``. The reload writes
     the new embedding into the shared tensor, but on CPU the head's processing packed a private
-    copy of that weight for its GEMM (oneDNN or SGL kernels), and the reload skips the head
-    because no tensor is addressed to it. Without this step the engine samples from the initial
-    head forever (measured on SmolLM2: logprob gaps up to 5.7 after a perturbed embedding).
-    On GPU the processing is a no-op, so this is cheap there. Returns how many heads it rebuilt.
+    copy of that weight for its GEMM (oneDNN or SGL kernels, ``cpu_linear``), and the reload
+    skips the head because no tensor is addressed to it. Without this step the engine samples
+    from the initial head forever (measured on SmolLM2: logprob gaps up to 5.7 after a perturbed
+    embedding). The embedding's own processing has just packed the same new weight the same way,
+    so the head takes that GEMM; where there is none (GPU), the head's processing is rerun (a
+    no-op there). Returns how many heads it updated.
     """
     from vllm.model_executor.layers.vocab_parallel_embedding import (
         ParallelLMHead,
@@ -81,14 +83,20 @@ def _reprocess_tied_heads(worker: Any) -> int:
 
     model = worker.model_runner.get_model()
     modules = [m for m in model.modules() if isinstance(m, VocabParallelEmbedding)]
-    embedding_storage = {m.weight.data_ptr() for m in modules if not isinstance(m, ParallelLMHead)}
-    rebuilt = 0
+    embeddings = {m.weight.data_ptr(): m for m in modules if not isinstance(m, ParallelLMHead)}
+    updated = 0
     for head in modules:
-        tied = isinstance(head, ParallelLMHead) and head.weight.data_ptr() in embedding_storage
-        if tied and hasattr(head.quant_method, "process_weights_after_loading"):
+        embedding = embeddings.get(head.weight.data_ptr())
+        if not isinstance(head, ParallelLMHead) or embedding is None:
+            continue
+        if hasattr(embedding, "cpu_linear"):
+            head.cpu_linear = embedding.cpu_linear
+        elif hasattr(head.quant_method, "process_weights_after_loading"):
             head.quant_method.process_weights_after_loading(head)
-            rebuilt += 1
-    return rebuilt
+        else:
+            continue
+        updated += 1
+    return updated
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
