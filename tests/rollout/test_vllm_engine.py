@@ -68,6 +68,10 @@ def test_behaviour_logprobs_match_learner(engine, policy, prompts, temperature, 
     assert logprob_gap(policy, rollouts, temperature + 0.5) > 0.05  # the check can fail
 
 
+def test_untied_model_has_no_tied_head(engine):
+    assert engine._tied_heads == 0
+
+
 def test_top_p_is_rejected(engine, prompts):
     with pytest.raises(ConfigError, match="top_p"):
         engine.generate(prompts, SamplingParams(top_p=0.9))
@@ -106,6 +110,7 @@ def test_update_reaches_a_tied_embedding_and_head(tmp_path, prompts, logprob_gap
     assert policy.lm_head.weight is policy.get_input_embeddings().weight
     engine = get_engine("vllm", path, max_model_len=512)
     try:
+        assert engine._tied_heads == 1  # untied models skip the head update (and keep the warning)
         with torch.no_grad():
             noise = torch.randn(policy.lm_head.weight.shape, generator=torch.Generator().manual_seed(0))
             policy.get_input_embeddings().weight.add_(noise * 0.5)
