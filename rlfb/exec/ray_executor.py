@@ -32,13 +32,6 @@ from rlfb.exec.ray_placement import Placement, demand, driver_node_options, ensu
 from rlfb.exec.ray_pool import ActorPool
 from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
 
-#: Rollout actors run with one glibc malloc arena. Their engine works on a thread of its own
-#: (`RoleHost.ONE_THREAD`), and a thread's own arena returns freed memory to the kernel whatever
-#: the engine asks (`rlfb.rollout.vllm_engine.keep_freed_memory` tunes the main arena). Each vLLM
-#: weight reload then page-faulted ~200 MB in again. Measured on SmolLM2 in a Ray actor: load
-#: 0.45-0.65 s with 55-80K page faults, 0.14-0.2 s with one arena.
-ENGINE_RUNTIME_ENV = {"env_vars": {"MALLOC_ARENA_MAX": "1"}}
-
 
 def split_by_prompt(prompts: Sequence[Prompt], parts: int) -> list[list[int]]:
     """Indices of ``prompts`` in at most ``parts`` contiguous, near-equal chunks; every copy of a
@@ -98,7 +91,12 @@ class RayExecutor:
                learner_factory: Callable[[], Any]) -> None:
         import ray
 
-        from rlfb.exec.ray_roles import EngineHost, LearnerHost, ScorerHost
+        from rlfb.exec.ray_roles import (
+            ONE_THREAD_RUNTIME_ENV,
+            EngineHost,
+            LearnerHost,
+            ScorerHost,
+        )
         from rlfb.sync.base import make_weight_sync
 
         ray_cfg = self.cfg
@@ -114,8 +112,8 @@ class RayExecutor:
         for s in all_slots:
             host, factory, restarts = factories[s.role]
             opts = {**self.placement.options(s), "max_restarts": restarts, "max_task_retries": 0}
-            if host is EngineHost:
-                opts["runtime_env"] = ENGINE_RUNTIME_ENV
+            if host.ONE_THREAD:
+                opts["runtime_env"] = ONE_THREAD_RUNTIME_ENV
             threads = max(1, int(s.num_cpus))
             cls = ray.remote(concurrency_groups={"control": 1})(host)
             actors[s.role].append(cls.options(**opts).remote(s.role, factory, threads))

@@ -121,11 +121,11 @@ def keep_freed_memory() -> bool:
     import ctypes.util
 
     name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
+    if name is None:
         return False
-    if mallopt is None:
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
         return False
     return all([mallopt(_M_MMAP_THRESHOLD, 2**31 - 1), mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)])
 
