@@ -289,6 +289,32 @@ def test_a_worker_killed_mid_sample_gives_error_then_recovers(quick):
     assert sandbox_pids() == []
 
 
+def test_a_worker_killed_mid_batch_fails_only_its_sample(quick):
+    """Each worker holds its next request while judging one: when it dies, the sample it was
+    judging is ERROR and the one queued behind it is judged by another worker."""
+    import threading
+
+    hang = fenced("def add(a, b):\n    while True:\n        pass")
+    box = {}
+    batch = [hang] + [ADD] * 20
+    thread = threading.Thread(
+        target=lambda: box.update(r=quick.verify_batch(batch, [ADD_REF] * len(batch))))
+    thread.start()
+    pool, deadline = quick._pool, time.monotonic() + 5.0
+    while time.monotonic() < deadline:  # until only the worker judging the hang is busy
+        with pool._cond:
+            busy = [w for w in pool._all if w not in pool._idle]
+            if len(busy) == 1 and len(pool._idle) == 1:
+                break
+        time.sleep(0.01)
+    os.killpg(busy[0].proc.pid, signal.SIGKILL)
+    thread.join()
+    statuses = [r.status for r in box["r"]]
+    assert statuses == [E] + [C] * 20, [r.info.get("reason") for r in box["r"]]
+    assert "sandbox failure" in box["r"][0].info["reason"]
+    assert sandbox_pids() == []
+
+
 def test_golden_cases_pass():
     from rlfb.verifiers import VERIFIERS
 

@@ -8,6 +8,8 @@ later request; the request gets a `SandboxFailure`, which the verifier reports a
 
 from __future__ import annotations
 
+import collections
+import fcntl
 import json
 import os
 import select
@@ -16,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from rlfb.verifiers.code import wire
 from rlfb.verifiers.code.forkserver import SandboxFailure
@@ -71,6 +73,14 @@ def clean_uids(uids: list[int]) -> None:
                    check=False, env={})
 
 
+def _widen_pipe(fd: int, want: int = 1 << 20) -> int:
+    """Grow a pipe to ``want`` bytes where the system allows; returns its capacity."""
+    try:
+        return fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, want)
+    except OSError:
+        return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+
+
 class JudgeWorker:
     """One judge process and its pipes."""
 
@@ -79,6 +89,7 @@ class JudgeWorker:
             [sys.executable, "-m", "rlfb.verifiers.code.judge", json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_judge_env(),
             start_new_session=True, cwd="/")
+        self.pipe_bytes = _widen_pipe(self.proc.stdin.fileno())
         try:
             hello = self._read(time.monotonic() + _START_TIMEOUT_S)
         except SandboxFailure:
@@ -106,14 +117,22 @@ class JudgeWorker:
         n = wire.header_length(self._read_exact(4, deadline))
         return json.loads(self._read_exact(n, deadline))
 
-    def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one sample, wait for its verdict."""
+    def send(self, frame: bytes) -> None:
+        """Write one request frame (the judge reads them in order)."""
         try:
-            self.proc.stdin.write(wire.frame_json(payload))
+            self.proc.stdin.write(frame)
             self.proc.stdin.flush()
         except OSError as exc:
             raise SandboxFailure(f"the judge is gone: {exc}") from exc
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        """The reply to the oldest request not yet answered."""
         return self._read(time.monotonic() + timeout)
+
+    def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one sample, wait for its verdict."""
+        self.send(wire.frame_json(payload))
+        return self.receive(timeout)
 
     def kill(self) -> None:
         """Kill the judge's whole session. With PID and mount namespaces the sandbox dies with
@@ -206,6 +225,80 @@ class WorkerPool:
             raise
         self._release(worker)
         return result
+
+    def run_many(self, payloads: Sequence[dict[str, Any]], timeout: float
+                 ) -> list[dict[str, Any] | SandboxFailure]:
+        """Verdicts of many samples, in order, from up to ``size`` workers at once.
+
+        Each worker gets its next request before it has answered the current one (when both
+        fit in its pipe, so a write never blocks), so it never sits idle waiting for this
+        process to read a verdict and send more. A sample whose worker failed gets its
+        `SandboxFailure`; the requests queued behind it go to another worker.
+        """
+        frames = [wire.frame_json(p) for p in payloads]
+        todo = collections.deque(range(len(frames)))
+        results: list[Any] = [None] * len(frames)
+        lock = threading.Lock()
+        crashed: list[BaseException] = []
+
+        def take() -> int | None:
+            with lock:
+                return todo.popleft() if todo and not crashed else None
+
+        def drain() -> None:
+            try:
+                while (first := take()) is not None:
+                    try:
+                        worker = self._acquire()
+                    except SandboxFailure as exc:
+                        results[first] = exc
+                        continue
+                    requeue = self._stream(worker, frames, first, take, results, timeout)
+                    with lock:
+                        todo.extendleft(reversed(requeue))
+            except BaseException as exc:  # re-raised by the calling thread
+                crashed.append(exc)
+
+        threads = [threading.Thread(target=drain, daemon=True)
+                   for _ in range(min(self.size, len(frames)) - 1)]
+        for thread in threads:
+            thread.start()
+        drain()
+        for thread in threads:
+            thread.join()
+        if crashed:
+            raise crashed[0]
+        return results
+
+    def _stream(self, worker: JudgeWorker, frames: list[bytes], first: int,
+                take: Callable[[], int | None], results: list[Any], timeout: float) -> list[int]:
+        """Feed one worker, two requests deep, until nothing is left; returns the requests to
+        give another worker (those queued behind a failure)."""
+        pending: collections.deque[int] = collections.deque()
+        nxt: int | None = first
+        try:
+            while nxt is not None or pending:
+                if nxt is not None:
+                    if pending and len(frames[pending[0]]) + len(frames[nxt]) > worker.pipe_bytes:
+                        results[pending[0]] = worker.receive(timeout)  # else a write could block
+                        pending.popleft()
+                    worker.send(frames[nxt])
+                    pending.append(nxt)
+                    nxt = take() if len(pending) < 2 else None
+                    if nxt is not None:
+                        continue
+                results[pending[0]] = worker.receive(timeout)
+                pending.popleft()
+                nxt = take()
+        except BaseException as exc:
+            self._discard(worker)
+            if not isinstance(exc, SandboxFailure):
+                raise
+            failed = pending.popleft() if pending else nxt
+            results[failed] = exc
+            return list(pending) + ([nxt] if nxt is not None and nxt != failed else [])
+        self._release(worker)
+        return []
 
     def sync(self, timeout: float = 60.0) -> list[str]:
         """Wait until every worker has finished reaping its sandboxes; returns the failures

@@ -17,10 +17,9 @@ timeouts into failures (useful in RL, where a TIMEOUT is masked rather than pena
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
@@ -67,6 +66,24 @@ def _absolute(paths: Sequence[str]) -> list[str]:
 def _positive(name: str, value: float, minimum: float = 0.0) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > minimum:
         raise ConfigError(f"code: {name} must be a number above {minimum:g}, got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """One sample's request to a judge, and what its verdict reports besides the reply."""
+
+    payload: dict[str, Any]
+    extracted: str
+    code_source: str
+
+    def verdict(self, reply: dict[str, Any] | SandboxFailure) -> Verdict:
+        """The verdict of the judge's reply (a failed worker makes it ERROR)."""
+        if isinstance(reply, SandboxFailure):
+            return Verdict(VerifyStatus.ERROR, extracted=self.extracted,
+                           info={"reason": f"sandbox failure: {reply}",
+                                 "code_source": self.code_source})
+        info = {**reply["info"], "code_source": self.code_source}
+        return Verdict(VerifyStatus(reply["status"]), reply["score"], self.extracted, info)
 
 
 class CodeVerifier(Verifier):
@@ -150,13 +167,24 @@ class CodeVerifier(Verifier):
                            "file_mb": int(max_file_mb),
                            "ipc_shm_mb": int(memory_mb)}}
         self._pool = WorkerPool(cfg, self.concurrency)
-        self._local = threading.local()
+        self._reply_timeout_s = self.sample_timeout_s + 60.0  # the judge's own deadlines first
         self.reap_failures: list[str] = []  # reaps that left something behind (then cleaned)
         self._finalizer = weakref.finalize(self, self._pool.close)
 
     # -- judging ------------------------------------------------------------------------------
     def judge(self, completion: str, reference: Any) -> Verdict:
         """Extract the code, run the reference's tests in the sandbox, report the verdict."""
+        prepared = self._prepare(completion, reference, settle=True)
+        if isinstance(prepared, Verdict):
+            return prepared
+        try:
+            reply = self._pool.run(prepared.payload, timeout=self._reply_timeout_s)
+        except SandboxFailure as exc:
+            reply = exc
+        return prepared.verdict(reply)
+
+    def _prepare(self, completion: str, reference: Any, settle: bool) -> _Request | Verdict:
+        """The judge's request for one sample, or its verdict when nothing needs to run."""
         if not isinstance(completion, str):
             raise TypeError(f"completion must be a string, got {type(completion).__name__}")
         task = parse_reference(reference)
@@ -172,35 +200,38 @@ class CodeVerifier(Verifier):
         opts = self._opts
         if task.get("float_tol") is not None:
             opts = {**opts, "float_tol": float(task["float_tol"])}
-        settle = getattr(self._local, "settle", True)  # False inside verify_batch (synced there)
         payload = {"code": program, "task": task, "opts": opts, "settle": settle}
-        try:
-            reply = self._pool.run(payload, timeout=self.sample_timeout_s + 60.0)
-        except SandboxFailure as exc:
-            return Verdict(VerifyStatus.ERROR, extracted=code,
-                           info={"reason": f"sandbox failure: {exc}", "code_source": source})
-        info = {**reply["info"], "code_source": source}
-        return Verdict(VerifyStatus(reply["status"]), reply["score"], code, info)
+        return _Request(payload, code, source)
 
     def verify_batch(self, completions: Sequence[str],
                      references: Sequence[Any]) -> list[VerifyResult]:
-        """Judge many completions concurrently, on up to ``concurrency`` warm workers."""
+        """Judge many completions concurrently, on up to ``concurrency`` warm workers (each
+        holding its next request while it judges one); the batch waits once, at its end, for
+        the last sandboxes to be reaped. ``latency_s`` of a judged sample is its time in the
+        judge."""
         if len(completions) != len(references):
             raise ValueError(f"verify_batch got {len(completions)} completions and "
                              f"{len(references)} references")
         if len(completions) <= 1:
             return [self.verify(c, r) for c, r in zip(completions, references)]
+        prepared: list[_Request | Verdict] = []
+        for completion, reference in zip(completions, references):
+            try:
+                prepared.append(self._prepare(completion, reference, settle=False))
+            except Exception as exc:  # as `verify` does: the judge failed, not the answer
+                prepared.append(Verdict(VerifyStatus.ERROR,
+                                        info={"exception": f"{type(exc).__name__}: {exc}"}))
+        requests = [p for p in prepared if isinstance(p, _Request)]
         try:
-            with ThreadPoolExecutor(max_workers=min(self.concurrency, len(completions))) as ex:
-                results = list(ex.map(self._verify_unsettled, completions, references))
+            replies = iter(self._pool.run_many([r.payload for r in requests],
+                                               self._reply_timeout_s))
         finally:
             self.reap_failures += self._pool.sync()
+        results = []
+        for item in prepared:
+            verdict = item.verdict(next(replies)) if isinstance(item, _Request) else item
+            results.append(self.make_result(verdict, verdict.info.get("judge_s", 0.0)))
         return results
-
-    def _verify_unsettled(self, completion: str, reference: Any) -> VerifyResult:
-        """`verify` without waiting for the sandbox's reap: the batch syncs once at its end."""
-        self._local.settle = False
-        return self.verify(completion, reference)
 
     # -- lifecycle ----------------------------------------------------------------------------
     @property
@@ -221,3 +252,4 @@ class CodeVerifier(Verifier):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
