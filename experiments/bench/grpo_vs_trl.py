@@ -7,7 +7,10 @@ Both sides train the same model (SmolLM2-135M-Instruct and/or a tiny Qwen2) on t
 (reasoning-gym two-term arithmetic, the quickstart's task, in the same order), with the same
 group size, completion length, temperature, learning rate, clipping (0.2), loss aggregation
 (token mean over the batch: TRL's ``dapo``, rlfb's ``token-mean``), group-normalised
-advantages, no KL (TRL's default ``beta=0``; rlfb's ``kl_coef=0``) and the same reward: rlfb's
+advantages, no KL (TRL's default ``beta=0``; rlfb's ``kl_coef=0``), float32 throughout (TRL's
+``bf16`` default is turned off: rlfb's learner is float32, and on a CPU without bfloat16
+instructions, such as an AVX2-only one, torch runs bfloat16 matmuls on a slow generic kernel)
+and the same reward: rlfb's
 composite of the math verifier (weight 1) and the format verifier (weight 0.5), which TRL calls
 as its reward function. TRL runs with ``use_vllm=False`` (transformers ``generate``), as the
 issue asks; rlfb runs with its vLLM engine (its default for this task) and, as a second row,
@@ -154,7 +157,7 @@ def child_trl(args: argparse.Namespace, workdir: Path) -> dict:
         learning_rate=args.lr, lr_scheduler_type="constant", warmup_steps=0, beta=0.0,
         epsilon=0.2, loss_type="dapo", scale_rewards="group", num_iterations=1,
         max_steps=args.steps, logging_steps=1, save_strategy="no", report_to=[],
-        use_cpu=True, use_vllm=False, seed=args.seed, shuffle_dataset=False,
+        use_cpu=True, use_vllm=False, bf16=False, seed=args.seed, shuffle_dataset=False,
         disable_tqdm=True, max_grad_norm=1.0, weight_decay=0.0)
     trainer = GRPOTrainer(model=model_folder(args.model, workdir), reward_funcs=[composite],
                           args=config, train_dataset=data, callbacks=[StepTimer()])
