@@ -103,6 +103,12 @@ def default_score(status: VerifyStatus) -> float:
     return math.nan
 
 
+def judge_failure(exc: BaseException) -> Verdict:
+    """The verdict of a sample whose judge raised: ERROR (the judge failed, not the answer),
+    masked downstream, with the exception named in ``info``."""
+    return Verdict(VerifyStatus.ERROR, info={"exception": f"{type(exc).__name__}: {exc}"})
+
+
 class Verifier:
     """Base class of every verifier. Subclasses set `version`, define their options as keyword
     arguments of ``__init__``, implement `judge`, and may list `golden_cases`.
@@ -124,8 +130,8 @@ class Verifier:
         start = time.perf_counter()
         try:
             verdict = self.judge(completion, reference)
-        except Exception as exc:  # the judge failed, not the answer: ERROR, masked downstream
-            verdict = Verdict(VerifyStatus.ERROR, info={"exception": f"{type(exc).__name__}: {exc}"})
+        except Exception as exc:
+            verdict = judge_failure(exc)
         return self.make_result(verdict, time.perf_counter() - start)
 
     def verify_batch(

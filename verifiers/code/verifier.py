@@ -23,7 +23,14 @@ import weakref
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
-from rlfb.verifiers.base import GoldenCase, Verdict, Verifier, VerifyResult, VerifyStatus
+from rlfb.verifiers.base import (
+    GoldenCase,
+    Verdict,
+    Verifier,
+    VerifyResult,
+    VerifyStatus,
+    judge_failure,
+)
 from rlfb.verifiers.code._cases import GOLDEN_CASES
 from rlfb.verifiers.code.compare import POLICIES
 from rlfb.verifiers.code.extract import extract_code
@@ -218,9 +225,8 @@ class CodeVerifier(Verifier):
         for completion, reference in zip(completions, references):
             try:
                 prepared.append(self._prepare(completion, reference, settle=False))
-            except Exception as exc:  # as `verify` does: the judge failed, not the answer
-                prepared.append(Verdict(VerifyStatus.ERROR,
-                                        info={"exception": f"{type(exc).__name__}: {exc}"}))
+            except Exception as exc:  # as `verify` does
+                prepared.append(judge_failure(exc))
         requests = [p for p in prepared if isinstance(p, _Request)]
         try:
             replies = iter(self._pool.run_many([r.payload for r in requests],
@@ -252,4 +258,3 @@ class CodeVerifier(Verifier):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
-from rlfb.verifiers.base import Verdict, Verifier, VerifyResult, VerifyStatus
+from rlfb.verifiers.base import Verdict, Verifier, VerifyResult, VerifyStatus, judge_failure
 
 from .cases import GOLDEN_CASES
 from .compare import ExactBackend, OutOfTime, Policy
@@ -243,8 +243,7 @@ class MathVerifier(Verifier):
             try:
                 front = self._front(completion, reference, start + self.timeout_s)
             except Exception as exc:  # the judge failed, not the answer
-                front = Verdict(VerifyStatus.ERROR, info={"exception": f"{type(exc).__name__}: "
-                                                                       f"{exc}"})
+                front = judge_failure(exc)
             fronts.append((front, time.monotonic() - start))
         pending = [i for i, (f, _) in enumerate(fronts) if isinstance(f, _Pending)]
         workers = self.workers or get_pool().max_workers
@@ -268,8 +267,7 @@ class MathVerifier(Verifier):
         try:
             verdict = self._back(job)
         except Exception as exc:  # the judge failed, not the answer
-            verdict = Verdict(VerifyStatus.ERROR, info={"exception": f"{type(exc).__name__}: "
-                                                                     f"{exc}"})
+            verdict = judge_failure(exc)
         return verdict, time.monotonic() - start
 
     def warmup(self, workers: int = 1, full: bool = True) -> None:
