@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from rlfb.learner.policy import _apply_lora, lr_factor
+from rlfb.learner.policy import _apply_lora, adamw, lr_factor
 
 
 def load_value_model(path: str, dtype: torch.dtype, pad_token_id: int) -> Any:
@@ -70,8 +70,7 @@ class Critic:
             self.model = _apply_lora(self.model, lora, task_type="TOKEN_CLS")
         self.max_grad_norm = max_grad_norm
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.params, lr=lr, betas=tuple(betas),
-                                           weight_decay=weight_decay)
+        self.optimizer = adamw(self.params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
                                     schedule=lr_schedule))

@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from rlfb.errors import ConfigError
+from rlfb.learner.policy import adamw
 from rlfb.learner.rm_data import PreferencePair, encode, load_pairs, render, resolve_template
 
 RM_META_FILE = "rlfb_reward_model.json"
@@ -252,7 +253,7 @@ def _fit(cfg: RMTrainConfig, model: Any, tokenizer: Any, train: list[PreferenceP
 
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = adamw(list(model.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _schedule(total, int(cfg.warmup_ratio * total)))
     rng = random.Random(cfg.seed)
