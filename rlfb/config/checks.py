@@ -1,11 +1,18 @@
-"""Checks of one algorithm's settings, run by `rlfb.config.validate` when ``algo.name`` selects
-it (so a bad combination fails when the config loads, before any model is built)."""
+"""Config checks: a field's bounds (`check_range`, run as each section is built), and one
+algorithm's settings, run by `rlfb.config.validate` when ``algo.name`` selects it (so a bad
+combination fails when the config loads, before any model is built)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rlfb.errors import ConfigError
+
+
+def check_range(ok: bool, message: str) -> None:
+    """Raise `ConfigError` with ``message`` unless ``ok`` (a field's own bounds)."""
+    if not ok:
+        raise ConfigError(message)
 
 
 def check_ppo(cfg: Any) -> None:
