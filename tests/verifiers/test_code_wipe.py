@@ -72,3 +72,45 @@ def test_wipe_dir_refuses_a_missing_or_linked_root(tmp_path):
     assert not wipe_dir(str(tmp_path / "missing"), 12345)
     (tmp_path / "link").symlink_to(tmp_path)
     assert not wipe_dir(str(tmp_path / "link"), 12345)
+
+
+IPC_LEAVE = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+def f():
+    ids = [libc.shmget(0, 4096, 0o1600), libc.msgget(0, 0o1600), libc.semget(0, 1, 0o1600)]
+    return 'left' if min(ids) >= 0 else ids
+"""
+IPC_LOOK = """
+def f():
+    return [len(open(f'/proc/sysvipc/{k}').read().splitlines()) - 1 for k in ('shm', 'msg', 'sem')]
+"""
+IPC_LEFT = {"entry_point": "f", "test": "def check(c):\n    assert c() == 'left'\n"}
+IPC_CLEAN = {"entry_point": "f", "test": "def check(c):\n    assert c() == [0, 0, 0]\n"}
+
+
+def test_next_execution_finds_no_system_v_ipc_objects():
+    with get_verifier("code", concurrency=1, uid_base=1_900_031_000, timeout_s=10) as v:
+        for _ in range(2):  # both uids of the worker, in turn
+            left = v.verify(IPC_LEAVE, IPC_LEFT)
+            if not v.isolation.get("ipcns"):
+                pytest.skip("no IPC namespace here: /proc/sysvipc lists the host's objects")
+            assert left.status is VerifyStatus.CORRECT, left.info
+            looked = v.verify(IPC_LOOK, IPC_CLEAN)
+            assert looked.status is VerifyStatus.CORRECT, looked.info
+
+
+def test_remove_sysv_ipc_takes_what_the_uid_owns_or_created(tmp_path, monkeypatch):
+    from rlfb.verifiers.code import linux
+
+    cols = "key      shmid perms  size  cpid  lpid nattch   uid   gid  cuid  cgid"
+    (tmp_path / "shm").write_text(f"{cols}\n"
+                                  "0 11 600 4096 1 0 0 500 500 0 0\n"     # owned by 500
+                                  "0 12 600 4096 1 0 0 0 0 500 500\n"     # created by 500
+                                  "0 13 600 4096 1 0 0 501 501 501 501\n"  # another uid's
+                                  "garbage\n")
+    (tmp_path / "msg").write_text("key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid\n")
+    removed = []
+    monkeypatch.setitem(linux._IPC_REMOVE, "shm", lambda i: removed.append(i) or 0)
+    assert linux.remove_sysv_ipc(500, proc=str(tmp_path)) == 2
+    assert removed == [11, 12]

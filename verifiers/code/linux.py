@@ -155,26 +155,44 @@ def umount_lazy(target: str) -> None:
     _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
 
 
+_IPC_REMOVE = {
+    "shm": lambda i: _libc.shmctl(i, IPC_RMID, None),
+    "sem": lambda i: _libc.semctl(i, 0, IPC_RMID, 0),
+    "msg": lambda i: _libc.msgctl(i, IPC_RMID, None),
+}
+
+
+def _read_small(path: str) -> bytes:
+    """A /proc file's bytes, read with plain system calls (the fork server runs this after
+    every execution: no file objects, no buffers to allocate)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def remove_sysv_ipc(uid: int, proc: str = "/proc/sysvipc") -> int:
     """Remove every System V shared-memory segment, semaphore set and message queue of this
     IPC namespace that ``uid`` owns or created; returns how many were removed."""
-    removed = 0
-    calls = {"shm": lambda i: _libc.shmctl(i, IPC_RMID, None),
-             "sem": lambda i: _libc.semctl(i, 0, IPC_RMID, 0),
-             "msg": lambda i: _libc.msgctl(i, IPC_RMID, None)}
-    for kind, remove in calls.items():
+    removed, owner = 0, str(uid).encode()
+    for kind, remove in _IPC_REMOVE.items():
         try:
-            with open(f"{proc}/{kind}") as fh:
-                header, *rows = fh.read().splitlines()
+            header, *rows = _read_small(f"{proc}/{kind}").splitlines()
         except (OSError, ValueError):
             continue
+        if not rows:
+            continue
         names = header.split()
-        owner_cols = [names.index(c) for c in ("uid", "cuid") if c in names]
+        owner_cols = [names.index(c) for c in (b"uid", b"cuid") if c in names]
         for row in rows:
             fields = row.split()
             if len(fields) < len(names) or not fields[1].isdigit():
                 continue
-            if any(fields[c] == str(uid) for c in owner_cols) and remove(int(fields[1])) == 0:
+            if any(fields[c] == owner for c in owner_cols) and remove(int(fields[1])) == 0:
                 removed += 1
     return removed
 
