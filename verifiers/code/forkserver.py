@@ -30,6 +30,13 @@ _ZYGOTE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR":
                "MKL_NUM_THREADS": "1"}
 
 
+# The dynamic linker binds every symbol when the server starts (and when it loads an extension
+# module), instead of on first call: a child that calls a function the server never did would
+# otherwise write the binding into a page it shares with the server (a copied page). The
+# server removes the variable from its environment at once (`zygote.main`).
+_BIND_NOW = {"LD_BIND_NOW": "1"}
+
+
 class SandboxFailure(Exception):
     """The sandbox machinery failed (never the candidate's fault): the verdict is ERROR."""
 
@@ -105,7 +112,7 @@ class ForkServer:
                "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"})}
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-S", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
-            env=_ZYGOTE_ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
+            env={**_ZYGOTE_ENV, **_BIND_NOW}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
         theirs.close()
         self.sock = ours
         self.sock.settimeout(_CONTROL_TIMEOUT_S)

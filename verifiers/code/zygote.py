@@ -346,6 +346,7 @@ def _warm_up() -> None:
 
 def main() -> None:
     """Entry point: set up the namespaces, fork the server, serve."""
+    os.environ.pop("LD_BIND_NOW", None)  # read by the dynamic linker already (forkserver.py)
     cfg = json.loads(sys.argv[1])
     _site(cfg["site"])
     sock = socket.socket(fileno=cfg["fd"])
