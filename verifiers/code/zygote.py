@@ -121,8 +121,8 @@ class Server:
                     self._reap(int(msg["pid"]))
 
     def _drain_wake(self) -> None:
-        try:
-            while os.read(self.wake_r, 512):
+        try:  # a short read emptied the pipe: no second read to fail (an exception per reap)
+            while len(os.read(self.wake_r, 512)) == 512:
                 pass
         except BlockingIOError:
             pass
@@ -224,13 +224,12 @@ class Server:
         thing done is wait."""
         if uid is None:
             return False
-        swept = False
+        found: bool | None = None  # what the last sweep found (None: no sweep yet)
         while True:
             if run["status"] is not None:
-                if not swept:
-                    sweep_uid(uid)
-                    swept = True
-                if not uid_processes(uid):
+                if found is None:
+                    found = sweep_uid(uid)
+                if not found or not uid_processes(uid):
                     return False
             left = deadline - time.monotonic()
             if left <= 0:
@@ -238,8 +237,7 @@ class Server:
             select.select([self.wake_r], [], [], min(0.05, left))
             self._drain_wake()
             self._collect()
-            sweep_uid(uid)
-            swept = True
+            found = sweep_uid(uid)
 
     def _kill_everything(self) -> None:
         for pid in list(self.runs):
@@ -280,14 +278,20 @@ def remove_host_leftovers(cfg: dict[str, Any], uid: int, pid: int | None) -> boo
     return clean
 
 
-def sweep_uid(uid: int) -> None:
+def sweep_uid(uid: int) -> bool:
     """SIGKILL every process whose real uid is ``uid`` (never root's): kill(-1) sent with the
-    real and effective uid switched to ``uid``, the saved uid kept at 0 to switch back."""
+    real and effective uid switched to ``uid``, the saved uid kept at 0 to switch back.
+
+    Returns False when kill found no process at all to signal (ESRCH). kill(-1) reaches every
+    process of this PID namespace, zombies included, whose real or saved uid is ``uid``, which
+    covers everything `uid_processes` would list, so then there is nothing to look for in /proc.
+    """
     os.setresuid(uid, uid, 0)
     try:
         os.kill(-1, signal.SIGKILL)
+        return True
     except ProcessLookupError:
-        pass
+        return False
     finally:
         os.setresuid(0, 0, 0)
 
