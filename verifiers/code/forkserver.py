@@ -112,7 +112,8 @@ class ForkServer:
                "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"})}
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-B", "-S", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
-            env={**_ZYGOTE_ENV, **_BIND_NOW}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd="/")
+            env={**_ZYGOTE_ENV, **_BIND_NOW}, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, cwd="/")
         theirs.close()
         self.sock = ours
         self.sock.settimeout(_CONTROL_TIMEOUT_S)

@@ -174,9 +174,9 @@ class WorkerPool:
     waits for the child, the child for the judge, the next child for the fork server), so one
     CPU is all it uses at a time; bound there, every hand-off between its processes is a wake-up
     on the same CPU rather than across CPUs. Measured on the 2-core development machine with 2
-    workers (`experiments/bench/code_verifier.py`): 12% more samples/s on HumanEval's canonical
-    solutions, 17-25% on trivial ones. A candidate may widen its own affinity again: it is a
-    scheduling choice, not a limit.
+    workers (`experiments/bench/code_verifier.py`): 12-15% more samples/s on HumanEval's
+    canonical solutions, 17-25% on trivial ones. A candidate may widen its own affinity again:
+    it is a scheduling choice, not a limit.
     """
 
     def __init__(self, cfg: dict[str, Any], size: int, pin: bool = True) -> None:
