@@ -227,12 +227,14 @@ def main() -> None:
 
     problems = load_humaneval()[: args.limit]
     print(f"HumanEval problems: {len(problems)}; workers: {args.workers} "
-          f"({'unbound' if args.no_pin else 'each bound to a CPU'}); timeout: "
+          f"({'unbound' if args.no_pin else 'bound to CPUs when they cover them all'}); "
+          f"timeout: "
           f"{args.timeout}s; cpus: {os.cpu_count()}; load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     t0 = time.perf_counter()
     verifier = get_verifier("code", concurrency=args.workers, timeout_s=args.timeout,
-                            sample_timeout_s=args.timeout, pin_workers=not args.no_pin)
+                            sample_timeout_s=args.timeout,
+                            pin_workers=False if args.no_pin else None)
     canonical = [{"problem": i, "kind": "canonical", "completion": p["canonical_solution"]}
                  for i, p in enumerate(problems)]
     run_rlfb(verifier, problems, canonical[: args.workers])

@@ -309,8 +309,14 @@ def test_workers_are_spread_one_per_cpu_and_replacements_take_the_free_one():
         assert bound == sorted(cpus[:2] if len(cpus) >= 2 else cpus * 2), (bound, lost)
 
 
-def test_unpinned_workers_keep_every_cpu():
-    with get_verifier("code", concurrency=2, uid_base=TEST_UID_BASE, pin_workers=False) as v:
+@pytest.mark.parametrize("concurrency,pin", [(2, False), (1, None)])
+def test_unpinned_workers_keep_every_cpu(concurrency, pin):
+    """Off, or by default when the workers do not cover every CPU (one of several scorer
+    actors with one worker each must not put its worker on the same CPU as the others')."""
+    if pin is None and len(os.sched_getaffinity(0)) <= concurrency:
+        pytest.skip("needs more CPUs than workers")
+    with get_verifier("code", concurrency=concurrency, uid_base=TEST_UID_BASE,
+                      pin_workers=pin) as v:
         assert v.verify(ADD, ADD_REF).status is C
         assert _worker_cpus(v) == [{frozenset(os.sched_getaffinity(0))}] * len(v.worker_pids())
 

@@ -120,8 +120,9 @@ class CodeVerifier(Verifier):
         uid_base: first of the 1024 uids the sandboxes run as (one per worker).
         max_code_bytes: longer extracted code is WRONG without running.
         pin_workers: bind each worker (judge, fork server, sandboxed children) to one CPU of
-            this process's affinity set, spread evenly (see `pool.WorkerPool`); turn it off
-            when other busy processes are pinned to those CPUs.
+            this process's affinity set, spread evenly (see `pool.WorkerPool`). None (default):
+            only when ``concurrency`` covers every CPU; False when other busy processes are
+            bound to those CPUs.
     """
 
     version = "1"
@@ -135,7 +136,7 @@ class CodeVerifier(Verifier):
         timeout_is_wrong: bool = False, tier: str = "process", namespaces: bool = True,
         hide_paths: Sequence[str] | None = None, preload: Sequence[str] = DEFAULT_PRELOAD,
         uid_base: int = DEFAULT_UID_BASE, max_code_bytes: int = 1 << 20,
-        pin_workers: bool = True,
+        pin_workers: bool | None = None,
     ) -> None:
         if tier not in TIERS:
             raise ConfigError(f"code: tier {tier!r} is not available; this build has only "
@@ -177,7 +178,8 @@ class CodeVerifier(Verifier):
                                                    else hide_paths),
                            "file_mb": int(max_file_mb),
                            "ipc_shm_mb": int(memory_mb)}}
-        self._pool = WorkerPool(cfg, self.concurrency, pin=bool(pin_workers))
+        self._pool = WorkerPool(cfg, self.concurrency,
+                                pin=None if pin_workers is None else bool(pin_workers))
         self._reply_timeout_s = self.sample_timeout_s + 60.0  # the judge's own deadlines first
         self.reap_failures: list[str] = []  # reaps that left something behind (then cleaned)
         self._finalizer = weakref.finalize(self, self._pool.close)
