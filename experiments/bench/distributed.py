@@ -204,11 +204,14 @@ def fmt(x: Any, unit: str = "s") -> str:
 
 def report_step(rows: list[dict]) -> None:
     print("\n## step time, local vs Ray (sync)\n")
-    print("| executor | start-up | step (mean, steps 2..N) | wall / step |")
-    print("|---|---|---|---|")
+    stages = ("generate", "score", "update", "sync")
+    print("| executor | start-up | step (mean, steps 2..N) | " + " | ".join(stages)
+          + " | wall / step |")
+    print("|---|---|---|" + "---|" * len(stages) + "---|")
     for r in rows:
         print(f"| {r['variant']} | {fmt(r['startup_s'])} | {fmt(r['time/step'])} | "
-              f"{fmt(r['wall_per_step_s'])} |")
+              + " | ".join(fmt(r[f"time/{k}"]) for k in stages)
+              + f" | {fmt(r['wall_per_step_s'])} |")
 
 
 def report_async(sync: dict, asyn: dict) -> None:

@@ -23,13 +23,22 @@ class LocalExecutor:
         reward: reward registry name, and ``reward_options`` its options.
         learner_factory: a zero-argument callable that builds the `PolicyLearner`.
         model_path: the initial policy folder the engine loads.
+
+    On a machine without CUDA it calls `rlfb.memory.keep_freed_memory` first, for this whole
+    process: the learner's activations and the engine's buffers are then reused from one step
+    to the next instead of page-faulted in again.
     """
 
     def __init__(self, *, model_path: str, engine: str, engine_options: dict[str, Any],
                  reward: str, reward_options: dict[str, Any], learner_factory: Any) -> None:
+        import torch
+
+        from rlfb.memory import keep_freed_memory
         from rlfb.rollout import get_engine
         from rlfb.scoring import Scorer
 
+        if not torch.cuda.is_available():
+            keep_freed_memory()
         self.learner = learner_factory()
         self.engine = get_engine(engine, model_path, **engine_options)
         self.scorer = Scorer(reward, reward_options)

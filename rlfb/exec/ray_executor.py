@@ -92,7 +92,7 @@ class RayExecutor:
         import ray
 
         from rlfb.exec.ray_roles import (
-            ONE_THREAD_RUNTIME_ENV,
+            ONE_ARENA_RUNTIME_ENV,
             EngineHost,
             LearnerHost,
             ScorerHost,
@@ -112,8 +112,8 @@ class RayExecutor:
         for s in all_slots:
             host, factory, restarts = factories[s.role]
             opts = {**self.placement.options(s), "max_restarts": restarts, "max_task_retries": 0}
-            if host.ONE_THREAD:
-                opts["runtime_env"] = ONE_THREAD_RUNTIME_ENV
+            if host.KEEP_FREED_MEMORY:
+                opts["runtime_env"] = ONE_ARENA_RUNTIME_ENV
             threads = max(1, int(s.num_cpus))
             cls = ray.remote(concurrency_groups={"control": 1})(host)
             actors[s.role].append(cls.options(**opts).remote(s.role, factory, threads))

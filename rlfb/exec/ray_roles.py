@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from rlfb.errors import RlfbError
+from rlfb.memory import ONE_ARENA_ENV, keep_freed_memory
 from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
 
 
@@ -33,13 +34,13 @@ def _reconstructed() -> bool:
         return bool(ray.get_runtime_context().was_current_actor_reconstructed)
 
 
-#: The process environment of an actor whose role runs on a thread of its own
-#: (`RoleHost.ONE_THREAD`): one glibc malloc arena. A non-main thread gets an arena of its own,
-#: which returns freed memory to the kernel whatever the main arena is told
-#: (`rlfb.rollout.vllm_engine.keep_freed_memory`), so each vLLM weight reload page-faulted
-#: ~200 MB in again. Measured on SmolLM2 in a Ray actor: load 0.45-0.65 s with 55-80K page
-#: faults, 0.14-0.2 s with one arena.
-ONE_THREAD_RUNTIME_ENV = {"env_vars": {"MALLOC_ARENA_MAX": "1"}}
+#: The process environment of an actor that holds a model (`RoleHost.KEEP_FREED_MEMORY`): one
+#: glibc malloc arena (`rlfb.memory`). Its role runs on a thread other than the main one (Ray's
+#: method thread, or the role thread of `RoleHost.ONE_THREAD`), and such a thread's arena maps
+#: every block over 64 MiB fresh, so without it every step page-faulted the model's
+#: activations, and every vLLM weight reload ~200 MB, in again. Measured on SmolLM2 in a Ray
+#: actor: engine load 0.45-0.65 s with 55-80K page faults, 0.14-0.2 s with one arena.
+ONE_ARENA_RUNTIME_ENV = {"env_vars": ONE_ARENA_ENV}
 
 
 class RoleHost:
@@ -54,9 +55,11 @@ class RoleHost:
     #: Build the role object and run every timed call on one thread of its own. OpenMP
     #: thread settings are per calling thread, and Ray runs an actor's methods on other threads
     #: than its constructor; vLLM's CPU attention checks that a step runs with the thread count
-    #: its metadata was built with, so the engine must keep to one thread. Such an actor runs
-    #: with `ONE_THREAD_RUNTIME_ENV`.
+    #: its metadata was built with, so the engine must keep to one thread.
     ONE_THREAD = False
+    #: The role holds a model: the actor runs with `ONE_ARENA_RUNTIME_ENV` and calls
+    #: `rlfb.memory.keep_freed_memory`, so the blocks a step frees are reused by the next one.
+    KEEP_FREED_MEMORY = False
 
     def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
         self._role_thread: Any = None
@@ -65,6 +68,8 @@ class RoleHost:
 
             self._role_thread = ThreadPoolExecutor(1, thread_name_prefix=f"rlfb-{role}")
         self.role = role
+        if self.KEEP_FREED_MEMORY:
+            keep_freed_memory()
         self.obj = self._on_role_thread(_build, factory, threads)
         self.busy_s = 0.0
         self.calls = 0
@@ -122,6 +127,7 @@ class EngineHost(RoleHost):
     """
 
     ONE_THREAD = True
+    KEEP_FREED_MEMORY = True
 
     def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
         super().__init__(role, factory, threads)
@@ -186,6 +192,8 @@ class ScorerHost(RoleHost):
 
 class LearnerHost(RoleHost):
     """The learner in an actor: updates, weights for sync, checkpoints."""
+
+    KEEP_FREED_MEMORY = True
 
     def __init__(self, role: str, factory: Callable[[], Any], threads: int | None = None) -> None:
         super().__init__(role, factory, threads)

