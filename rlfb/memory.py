@@ -21,7 +21,6 @@ peak RSS 6.27 → 6.34 GB in that measurement.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 #: Environment for a process whose model runs on a non-main thread: one malloc arena.
 ONE_ARENA_ENV = {"MALLOC_ARENA_MAX": "1"}
@@ -32,15 +31,12 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 def keep_freed_memory() -> bool:
     """Ask glibc to serve allocations of any size from its heap and keep freed blocks for reuse
     (``mallopt`` of ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 2 GiB); True when the C
-    library accepted both, False where there is no glibc.
+    library accepted both, False where it has no ``mallopt``.
 
     It applies to the whole process from this call on; calling it again changes nothing.
     """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
+    try:  # the C library this process already runs on, as `rlfb.verifiers.code.linux` does
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     return all([mallopt(_M_MMAP_THRESHOLD, 2**31 - 1), mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)])
