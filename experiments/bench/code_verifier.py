@@ -228,8 +228,7 @@ def main() -> None:
     problems = load_humaneval()[: args.limit]
     print(f"HumanEval problems: {len(problems)}; workers: {args.workers} "
           f"({'unbound' if args.no_pin else 'bound to CPUs when they cover them all'}); "
-          f"timeout: "
-          f"{args.timeout}s; cpus: {os.cpu_count()}; load average: "
+          f"timeout: {args.timeout}s; cpus: {os.cpu_count()}; load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     t0 = time.perf_counter()
     verifier = get_verifier("code", concurrency=args.workers, timeout_s=args.timeout,
