@@ -18,4 +18,5 @@ def _packages() -> list[str]:
     return sorted(set(found))
 
 
-setup(packages=_packages(), package_dir=ROOTS)
+# Golden cases are data files beside their modules (see rlfb/golden.py).
+setup(packages=_packages(), package_dir=ROOTS, package_data={"": ["*_cases.jsonl"]})

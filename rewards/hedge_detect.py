@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
+from rlfb.golden import case_file, load_cases
 from rlfb.registry import Registry, make_instance, subclass_check
 from rlfb.rewards import _hedge_lexicon as lex
 from rlfb.rewards._hedge_text import (
@@ -234,12 +235,9 @@ class PhraseHedgeDetector(HedgeDetector):
         except re.error as exc:
             raise ValueError(f"bad extra hedge pattern: {exc}") from None
 
-    @property
-    def golden_cases(self) -> Sequence[HedgeCase]:  # type: ignore[override]
-        """The labelled cases in `rlfb.rewards._hedge_cases`."""
-        from rlfb.rewards._hedge_cases import GOLDEN_CASES
-
-        return GOLDEN_CASES
+    # "clear" cases any reasonable detector must get; "adversarial" ones are content uses,
+    # negations and traps where a naive keyword match goes wrong.
+    golden_cases = load_cases(case_file(__file__, "hedge"), HedgeCase, HedgeClass)
 
     def visible_text(self, text: str) -> str:
         """The normalised text with set-aside regions blanked (same length as ``text``)."""

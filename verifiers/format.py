@@ -43,9 +43,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rlfb.errors import ConfigError
+from rlfb.golden import case_file, load_cases
 from rlfb.verifiers.base import GoldenCase, Verdict, Verifier, VerifyStatus
 
-from ._format_cases import GOLDEN_CASES
 
 CORRECT, WRONG = VerifyStatus.CORRECT, VerifyStatus.WRONG
 _FENCE = re.compile(r"^```[A-Za-z0-9_+-]*[ \t]*\n(.*?)\n?```$", re.DOTALL)
@@ -60,7 +60,8 @@ class FormatVerifier(Verifier):
     """Checks tag structure, a regular expression, or JSON (see the module docstring)."""
 
     version = "1"
-    golden_cases: tuple[GoldenCase, ...] = GOLDEN_CASES
+    golden_cases: tuple[GoldenCase, ...] = load_cases(
+        case_file(__file__, "format"), GoldenCase, VerifyStatus)
 
     def __init__(
         self,

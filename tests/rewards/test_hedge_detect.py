@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from rlfb.errors import RegistryError
-from rlfb.rewards._hedge_cases import GOLDEN_CASES
 from rlfb.rewards.hedge_detect import (
     HedgeClass,
     HedgeDetection,
@@ -17,6 +16,7 @@ from rlfb.rewards.hedge_detect import (
 )
 
 U, H, N = HedgeClass.UNHEDGED, HedgeClass.HEDGED, HedgeClass.UNINFORMATIVE
+GOLDEN_CASES = get_hedge_detector("phrases").golden_cases
 
 
 @pytest.fixture(scope="module")

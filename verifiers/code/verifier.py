@@ -23,6 +23,7 @@ import weakref
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
+from rlfb.golden import case_file, load_cases
 from rlfb.verifiers.base import (
     GoldenCase,
     Verdict,
@@ -31,7 +32,6 @@ from rlfb.verifiers.base import (
     VerifyStatus,
     judge_failure,
 )
-from rlfb.verifiers.code._cases import GOLDEN_CASES
 from rlfb.verifiers.code.compare import POLICIES
 from rlfb.verifiers.code.extract import extract_code
 from rlfb.verifiers.code.forkserver import SandboxFailure
@@ -126,7 +126,8 @@ class CodeVerifier(Verifier):
     """
 
     version = "1"
-    golden_cases: tuple[GoldenCase, ...] = GOLDEN_CASES
+    golden_cases: tuple[GoldenCase, ...] = load_cases(
+        case_file(__file__, "code"), GoldenCase, VerifyStatus)
 
     def __init__(
         self, timeout_s: float = 5.0, sample_timeout_s: float = 30.0, memory_mb: int = 1024,

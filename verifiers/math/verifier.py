@@ -26,9 +26,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
-from rlfb.verifiers.base import Verdict, Verifier, VerifyResult, VerifyStatus, judge_failure
+from rlfb.golden import case_file, load_cases
+from rlfb.verifiers.base import (
+    GoldenCase, Verdict, Verifier, VerifyResult, VerifyStatus, judge_failure,
+)
 
-from .cases import GOLDEN_CASES
 from .compare import ExactBackend, OutOfTime, Policy
 from .core import Outcome, choice_in_text, choice_letter, decide
 from .extract import EXTRACTORS, extract
@@ -117,7 +119,9 @@ class MathVerifier(Verifier):
     """
 
     version = "1"
-    golden_cases = GOLDEN_CASES
+    # Adversarial cases include math-verify 0.9.0's known false positives (1 - 1/e vs 1 + 1/e,
+    # 1/2004! vs 1/2006!, two different equations that both reduce to 0) and hedged answers.
+    golden_cases = load_cases(case_file(__file__, "math"), GoldenCase, VerifyStatus)
 
     def __init__(
         self,
