@@ -21,6 +21,10 @@ dependencies = ["rlfb"]
 
 [tool.setuptools]
 packages = ["rlfb_{name}"]
+
+# The golden cases are a data file beside the verifier: ship it.
+[tool.setuptools.package-data]
+rlfb_{name} = ["*_cases.jsonl"]
 '''
 
 VERIFIER = '''"""The `{name}` verifier: CORRECT when the completion's last line equals the reference,
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlfb.golden import case_file, load_cases
 from rlfb.verifiers import GoldenCase, Verdict, Verifier, VerifyStatus
 
 C, W = VerifyStatus.CORRECT, VerifyStatus.WRONG
@@ -39,14 +44,8 @@ class {cls}(Verifier):
     """Compares the completion's last non-empty line with the reference."""
 
     version = "1"  # bump whenever a judgement can change
-    golden_cases = (
-        GoldenCase("Paris", "paris", C),
-        GoldenCase("Thinking...\\nParis", "Paris", C, note="last line counts"),
-        GoldenCase("London", "Paris", W, kind="negative"),
-        GoldenCase("", "Paris", VerifyStatus.UNPARSEABLE, kind="negative", note="empty"),
-        GoldenCase("Paris\\nor London", "Paris", W, kind="adversarial",
-                   note="a second candidate on the last line"),
-    )
+    # One case a line in {name}_cases.jsonl beside this file, run by `rlfb verifiers check`.
+    golden_cases = load_cases(case_file(__file__, "{name}"), GoldenCase, VerifyStatus)
 
     def __init__(self, case_sensitive: bool = False) -> None:
         self.case_sensitive = case_sensitive
@@ -82,6 +81,17 @@ def test_{name}_reports_its_name():
     assert result.verifier == "{name}"
 '''
 
+CASES = (
+    '{{"completion": "Paris", "reference": "paris", "expected": "correct"}}\n'
+    '{{"completion": "Thinking...\\nParis", "reference": "Paris", "expected": "correct", '
+    '"note": "last line counts"}}\n'
+    '{{"completion": "London", "reference": "Paris", "expected": "wrong", "kind": "negative"}}\n'
+    '{{"completion": "", "reference": "Paris", "expected": "unparseable", "kind": "negative", '
+    '"note": "empty"}}\n'
+    '{{"completion": "Paris\\nor London", "reference": "Paris", "expected": "wrong", '
+    '"kind": "adversarial", "note": "a second candidate on the last line"}}\n'
+)
+
 README = '''# rlfb-{dash}
 
 The `{name}` verifier for rlfb. Install and check it:
@@ -101,6 +111,7 @@ def write_skeleton(name: str, target: Path) -> list[Path]:
         target / "README.md": README,
         target / f"rlfb_{name}" / "__init__.py": '"""The {name} verifier plugin for rlfb."""\n',
         target / f"rlfb_{name}" / "verifier.py": VERIFIER,
+        target / f"rlfb_{name}" / f"{name}_cases.jsonl": CASES,
         target / "tests" / f"test_{name}.py": TEST,
     }
     for path, template in files.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rlfb.golden import case_file, load_cases
 from rlfb.verifiers import GoldenCase, Verdict, Verifier, VerifyStatus
 
 C, W, U = VerifyStatus.CORRECT, VerifyStatus.WRONG, VerifyStatus.UNPARSEABLE
@@ -20,16 +21,8 @@ class PalindromeVerifier(Verifier):
     """CORRECT when the answer reads the same backwards (letters and digits only)."""
 
     version = "1"
-    golden_cases = (
-        GoldenCase("racecar", None, C),
-        GoldenCase("<answer>Never odd or even</answer>", None, C),
-        GoldenCase("<answer>Never odd or even</answer>", 4, C, note="word count matches"),
-        GoldenCase("palindrome", None, W, kind="negative"),
-        GoldenCase("<answer>Never odd or even</answer>", 3, W, kind="negative",
-                   note="word count differs"),
-        GoldenCase("!!!", None, U, kind="negative", note="no letters"),
-        GoldenCase("a", None, W, kind="adversarial", note="shorter than min_length"),
-    )
+    # One case a line in palindrome_cases.jsonl beside this file.
+    golden_cases = load_cases(case_file(__file__, "palindrome"), GoldenCase, VerifyStatus)
 
     def __init__(self, min_length: int = 3) -> None:
         if min_length < 1:
