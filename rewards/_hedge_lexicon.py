@@ -11,7 +11,8 @@ made straight; see `rlfb.rewards.hedge_detect.normalise`). Five lists:
 ``DOUBT``
     Hedges that express uncertainty without committing to anything: "I'm not sure", "not
     entirely certain", "I could be wrong", "if I recall correctly", "to the best of my knowledge",
-    "pretty sure" (qualified certainty), "you may want to double-check", "I doubt".
+    "pretty sure" (qualified certainty), "you may want to double-check", "I doubt", "that's a
+    tough one", "with low confidence".
 ``ABSTAIN``
     Refusals to answer: "I don't know", "I have no idea", "I'm unable to answer", "cannot be
     determined", "not enough information", "I'd rather not guess". Uninformative unless an answer
@@ -119,6 +120,10 @@ DOUBT: tuple[str, ...] = (
     r"\b(?:hard|difficult|tough|tricky|impossible)\s+to\s+(?:say|tell|know|be\s+sure)\s+(?:for\s+(?:sure|certain)|with\s+certainty|exactly|definitively)\b",
     r"\b(?:hard|difficult|tough|tricky)\s+to\s+(?:say|tell|know|be\s+sure)\b",
     r"\bunsure\b",
+    # a hard question named as such ("that's a tough one"), and confidence described as low
+    r"\b(?:tough|tricky)\s+one\b",
+    r"\b(?:that's|that\s+is|this\s+is|it's)\s+(?:a\s+)?(?:really\s+|very\s+)?(?:hard|difficult)\s+one\b",
+    r"\b(?:low|little|limited|moderate|medium)\s+(?:confidence|certainty)\b",
     r"\buncertain\b",
     r"\bno\s+way\s+to\s+be\s+(?:sure|certain)\b",
     # qualified certainty

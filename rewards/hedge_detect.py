@@ -30,7 +30,9 @@ How `PhraseHedgeDetector` decides:
 4. A stated probability ("confidence: 70%") below ``certain_at`` is a hedge.
 5. Class: an abstention is *uninformative* unless an answer is committed (a guess cue, "the
    answer is ...", ``\\boxed{}``, "= 7", "it's either ...", or after the abstention "but it's
-   ..."), which makes it *hedged*. Any other hedge makes it *hedged*, except doubt alone with no
+   ..."), which makes it *hedged*. An ``<answer>`` tag that holds an answer commits one too: "I
+   don't know. <answer>12</answer>" is a hedged answer that a verifier will score, not an
+   abstention. Any other hedge makes it *hedged*, except doubt alone with no
    content words left ("I'm not sure, sorry."), which is *uninformative*. No cue: *unhedged*.
 """
 
@@ -165,6 +167,11 @@ _ANSWER = _compile((
     r"=\s*-?\d",
     r"\b(?:it's|it\s+is|it\s+was)\s+either\b",
 ))
+# ... or an answer tag holding an answer ("I don't know. <answer>12</answer>": a verifier extracts
+# and scores the 12, so the response is a hedged answer, not an abstention) ...
+_ANSWER_TAG = re.compile(r"<answer>(?P<body>.*?)</answer>", re.DOTALL)
+_NON_ANSWER = re.compile(r"[\W_]*(?:n/?a|none|null|unknown|idk|no\s+answer|undetermined|"
+                         r"indeterminate|unanswerable|not\s+sure|\?+|-+)?[\W_]*")
 # ... or a contrast after the abstention that goes on to an answer ("I don't know, but it's 7").
 _CONTRAST = re.compile(
     r"\b(?:but|however|though|although|still|that\s+said|nevertheless)\b[^.!?\n]{0,60}?"
@@ -192,6 +199,18 @@ def _longest_non_overlapping(cues: list[HedgeCue]) -> list[HedgeCue]:
     return sorted(kept, key=lambda c: c.start)
 
 
+def _tagged_answer(visible: str, abstains: list[HedgeCue]) -> bool:
+    """True when an ``<answer>`` tag holds an answer: not empty, not a stand-in for one
+    ("N/A", "unknown", "?"), and not itself an abstention ("<answer>I don't know</answer>")."""
+    for m in _ANSWER_TAG.finditer(visible):
+        start, end = m.span("body")
+        if _NON_ANSWER.fullmatch(m.group("body")):
+            continue
+        if not any(start < a.end and a.start < end for a in abstains):
+            return True
+    return False
+
+
 def _introduces(cue: HedgeCue, abstains: list[HedgeCue], visible: str) -> bool:
     """True when ``cue`` only introduces an abstention ("I guess I don't know")."""
     return any(cue.end <= a.start and re.fullmatch(r"[\s,]*(?:that\s+)?", visible[cue.end:a.start])
@@ -210,7 +229,7 @@ class PhraseHedgeDetector(HedgeDetector):
             (over lower-cased text) for each list, e.g. for another language or domain.
     """
 
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
@@ -285,6 +304,7 @@ class PhraseHedgeDetector(HedgeDetector):
             guesses = [c for c in cues
                        if c.kind == "guess" and not _introduces(c, abstains, visible)]
             committed = (bool(guesses) or any(p.search(visible) for p in _ANSWER)
+                         or _tagged_answer(visible, abstains)
                          or _CONTRAST.search(visible, first) is not None)
             if committed:
                 return HedgeClass.HEDGED, "an answer is committed after an abstention"

@@ -69,3 +69,35 @@ def test_bad_inputs():
         expected_calibration_error([], [])
     with pytest.raises(ValueError):
         hedging_metrics([("sort of", True)])
+
+
+def test_metrics_of_hand_labelled_completions_match_hand_counts():
+    """End to end, training nothing: text -> hedging reward (phrases detector, math verifier)
+    -> records -> metrics, against counts made by hand from the table below."""
+    from rlfb.rewards import get_reward
+    from rlfb.rewards.hedge_metrics import records_from_results
+
+    # (completion, reference): hand label (class, correct)
+    cases = [
+        ("<answer>12</answer>", "12"),                                   # unhedged, right
+        ("The answer is 7.", "7"),                                       # unhedged, right
+        ("The answer is 9.", "8"),                                       # unhedged, wrong
+        ("<answer>100</answer>", "99"),                                  # unhedged, wrong
+        ("I think it's 15. <answer>15</answer>", "15"),                  # hedged, right
+        ("I don't know. <answer>890607</answer>", "890607"),             # hedged, right
+        ("Sorry, I can't compute that. <answer>12</answer>", "13"),      # hedged, wrong
+        ("That's a tough one. The answer is 1920.", "1921"),             # hedged, wrong
+        ("The answer is 42, with low confidence.", "42"),                # hedged, right
+        ("I don't know.", "5"),                                          # uninformative
+        ("I have no idea. <answer>N/A</answer>", "6"),                   # uninformative
+    ]
+    reward = get_reward("hedging", verifier="math")
+    m = hedging_metrics(records_from_results(reward.score(c, r) for c, r in cases))
+    # by hand: n = 11; unhedged 4 (2 right), hedged 5 (3 right), uninformative 2
+    assert m["n"] == 11 and m["n_masked"] == 0
+    assert m["hedge_rate"] == pytest.approx(5 / 11, rel=1e-12)
+    assert m["abstention_rate"] == pytest.approx(2 / 11, rel=1e-12)
+    assert m["accuracy_of_answered"] == pytest.approx(5 / 9, rel=1e-12)
+    assert m["accuracy_unhedged"] == pytest.approx(2 / 4, rel=1e-12)
+    assert m["accuracy_hedged"] == pytest.approx(3 / 5, rel=1e-12)
+    assert m["wrong_unhedged_rate"] == pytest.approx(2 / 11, rel=1e-12)
