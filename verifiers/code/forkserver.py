@@ -99,13 +99,20 @@ class ForkServer:
             self.uids.append(uid)
             self._holders.append(holder)
         self.seq = 0
+        self.failures: list[str] = []
+        self.replaced: list[str] = []  # why the server was replaced between executions
+        self.options = options
+        self.workprefix = os.path.join(tempfile.gettempdir(), "rlfb-sandbox-")
+        self._start()
+
+    def _start(self) -> None:
+        """Start a fork server process and wait for its ``ready``."""
         self.pending: set[int] = set()
         self.awaited: set[int] = set()
         self.reaped: dict[int, dict[str, Any]] = {}
-        self.failures: list[str] = []
         self.child: int | None = None
         self.armed: tuple[int, socket.socket] | None = None
-        self.workprefix = os.path.join(tempfile.gettempdir(), "rlfb-sandbox-")
+        options = self.options
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cfg = {**options, "fd": theirs.fileno(), "uids": self.uids, "site": site_config(),
                "parent_pid": os.getpid(), "workprefix": self.workprefix,
@@ -140,6 +147,8 @@ class ForkServer:
         else:
             for fd in fds:
                 os.close(fd)
+        if msg.get("op") == "broken":
+            raise SandboxFailure(f"the fork server could not clean up: {msg.get('reason')}")
         if msg.get("op") == "reaped":
             self.pending.discard(msg["pid"])
             if msg["pid"] in self.awaited:
@@ -169,8 +178,7 @@ class ForkServer:
         write end of its setup pipe) to the armed child. Nothing is awaited: the child reports
         its setup on that pipe. Returns the child's pid (in the sandbox's PID namespace)."""
         for attempt in (1, 2):
-            while self.armed is None:
-                self._recv()
+            self._await_armed()
             pid, conn = self.armed
             self.armed = None
             body = marshal.dumps({"seq": self.seq + 1, **request})  # read by the child only
@@ -187,6 +195,20 @@ class ForkServer:
         self.seq += 1
         self.child = pid
         return pid
+
+    def _await_armed(self) -> None:
+        """Wait for the next armed child. A server that died or broke while cleaning up after
+        the last execution (whatever that execution left behind) is replaced here, once, so
+        that the next execution still runs: it is not that execution's fault."""
+        try:
+            while self.armed is None:
+                self._recv()
+        except SandboxFailure as exc:
+            self.replaced.append(str(exc))
+            self._stop()
+            self._start()
+            while self.armed is None:
+                self._recv()
 
     def reap(self, pid: int | None = None, wait: bool = True) -> dict[str, Any] | None:
         """Kill what is left of an execution (default: the last one). With ``wait``, wait until
@@ -220,8 +242,8 @@ class ForkServer:
         if self.failures:
             raise SandboxFailure("; ".join(self.failures))
 
-    def close(self) -> None:
-        """Stop the server (it kills every sandbox process on the way out)."""
+    def _stop(self) -> None:
+        """Stop the server process (it kills every sandbox process on the way out)."""
         try:
             self._disarm()
             self.sock.close()
@@ -229,6 +251,11 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+
+    def close(self) -> None:
+        """Stop the server and give its uids back."""
+        try:
+            self._stop()
         finally:
             for holder in self._holders:
                 holder.close()

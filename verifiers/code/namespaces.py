@@ -129,31 +129,53 @@ def hide_dir(lx: Any, root: str, keep: list[str]) -> list[str]:
 
 
 
+# Deeper than this, a directory tree is not walked: the tmpfs is replaced instead (a candidate
+# can leave a chain as deep as its inode limit; unmounting frees any tree at once).
+WIPE_MAX_DEPTH = 64
+
+
 def wipe_dir(path: str, uid: int) -> bool:
     """Make the root of a tmpfs that an execution used (all of whose processes are gone) as good
     as new for the next one, owned by ``uid``: every entry removed, extended attributes
-    dropped, mode 0700, timestamps now. False when any of it failed (then mount a fresh one)."""
+    dropped, mode 0700, timestamps now. False when any of it failed or the tree is deeper than
+    `WIPE_MAX_DEPTH` (then mount a fresh one); it never raises, whatever the candidate left
+    (odd names, fifos, sockets, modes without any bit, xattrs, deep chains)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return False
     try:
-        with os.scandir(fd) as it:
-            entries = list(it)
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                import shutil  # only when needed: it loads zlib, bz2 and lzma into the server
-
-                shutil.rmtree(entry.name, dir_fd=fd)
-            else:
-                os.unlink(entry.name, dir_fd=fd)
+        if not _remove_entries(fd, 0):
+            return False
         for name in os.listxattr(fd):
             os.removexattr(fd, name)
         os.fchown(fd, uid, uid)
         os.fchmod(fd, 0o700)
         os.utime(fd)
-        return not entries or not os.listdir(fd)
-    except OSError:
+        return not os.listdir(fd)
+    except Exception:  # OSError, MemoryError, RecursionError: the caller mounts a fresh tmpfs
         return False
     finally:
         os.close(fd)
+
+
+def _remove_entries(fd: int, depth: int) -> bool:
+    """Remove everything in the directory ``fd``, walking at most `WIPE_MAX_DEPTH` levels with
+    one descriptor per level (no path grows, no symlink is followed). False: too deep."""
+    with os.scandir(fd) as it:
+        entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+    for name, is_dir in entries:
+        if not is_dir:
+            os.unlink(name, dir_fd=fd)
+            continue
+        if depth >= WIPE_MAX_DEPTH:
+            return False
+        sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        try:
+            done = _remove_entries(sub, depth + 1)
+        finally:
+            os.close(sub)
+        if not done:
+            return False
+        os.rmdir(name, dir_fd=fd)
+    return True

@@ -118,7 +118,12 @@ class Server:
                     self._kill_everything()
                     return
                 if msg.get("op") == "reap":
-                    self._reap(int(msg["pid"]))
+                    try:
+                        self._reap(int(msg["pid"]))
+                    except Exception as exc:  # never seen: this server can no longer be trusted
+                        self.send({"op": "broken", "reason": f"{type(exc).__name__}: {exc}"})
+                        self._kill_everything()
+                        return
 
     def _drain_wake(self) -> None:
         try:  # a short read emptied the pipe: no second read to fail (an exception per reap)
@@ -273,7 +278,7 @@ def remove_host_leftovers(cfg: dict[str, Any], uid: int, pid: int | None) -> boo
                     os.unlink(entry.path)
             except FileNotFoundError:
                 continue
-            except OSError:
+            except Exception:  # OSError, or RecursionError on a deep tree: never fatal here
                 clean = False
     return clean
 

@@ -1,0 +1,129 @@
+"""Nothing of one execution reaches another: what a candidate leaves behind (deep trees, odd
+files, keys in the kernel's keyrings, ...) neither breaks the cleanup, nor changes another
+sample's verdict, nor can be read by a later execution (issue 23, classes 5 and 6)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rlfb.verifiers import VerifyStatus, get_verifier
+from rlfb.verifiers.code.namespaces import WIPE_MAX_DEPTH, wipe_dir
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="run as root here; the non-root "
+                                "path runs these through tests/verifiers/test_code_nonroot.py")
+
+C = VerifyStatus.CORRECT
+LEFT = {"entry_point": "f", "test": "def check(c):\n    assert c() == 'left'\n"}
+ADD = {"entry_point": "add", "test": "def check(c):\n    assert c(2, 3) == 5\n"}
+GOOD_ADD = "def add(a, b):\n    return a + b\n"
+
+DEEP_CHAIN = """
+import os
+def f():
+    os.chdir('/tmp')
+    for _ in range(1500):  # deeper than Python's recursion limit
+        os.mkdir('d')
+        os.chdir('d')
+    open('leaf', 'w').close()
+    return 'left'
+"""
+
+ODD_LEFTOVERS = """
+import os, socket
+def f():
+    os.chdir('/tmp')
+    for name in ('new\\nline', 'tab\\tname', ' ', '..x', '-rf', 'x' * 255):
+        open(name, 'w').close()
+    os.close(os.open(os.fsencode('/tmp/') + b'\\xff\\xfe', os.O_CREAT | os.O_WRONLY, 0))
+    os.mkfifo('fifo')
+    s = socket.socket(socket.AF_UNIX)
+    s.bind('/tmp/sock')
+    os.makedirs('a/b/c')
+    open('a/b/c/f', 'w').close()
+    for path in ('a', 'a/b', 'a/b/c', 'a/b/c/f'):
+        try:
+            os.setxattr(path, 'user.k', b'v' * 100)
+        except OSError:
+            pass
+    os.link('a/b/c/f', 'hard')
+    os.symlink('loop', 'loop')
+    os.symlink('/', 'root')
+    os.chmod('a/b/c/f', 0)
+    os.chmod('a/b/c', 0)
+    os.chmod('a/b', 0o100)
+    os.chmod('a', 0o500)
+    d = '/tmp/deep'
+    os.mkdir(d)
+    for _ in range(%d):
+        d += '/d'
+        os.mkdir(d)
+    os.mkfifo('/dev/shm/fifo')
+    os.chmod('/dev/shm', 0)
+    os.chmod('/tmp', 0)
+    return 'left'
+""" % (WIPE_MAX_DEPTH + 5)
+
+LOOK = """
+import os, stat
+def f():
+    st = os.stat('/tmp')
+    return [os.listdir('/tmp'), os.listdir('/dev/shm'), stat.S_IMODE(st.st_mode),
+            st.st_uid == os.getuid()]
+"""
+CLEAN = {"entry_point": "f", "test": "def check(c):\n    assert c() == [[], [], 0o700, True]\n"}
+
+
+def test_a_deep_tree_does_not_change_the_next_samples_verdict():
+    """A directory chain deeper than Python's recursion limit once made the wipe raise, killing
+    the fork server; under verify_batch the next, innocent sample got ERROR."""
+    with get_verifier("code", concurrency=1, uid_base=1_900_032_000, timeout_s=10) as v:
+        results = v.verify_batch([DEEP_CHAIN, GOOD_ADD, DEEP_CHAIN, LOOK, GOOD_ADD],
+                                 [LEFT, ADD, LEFT, CLEAN, ADD])
+        assert [r.status for r in results] == [C] * 5, [r.info for r in results]
+        assert v.reap_failures == []
+
+
+def test_odd_leftovers_are_all_removed():
+    with get_verifier("code", concurrency=1, uid_base=1_900_033_000, timeout_s=10) as v:
+        for _ in range(2):  # both uids of the worker, in turn
+            left = v.verify(ODD_LEFTOVERS, LEFT)
+            assert left.status is C, left.info
+            looked = v.verify(LOOK, CLEAN)
+            assert looked.status is C, looked.info
+        assert v.reap_failures == []
+
+
+def _chain(root: str, depth: int) -> list[int]:
+    """A chain of ``depth`` directories named ``d`` under ``root`` (no path is ever built);
+    returns a descriptor of each level, outermost first."""
+    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=fds[-1])
+        fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fds[-1]))
+    return fds
+
+
+def test_wipe_dir_gives_up_on_a_deep_tree_without_raising(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    fds = _chain(str(root), 1500)
+    try:
+        assert wipe_dir(str(root), 12345) is False  # the caller then mounts a fresh tmpfs
+    finally:
+        for parent in reversed(fds[:-1]):  # remove the chain from its deepest level up
+            if "d" in os.listdir(parent):
+                os.rmdir("d", dir_fd=parent)
+        for fd in fds:
+            os.close(fd)
+
+
+def test_wipe_dir_removes_a_tree_within_the_depth_limit(tmp_path):
+    root = tmp_path / "root"
+    deep = os.path.join(str(root), *["d"] * (WIPE_MAX_DEPTH - 1))
+    os.makedirs(deep)
+    os.mkfifo(os.path.join(deep, "fifo"))
+    os.chmod(os.path.dirname(deep), 0)
+    assert wipe_dir(str(root), 12345) is True
+    assert os.listdir(root) == []
