@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -61,8 +62,12 @@ def test_a_bad_line_names_the_file_the_line_and_the_problem(tmp_path, line, mess
 
 def test_the_wheel_ships_every_case_file(tmp_path):
     """A non-editable install must find the files too: they are package data."""
+    source = tmp_path / "src"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".*", "build", "dist", "runs", "*.egg-info", "__pycache__", "experiments", "tests",
+        "docs"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(REPO)], check=True, capture_output=True)
+                    "-q", "-w", str(tmp_path), str(source)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("rlfb-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {"rlfb/" + f for f in CASE_FILES}
