@@ -6,7 +6,7 @@
 questions are easy (a sum of two one-digit numbers), half are hard (a product of two three-digit
 numbers, which a small model almost never gets right). The prompt allows abstaining ("say you
 are not sure, or that you don't know"), so a policy trained with Schulman's hedging payoff
-(`rlfb.rewards.hedging`) can learn to answer the easy ones flatly and hedge or abstain on the
+(`rlfb.rewards.hedging.reward`) can learn to answer the easy ones flatly and hedge or abstain on the
 hard ones, while a binary-correctness reward pays nothing for either. The eval file uses fresh
 draws (seed + 1). Deterministic: the same seed writes the same files.
 """

@@ -2,7 +2,7 @@
 
 Every verifier, reward and hedge detector keeps its labelled examples in ``<name>_cases.jsonl``
 next to its code, one case per line, with the fields of its case dataclass
-(`rlfb.verifiers.base.GoldenCase`, `rlfb.rewards.hedge_detect.HedgeCase`). ``expected`` is
+(`rlfb.verifiers.base.GoldenCase`, `rlfb.rewards.hedging.detect.HedgeCase`). ``expected`` is
 written as the enum's value ("correct", "hedged", ...). Data stays data: a case is added by
 appending a line, without touching code, and `rlfb verifiers check` reads the same file.
 

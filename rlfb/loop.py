@@ -22,6 +22,7 @@ from rlfb.algo.advantages import from_groups, to_groups
 from rlfb.algo.registry import get_advantage_estimator
 from rlfb.buffer import ExperienceBuffer, collate, rewards_and_groups
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
+from rlfb.config import config_to_dict
 from rlfb.errors import RlfbError
 from rlfb.metrics import MetricsLogger
 from rlfb.run import RunContext, build_run, step_seed
@@ -65,7 +66,8 @@ class Trainer:
         if resume:
             self._restore(Path(resume))
         self.log = MetricsLogger(self.ctx.run_dir, resume_step=self.step if resume else None,
-                                 tensorboard=cfg.run.tensorboard)
+                                 tracker=cfg.run.tracker, run_name=cfg.run.name,
+                                 run_config=config_to_dict(cfg))
 
     # -- one step --------------------------------------------------------------------------
     def sampling(self, step: int) -> SamplingParams:

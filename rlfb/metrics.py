@@ -1,4 +1,5 @@
-"""Run logging: `metrics.jsonl` (one JSON object per step), TensorBoard scalars, and a samples file.
+"""Run logging: `metrics.jsonl` (one JSON object per step), a tracker's scalars (TensorBoard, W&B;
+`rlfb.trackers`), and a samples file.
 
 A resumed run first cuts `metrics.jsonl` and `samples.jsonl` back to the resumed step, so the
 files of an interrupted-then-resumed run read exactly like those of an uninterrupted one.
@@ -10,6 +11,8 @@ import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from rlfb.trackers import open_tracker
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
@@ -48,11 +51,15 @@ class MetricsLogger:
     Args:
         run_dir: the run directory.
         resume_step: when resuming, the last step already done; later records are removed.
-        tensorboard: also write TensorBoard event files under ``run_dir/tb``.
+        tracker: also send the numeric metrics to ``tensorboard`` (``run_dir/tb``), ``wandb``
+            or ``none`` (`rlfb.trackers`).
+        run_name: the run's name (the W&B run name).
+        run_config: the resolved config as a plain dict (the W&B run config).
     """
 
     def __init__(self, run_dir: str | Path, resume_step: int | None = None,
-                 tensorboard: bool = True) -> None:
+                 tracker: str = "tensorboard", run_name: str = "rlfb-run",
+                 run_config: Mapping[str, Any] | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / METRICS_FILE
@@ -63,23 +70,16 @@ class MetricsLogger:
         else:
             truncate_jsonl(self.metrics_path, resume_step)
             truncate_jsonl(self.samples_path, resume_step)
-        self._tb = None
-        if tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=
-                                     None if resume_step is None else resume_step + 1)
+        self._tracker = open_tracker(tracker, self.run_dir, resume_step, run_name, run_config)
 
     def log(self, step: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
         """Append one step's metrics; returns the record written."""
         record = {"step": step, **_clean(dict(metrics))}
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
-        if self._tb is not None:
-            for key, value in record.items():
-                if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    self._tb.add_scalar(key, value, step)
-            self._tb.flush()
+        if self._tracker is not None:
+            self._tracker.log(step, {k: v for k, v in record.items() if k != "step" and
+                                     isinstance(v, (int, float)) and not isinstance(v, bool)})
         return record
 
     def log_samples(self, step: int, samples: Iterable[Mapping[str, Any]]) -> None:
@@ -89,7 +89,7 @@ class MetricsLogger:
                 f.write(json.dumps({"step": step, **_clean(dict(sample))}, default=str) + "\n")
 
     def close(self) -> None:
-        """Flush and close the TensorBoard writer."""
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        """Flush and close the tracker."""
+        if self._tracker is not None:
+            self._tracker.close()
+            self._tracker = None

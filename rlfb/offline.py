@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
+from rlfb.config import config_to_dict
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.metrics import MetricsLogger
 
@@ -86,7 +87,8 @@ class OfflineTrainer:
         if cfg.run.resume:
             self._restore(Path(cfg.run.resume))
         self.log = MetricsLogger(self.run_dir, resume_step=self.step if cfg.run.resume else None,
-                                 tensorboard=cfg.run.tensorboard)
+                                 tracker=cfg.run.tracker, run_name=cfg.run.name,
+                                 run_config=config_to_dict(cfg))
 
     # -- setup -----------------------------------------------------------------------------
     def _load_data(self, tokenizer: Any) -> tuple[list[Any], list[Any]]:

@@ -54,7 +54,9 @@ def test_coercion_of_numbers_and_strings():
 
 @pytest.mark.parametrize("override, message", [
     ("rollout.n=2.5", r"rollout.n must be int, got float 2.5"),
-    ("run.tensorboard=1", r"run.tensorboard must be bool, got int 1"),
+    ("run.progress=1", r"run.progress must be bool, got int 1"),
+    ("run.tracker=mlflow",
+     r"run.tracker must be one of 'tensorboard', 'wandb', 'none'; got 'mlflow'"),
     ("learner.lr=fast", r"learner.lr must be float, got str 'fast'"),
     ("rollout.n=null", r"rollout.n cannot be null; expected int"),
     ("algo.kl_estimator=k4", r"algo.kl_estimator must be one of 'k1', 'k2', 'k3'; got 'k4'"),

@@ -123,7 +123,7 @@ def dpo_config(tmp_path: Path, out: Path, *overrides: str):
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in preference_rows(96, 0)))
     base = [f"run.output_dir={out}", "run.name=dpo", "run.steps=10", "run.seed=0",
-            "run.save_every=0", "run.progress=false", "run.tensorboard=false",
+            "run.save_every=0", "run.progress=false", "run.tracker=none",
             "model.path=tiny:0", "algo.name=dpo", f"offline.files=[{data}]",
             "offline.holdout=32", "offline.batch_size=8", "learner.lr=2e-3",
             "learner.micro_batch_size=16", "eval.every=5", "dpo.beta=0.1"]
@@ -171,7 +171,7 @@ DIGIT = {"mode": "regex", "pattern": "[0-9]", "match": "search"}
 def test_online_dpo_raises_a_verifier_reward(tmp_path):
     cfg = load_config(None, [
         f"run.output_dir={tmp_path / 'online'}", "run.name=online", "run.steps=12",
-        "run.seed=0", "run.save_every=0", "run.progress=false", "run.tensorboard=false",
+        "run.seed=0", "run.save_every=0", "run.progress=false", "run.tracker=none",
         "model.path=tiny:0", "algo.name=online_dpo", "dpo.beta=0.1",
         "data.source=reasoning_gym", "data.options={task: basic_arithmetic, size: 200, seed: 0}",
         "data.prompts_per_step=4", "data.eval_prompts=0", "rollout.n=4",

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from rlfb.golden import case_file, dump_case, load_cases
-from rlfb.rewards.hedge_detect import HedgeCase, HedgeClass, get_hedge_detector
+from rlfb.rewards.hedging.detect import HedgeCase, HedgeClass, get_hedge_detector
 from rlfb.verifiers import get_verifier
 from rlfb.verifiers.base import GoldenCase, VerifyStatus
 
 REPO = Path(__file__).resolve().parent.parent
 CASE_FILES = ["verifiers/format_cases.jsonl", "verifiers/math/math_cases.jsonl",
-              "verifiers/code/code_cases.jsonl", "rewards/hedge_cases.jsonl"]
+              "verifiers/code/code_cases.jsonl", "rewards/hedging/hedge_cases.jsonl"]
 
 
 def test_each_builtin_reads_its_cases_from_the_file_beside_it():
@@ -30,7 +30,7 @@ def test_each_builtin_reads_its_cases_from_the_file_beside_it():
         assert all(isinstance(c, GoldenCase) and isinstance(c.expected, VerifyStatus)
                    for c in cases)
     hedge = get_hedge_detector("phrases").golden_cases
-    assert len(hedge) == len((REPO / "rewards/hedge_cases.jsonl").read_text().splitlines())
+    assert len(hedge) == len((REPO / "rewards/hedging/hedge_cases.jsonl").read_text().splitlines())
     assert all(isinstance(c.expected, HedgeClass) for c in hedge)
 
 

@@ -22,7 +22,7 @@ def config(out: Path, *overrides: str):
     base = [
         f"run.output_dir={out}", "run.name=tiny", "run.steps=4", "run.seed=0",
         "run.save_every=2", "run.samples_every=2", "run.progress=false",
-        "run.tensorboard=false", "model.path=tiny:0",
+        "run.tracker=none", "model.path=tiny:0",
         "data.source=reasoning_gym", "data.options={task: basic_arithmetic, size: 200, seed: 0}",
         "data.prompts_per_step=4", "data.eval_prompts=8",
         "rollout.engine=hf", "rollout.n=4", "rollout.max_new_tokens=12",
@@ -72,7 +72,7 @@ def test_resumed_run_matches_uninterrupted(tmp_path):
 
 
 def test_run_directory_contents(tmp_path):
-    cfg = config(tmp_path / "run", "run.tensorboard=true")
+    cfg = config(tmp_path / "run", "run.tracker=tensorboard")
     train(cfg)
     run = tmp_path / "run"
     assert load_config(run / "config.yaml", []) == cfg

@@ -23,7 +23,7 @@ def config(out: Path, *overrides: str):
     base = [
         f"run.output_dir={out}", "run.name=ppo", "run.steps=4", "run.seed=0",
         "run.save_every=2", "run.samples_every=0", "run.progress=false",
-        "run.tensorboard=false", "model.path=tiny:0", "algo.name=ppo",
+        "run.tracker=none", "model.path=tiny:0", "algo.name=ppo",
         "algo.kl_coef=0.02", "algo.kl_in=reward", "algo.kl_estimator=k1", "algo.ppo_epochs=2",
         "ppo.mini_batches=2", "ppo.value_coef=0.5",
         "data.source=reasoning_gym", "data.options={task: basic_arithmetic, size: 200, seed: 0}",

@@ -103,7 +103,7 @@ def sft_config(tmp_path: Path, out: Path, *overrides: str):
     train = write_jsonl(tmp_path / "train.jsonl", arithmetic_rows(64))
     held = write_jsonl(tmp_path / "held.jsonl", arithmetic_rows(16, seed=1))
     base = [f"run.output_dir={out}", "run.name=sft", "run.steps=12", "run.seed=0",
-            "run.save_every=0", "run.progress=false", "run.tensorboard=false",
+            "run.save_every=0", "run.progress=false", "run.tracker=none",
             "model.path=tiny:0", "algo.name=sft", f"offline.files=[{train}]",
             f"offline.eval_files=[{held}]", "offline.batch_size=8", "learner.lr=3e-3",
             "learner.micro_batch_size=8", "eval.every=6"]

@@ -45,7 +45,7 @@ QUICKSTART = Path("experiments/quickstart.yaml")
 FALLBACK = ["model.path=smollm2-135m-instruct", "data.source=reasoning_gym",
             "data.prompts_per_step=4", "rollout.n=4", "rollout.max_new_tokens=64",
             "rollout.engine=hf", "learner.micro_batch_size=8"]
-QUIET = ["run.progress=false", "run.tensorboard=false", "eval.every=0", "run.save_every=0",
+QUIET = ["run.progress=false", "run.tracker=none", "eval.every=0", "run.save_every=0",
          "run.samples_every=0"]
 VLLM_OPTIONS = '{"max_model_len": 1024, "llm_options": {"max_num_batched_tokens": 16384}}'
 

@@ -99,7 +99,7 @@ def child_rlfb(args: argparse.Namespace, engine: str, workdir: Path) -> dict:
         "algo.loss_agg=token-mean", "algo.kl_coef=0", f"learner.lr={args.lr}",
         f"learner.micro_batch_size={args.micro_batch}", f"run.steps={args.steps}",
         f"run.seed={args.seed}", f"run.output_dir={out}", "run.progress=false",
-        "run.tensorboard=false", "eval.every=0", "run.save_every=0", "run.samples_every=0"])
+        "run.tracker=none", "eval.every=0", "run.save_every=0", "run.samples_every=0"])
     trainer = Trainer(cfg)
     try:
         trainer.run()

@@ -229,7 +229,7 @@ def arm_configs(sweep: Sweep) -> dict[Arm, Any]:
 def _check_names(cfg: Any, arm: Arm) -> None:
     """The reward, evaluation verifier and hedge detector an arm names are registered."""
     from rlfb.rewards import list_rewards
-    from rlfb.rewards.hedge_detect import list_hedge_detectors
+    from rlfb.rewards.hedging.detect import list_hedge_detectors
     from rlfb.verifiers import list_verifiers
 
     checks = [("reward.name", cfg.reward.name, list_rewards()),

@@ -92,7 +92,7 @@ def _check_args(args: argparse.Namespace) -> float:
 def _judges(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
     """``(reward, accuracy verifier or None, hedge detector, reward spec dict)``."""
     from rlfb.evaluation.reward_spec import RewardSpec, reward_spec
-    from rlfb.rewards.hedge_detect import get_hedge_detector
+    from rlfb.rewards.hedging.detect import get_hedge_detector
     from rlfb.verifiers import get_verifier
 
     vopts = parse_options(args.verifier_option)

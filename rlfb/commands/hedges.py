@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one row per detector: name, version, number of golden cases."""
-    from rlfb.rewards.hedge_detect import HEDGE_DETECTORS, get_hedge_detector
+    from rlfb.rewards.hedging.detect import HEDGE_DETECTORS, get_hedge_detector
 
     for name in HEDGE_DETECTORS.names():
         detector = get_hedge_detector(name)
@@ -46,7 +46,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """Run the golden cases; exit 1 on any mismatch."""
-    from rlfb.rewards.hedge_detect import check_hedge_detector
+    from rlfb.rewards.hedging.detect import check_hedge_detector
 
     checks = check_hedge_detector(args.name, **parse_options(args.option))
     if not checks:
@@ -66,7 +66,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     """Classify one text; print class, reason, evidence and stated confidence as JSON."""
-    from rlfb.rewards.hedge_detect import get_hedge_detector
+    from rlfb.rewards.hedging.detect import get_hedge_detector
 
     d = get_hedge_detector(args.detector, **parse_options(args.option)).detect(args.text)
     print(json.dumps({"hedge_class": d.hedge_class.value, "reason": d.reason,

@@ -45,8 +45,10 @@ class RunConfig:
     """Write every sample of the step to samples.jsonl every this many steps (0 = never)."""
     resume: str | None = None
     """Run folder to continue from its latest checkpoint (null = start fresh)."""
-    tensorboard: bool = True
-    """Also write TensorBoard event files."""
+    tracker: Literal["tensorboard", "wandb", "none"] = "tensorboard"
+    """Where per-step scalars go besides metrics.jsonl: "tensorboard" (RUN_DIR/tb), "wandb"
+    (Weights & Biases; needs `pip install 'rlfb[wandb]'`, reads WANDB_MODE, WANDB_PROJECT,
+    WANDB_DIR; WANDB_MODE=offline writes to disk with no network) or "none"."""
     progress: bool = True
     """Show a progress bar."""
 

@@ -164,8 +164,8 @@ def score_items(items: Sequence[EvalItem], reward: Any, accuracy: Any | None,
 
 def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The eval summary of scored records (see the module docstring)."""
-    from rlfb.rewards.hedge_metrics import HedgeRecord, hedging_metrics
-    from rlfb.rewards.hedge_detect import HedgeClass
+    from rlfb.rewards.hedging.metrics import HedgeRecord, hedging_metrics
+    from rlfb.rewards.hedging.detect import HedgeClass
 
     groups = stats.group_indices([r["prompt_id"] for r in records])
     verdicts = [[records[i]["correct"] for i in idx] for idx in groups.values()]
@@ -195,7 +195,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def calibration(records: Sequence[dict[str, Any]], n_bins: int = 10) -> dict[str, Any] | None:
     """ECE and reliability bins over judged records that state a confidence (None if none)."""
-    from rlfb.rewards.hedge_metrics import expected_calibration_error
+    from rlfb.rewards.hedging.metrics import expected_calibration_error
 
     stated = [r for r in records if r["confidence"] is not None and r["correct"] is not None]
     if not stated:

@@ -64,13 +64,13 @@ def hedge_eval_metrics(
     prefix: str = "eval",
 ) -> dict[str, Any]:
     """Hedging metrics of held-out completions: each text's hedge class from ``detector`` (a
-    `rlfb.rewards.hedge_detect.HedgeDetector`) paired with its correctness verdict.
+    `rlfb.rewards.hedging.detect.HedgeDetector`) paired with its correctness verdict.
 
     Returns ``{prefix}/hedge_rate``, ``abstention_rate``, ``wrong_unhedged_rate`` and
-    ``accuracy_of_answered`` (see `rlfb.rewards.hedge_metrics.hedging_metrics`; a sample whose
+    ``accuracy_of_answered`` (see `rlfb.rewards.hedging.metrics.hedging_metrics`; a sample whose
     judge failed is left out, a rate with an empty denominator is None).
     """
-    from rlfb.rewards.hedge_metrics import hedging_metrics
+    from rlfb.rewards.hedging.metrics import hedging_metrics
 
     if len(texts) != len(judged_correct):
         raise ValueError(f"hedge_eval_metrics got {len(texts)} texts and "

@@ -21,7 +21,7 @@ def base_config() -> dict:
     """A tiny hf-engine GRPO run on the shipped hedging questions, 2 steps."""
     return {
         "run": {"steps": 2, "save_every": 1, "samples_every": 0, "progress": False,
-                "tensorboard": False},
+                "tracker": "none"},
         "model": {"path": "tiny:0"},
         "data": {"source": "hf_files",
                  "options": {"files": str(REPO / "experiments/data/hedge-arith-train.jsonl"),

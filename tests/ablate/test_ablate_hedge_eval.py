@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlfb.config import load_config
-from rlfb.rewards.hedge_detect import get_hedge_detector
+from rlfb.rewards.hedging.detect import get_hedge_detector
 from rlfb.scoring.evaluate import hedge_eval_metrics
 
 TEXTS = ["<answer>7</answer>",                    # unhedged, correct

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.ray
 
 TINY = {
     "run": {"steps": 1, "save_every": 0, "samples_every": 0, "progress": False,
-            "tensorboard": False},
+            "tracker": "none"},
     "model": {"path": "tiny:0"},
     "data": {"source": "reasoning_gym", "options": {"task": "basic_arithmetic", "size": 20},
              "prompts_per_step": 2, "eval_prompts": 0},

@@ -26,7 +26,7 @@ def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = load_config(None, [
         f"run.output_dir={out}", "run.steps=2", "run.seed=0", "run.save_every=0",
-        "run.samples_every=1", "run.progress=false", "run.tensorboard=false",
+        "run.samples_every=1", "run.progress=false", "run.tracker=none",
         "model.path=tiny:0", "data.source=reasoning_gym",
         "data.options={task: basic_arithmetic, size: 50, seed: 0}", "data.prompts_per_step=4",
         "data.eval_prompts=0", "eval.every=0", "rollout.engine=hf", "rollout.n=4",

@@ -27,7 +27,7 @@ def tiny_config(out: Path, *overrides: str) -> Any:
     base = [
         f"run.output_dir={out}", "run.name=tiny", "run.steps=4", "run.seed=0",
         "run.save_every=2", "run.samples_every=1", "run.progress=false",
-        "run.tensorboard=false", "model.path=tiny:0",
+        "run.tracker=none", "model.path=tiny:0",
         "data.source=reasoning_gym", "data.options={task: basic_arithmetic, size: 200, seed: 0}",
         "data.prompts_per_step=4", "data.eval_prompts=8",
         "rollout.engine=hf", "rollout.n=4", "rollout.max_new_tokens=12",

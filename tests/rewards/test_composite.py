@@ -9,7 +9,7 @@ import pytest
 from rlfb.errors import ConfigError, RegistryError, RlfbError
 from rlfb.rewards import get_reward
 from rlfb.rewards.composite import standardize
-from rlfb.rewards.hedge_metrics import hedging_metrics, records_from_results
+from rlfb.rewards.hedging.metrics import hedging_metrics, records_from_results
 from rlfb.verifiers import Verdict, Verifier, VerifyStatus, register_verifier
 
 

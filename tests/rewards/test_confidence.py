@@ -7,7 +7,7 @@ import math
 import pytest
 
 from rlfb.errors import ConfigError
-from rlfb.rewards.confidence import brier_score, log_score, parse_stated_confidence, proper_score
+from rlfb.rewards.hedging.confidence import brier_score, log_score, parse_stated_confidence, proper_score
 
 
 @pytest.mark.parametrize("text, p", [

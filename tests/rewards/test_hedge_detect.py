@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlfb.errors import RegistryError
-from rlfb.rewards.hedge_detect import (
+from rlfb.rewards.hedging.detect import (
     HedgeClass,
     HedgeDetection,
     HedgeDetector,
@@ -45,7 +45,7 @@ def test_golden_cases_cover_every_class_and_kind():
 
 
 def test_check_fails_a_case_with_the_wrong_label():
-    from rlfb.rewards.hedge_detect import HedgeCase
+    from rlfb.rewards.hedging.detect import HedgeCase
 
     checks = check_hedge_detector("phrases", cases=[HedgeCase("It's probably 7.", U)])
     assert not checks[0].passed

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rlfb.rewards.hedge_detect import HedgeClass
-from rlfb.rewards.hedge_metrics import HedgeRecord, expected_calibration_error, hedging_metrics
+from rlfb.rewards.hedging.detect import HedgeClass
+from rlfb.rewards.hedging.metrics import HedgeRecord, expected_calibration_error, hedging_metrics
 
 
 def test_rates_by_hand():
@@ -75,7 +75,7 @@ def test_metrics_of_hand_labelled_completions_match_hand_counts():
     """End to end, training nothing: text -> hedging reward (phrases detector, math verifier)
     -> records -> metrics, against counts made by hand from the table below."""
     from rlfb.rewards import get_reward
-    from rlfb.rewards.hedge_metrics import records_from_results
+    from rlfb.rewards.hedging.metrics import records_from_results
 
     # (completion, reference): hand label (class, correct)
     cases = [

@@ -9,8 +9,8 @@ import pytest
 
 from rlfb.errors import ConfigError, RegistryError
 from rlfb.rewards import get_reward
-from rlfb.rewards.hedge_metrics import hedging_metrics, records_from_results
-from rlfb.rewards.hedging import DEFAULT_PAYOFFS, payoff_table
+from rlfb.rewards.hedging.metrics import hedging_metrics, records_from_results
+from rlfb.rewards.hedging.reward import DEFAULT_PAYOFFS, payoff_table
 from rlfb.verifiers import Verdict, Verifier, VerifyStatus, register_verifier
 
 
@@ -196,7 +196,7 @@ def test_math_log_scoring():
 
 
 def test_a_failing_detector_masks_the_sample():
-    from rlfb.rewards.hedge_detect import (
+    from rlfb.rewards.hedging.detect import (
         HedgeClass,
         HedgeDetection,
         HedgeDetector,

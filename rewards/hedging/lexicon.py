@@ -1,7 +1,7 @@
 """The phrase lists behind the `phrases` hedge detector, with the reasoning for each choice.
 
 Every entry is a regular expression over the *normalised* text (lower case, curly apostrophes
-made straight; see `rlfb.rewards.hedge_detect.normalise`). Five lists:
+made straight; see `rlfb.rewards.hedging.detect.normalise`). Five lists:
 
 ``GUESS``
     Epistemic hedges that commit to an answer while marking it uncertain: "I think", "I believe",
@@ -46,7 +46,7 @@ Choices, written down:
   values" are content.
 - Qualified certainty ("pretty sure", "fairly confident", "almost certainly") is a hedge;
   unqualified certainty ("I'm sure", "quite sure", "most certainly") is a booster.
-- Stated probabilities are parsed separately (`rlfb.rewards.confidence`); a stated confidence
+- Stated probabilities are parsed separately (`rlfb.rewards.hedging.confidence`); a stated confidence
   below 1 makes the completion hedged.
 """
 

@@ -3,7 +3,7 @@
 The hedging reward needs the *hedge class* of an answer, independent of whether it is right.
 Detectors have their own registry (entry-point group ``rlfb.hedge_detectors``):
 
->>> from rlfb.rewards.hedge_detect import get_hedge_detector
+>>> from rlfb.rewards.hedging.detect import get_hedge_detector
 >>> d = get_hedge_detector("phrases")
 >>> [d.detect(t).hedge_class.value for t in ("It is 7.", "It's probably 7.", "I don't know.")]
 ['unhedged', 'hedged', 'uninformative']
@@ -11,7 +11,7 @@ Detectors have their own registry (entry-point group ``rlfb.hedge_detectors``):
 'unhedged'
 
 ``phrases`` (`PhraseHedgeDetector`) is a documented phrase-and-pattern detector; the phrase lists
-and the choices behind them are in `rlfb.rewards._hedge_lexicon`. A learned classifier joins by
+and the choices behind them are in `rlfb.rewards.hedging.lexicon`. A learned classifier joins by
 subclassing `HedgeDetector` (implement `detect`) and registering under a name.
 
 How `PhraseHedgeDetector` decides:
@@ -45,8 +45,8 @@ from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from rlfb.golden import case_file, load_cases
 from rlfb.registry import Registry, make_instance, subclass_check
-from rlfb.rewards import _hedge_lexicon as lex
-from rlfb.rewards._hedge_text import (
+from rlfb.rewards.hedging import lexicon as lex
+from rlfb.rewards.hedging.text import (
     blank,
     content_words,
     normalise,
@@ -54,7 +54,7 @@ from rlfb.rewards._hedge_text import (
     reasoning_spans,
     reported_spans,
 )
-from rlfb.rewards.confidence import parse_stated_confidence
+from rlfb.rewards.hedging.confidence import parse_stated_confidence
 
 
 class HedgeClass(str, Enum):

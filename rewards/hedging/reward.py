@@ -32,14 +32,14 @@ Further rules:
   (``"wrong"``). An unhedged unparseable completion is an unhedged wrong answer.
 - **Stated confidence.** With ``confidence_scoring="log"`` or ``"brier"``, a completion that
   states a probability ("Confidence: 70%") is scored by that proper rule instead of the table
-  (see `rlfb.rewards.confidence`; ``confidence_scale`` multiplies it, ``log_eps`` clips it).
+  (see `rlfb.rewards.hedging.confidence`; ``confidence_scale`` multiplies it, ``log_eps`` clips it).
   Completions without one use the table. With ``confidence_scoring=None`` (default) a stated
   confidence below 1 simply makes the completion hedged.
 
 Every result reports ``components`` ``{"correct": verifier score, "payoff": value}``, the
 `VerifyResult` under the verifier's name, and ``info`` with ``hedge_class``, ``hedge_evidence``,
 ``correct``, ``stated_confidence`` and ``scoring`` ("table", "log", "brier" or "masked"), which
-`rlfb.rewards.hedge_metrics.records_from_results` turns into hedge-rate / ECE metrics.
+`rlfb.rewards.hedging.metrics.records_from_results` turns into hedge-rate / ECE metrics.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ from typing import Any, Hashable, Mapping, Sequence
 
 from rlfb.errors import ConfigError
 from rlfb.rewards.base import Reward, RewardResult
-from rlfb.rewards.confidence import proper_score
-from rlfb.rewards.hedge_detect import HedgeClass, HedgeDetection, get_hedge_detector
+from rlfb.rewards.hedging.confidence import proper_score
+from rlfb.rewards.hedging.detect import HedgeClass, HedgeDetection, get_hedge_detector
 from rlfb.verifiers import VerifyResult, VerifyStatus, get_verifier
 
 #: Schulman's payoff table: class → outcome → reward.

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from rlfb.rewards.hedge_detect import HedgeClass
+from rlfb.rewards.hedging.detect import HedgeClass
 
 
 @dataclass(frozen=True)
