@@ -127,3 +127,96 @@ def test_wipe_dir_removes_a_tree_within_the_depth_limit(tmp_path):
     os.chmod(os.path.dirname(deep), 0)
     assert wipe_dir(str(root), 12345) is True
     assert os.listdir(root) == []
+
+
+KEYRINGS = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ADD_KEY, KEYCTL = {'x86_64': (248, 250), 'aarch64': (217, 219)}[os.uname().machine]
+RINGS = (-3, -4, -5)  # the session, user and user-session keyrings
+"""
+STORE_KEYS = KEYRINGS + """
+def f():
+    ids = [libc.syscall(ADD_KEY, b'user', b'rlfb-carry', b'remembered', 10, ctypes.c_long(r))
+           for r in RINGS]
+    return 'left'
+"""
+READ_KEYS = KEYRINGS + """
+def f():
+    found = []
+    for ring in RINGS:
+        kid = libc.syscall(KEYCTL, 10, ctypes.c_long(ring), b'user', b'rlfb-carry', 0)
+        if kid > 0:
+            buf = ctypes.create_string_buffer(64)
+            n = libc.syscall(KEYCTL, 11, ctypes.c_long(kid), buf, 64)
+            found.append(buf.raw[:max(n, 0)].decode())
+    return found
+"""
+NOTHING = {"entry_point": "f", "test": "def check(c):\n    assert c() == []\n"}
+
+
+def test_no_key_carries_between_executions_or_verifiers():
+    """A key stored in the uid's keyrings by one execution was read by a later execution on
+    the same uid, even in a new verifier."""
+    for _ in range(2):  # the second verifier reuses the first one's uids
+        with get_verifier("code", concurrency=1, uid_base=1_900_034_000, timeout_s=10) as v:
+            results = v.verify_batch([STORE_KEYS, READ_KEYS, STORE_KEYS, READ_KEYS, READ_KEYS],
+                                     [LEFT, NOTHING, LEFT, NOTHING, NOTHING])
+            assert [r.status for r in results] == [C] * 5, [r.info for r in results]
+
+
+# Other kernel objects keyed by uid or by the worker's shared namespaces (docs/sandbox.md,
+# "State between executions"): a POSIX message queue, an abstract Unix socket held by a
+# daemon, inotify instances (a per-uid count), a System V shared memory segment.
+LEAVE_OBJECTS = """
+import ctypes, os, socket, time
+rt = ctypes.CDLL('librt.so.1', use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)
+def f():
+    rt.mq_open(b'/rlfb-carry', os.O_CREAT | os.O_RDWR, 0o666, None)
+    libc.shmget(0x7266620a, 4096, 0o1666)
+    if os.fork() == 0:
+        os.setsid()
+        s = socket.socket(socket.AF_UNIX)
+        s.bind('\\0rlfb-carry')
+        s.listen()
+        for _ in range(3):  # four processes: more inotify instances than a uid may hold
+            if os.fork() == 0:
+                break
+        fds = []
+        while True:
+            fd = libc.inotify_init()
+            if fd < 0:
+                break
+            fds.append(fd)
+        time.sleep(60)
+    time.sleep(0.3)
+    return 'left'
+"""
+LOOK_OBJECTS = """
+import ctypes, os, socket
+rt = ctypes.CDLL('librt.so.1', use_errno=True)
+libc = ctypes.CDLL(None, use_errno=True)
+def f():
+    found = []
+    if rt.mq_open(b'/rlfb-carry', os.O_RDONLY) >= 0:
+        found.append('mqueue')
+    if libc.shmget(0x7266620a, 0, 0) >= 0:
+        found.append('shm')
+    try:
+        socket.socket(socket.AF_UNIX).connect('\\0rlfb-carry')
+        found.append('abstract socket')
+    except OSError:
+        pass
+    if libc.inotify_init() < 0:
+        found.append('inotify exhausted')
+    return found
+"""
+
+
+def test_no_other_kernel_object_carries_between_executions():
+    with get_verifier("code", concurrency=1, uid_base=1_900_035_000, timeout_s=10) as v:
+        results = v.verify_batch([LEAVE_OBJECTS, LOOK_OBJECTS, LOOK_OBJECTS] * 2,
+                                 [LEFT, NOTHING, NOTHING] * 2)
+        assert [r.status for r in results] == [C] * 6, [r.info for r in results]

@@ -70,6 +70,7 @@ lx = _load("linux")
 wire = _load("wire")
 runtime = _load("runtime")
 ns = _load("namespaces")
+sc = _load("seccomp")
 
 _REAP_GRACE_S = 5.0
 _QUICK_REAP_S = 0.1
@@ -353,6 +354,18 @@ def _warm_up() -> None:
         b.close()
 
 
+def _deny_syscalls(iso: dict[str, Any]) -> None:
+    """Install the server's seccomp filter (the keyrings: kernel state keyed by uid that would
+    carry from one execution to the next), inherited by every child; report whether it held."""
+    try:
+        sc.deny(sc.SERVER_DENY)
+        iso["seccomp"] = True
+        iso["seccomp_denied"] = list(sc.SERVER_DENY)
+    except OSError as exc:
+        iso["seccomp"] = False
+        iso["seccomp_error"] = str(exc)
+
+
 def main() -> None:
     """Entry point: set up the namespaces, fork the server, serve."""
     os.environ.pop("LD_BIND_NOW", None)  # read by the dynamic linker already (forkserver.py)
@@ -383,6 +396,7 @@ def main() -> None:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
     iso["preload_missing"] = _preload(cfg["preload"])
     _warm_up()
+    _deny_syscalls(iso)
     for option, arg in ((lx.PR_SET_PDEATHSIG, int(signal.SIGKILL)), (lx.PR_SET_NO_NEW_PRIVS, 1)):
         lx.prctl_args(option, arg)  # built here once, shared by every child
     gc.collect()
