@@ -4,11 +4,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.rlfb-installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo verifier-demo test test-all clean
+.PHONY: install demo verifier-demo test test-all lock clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml setup.py .ci/install.sh .ci/constraints-cpu.txt
+$(STAMP): pyproject.toml setup.py .ci/install.sh .ci/constraints-cpu.txt .ci/constraints-cuda.txt
 	bash .ci/install.sh
 	touch $(STAMP)
 
@@ -26,6 +26,13 @@ test: install
 
 test-all: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Refresh the pinned versions: install into a fresh temporary venv with only torch pinned (the
+# newest versions pyproject.toml allows), write .ci/constraints-cpu.txt and constraints-cuda.txt
+# from it, then reinstall .venv from the new lock and run the tests on it.
+lock:
+	python3 .ci/lock.py fresh
+	$(MAKE) test
 
 clean:
 	rm -rf $(VENV) build *.egg-info
