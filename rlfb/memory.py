@@ -10,12 +10,9 @@ A thread other than the main one allocates from an arena of its own, whose heaps
 runs on such a thread (a Ray actor's method thread, an engine's role thread) therefore also
 needs one arena for every thread: `ONE_ARENA_ENV`, set before the process starts.
 
-Measured on SmolLM2-135M, one `PolicyLearner.update` on 32 rows on a non-main thread, 2 threads,
-updates 3-5 of a process, two processes each way: 0.57-0.95M page faults, 1.6-2.8 s of system
-time and 20.5-22.6 s per update without these settings; at most 3.6K page faults, 0.12-0.18 s
-of system time and 18.7-20.4 s with both. The heap grows by a few blocks before freed ones are
-reused (the first two updates still fault) and keeps its peak size while the process lives:
-peak RSS 6.27 → 6.34 GB in that measurement.
+The heap grows by a few blocks before freed ones are reused (the first two updates still fault)
+and keeps its peak size while the process lives. What this saves and costs, measured:
+docs/performance.md.
 """
 
 from __future__ import annotations

@@ -37,9 +37,8 @@ def _reconstructed() -> bool:
 #: The process environment of an actor that holds a model (`RoleHost.KEEP_FREED_MEMORY`): one
 #: glibc malloc arena (`rlfb.memory`). Its role runs on a thread other than the main one (Ray's
 #: method thread, or the role thread of `RoleHost.ONE_THREAD`), and such a thread's arena maps
-#: every block over 64 MiB fresh, so without it every step page-faulted the model's
-#: activations, and every vLLM weight reload ~200 MB, in again. Measured on SmolLM2 in a Ray
-#: actor: engine load 0.45-0.65 s with 55-80K page faults, 0.14-0.2 s with one arena.
+#: every block over 64 MiB fresh, so without it every step page-faults the model's
+#: activations, and every vLLM weight reload its packed weights, in again (docs/performance.md).
 ONE_ARENA_RUNTIME_ENV = {"env_vars": ONE_ARENA_ENV}
 
 

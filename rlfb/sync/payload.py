@@ -4,8 +4,8 @@
 tensor at a 64-byte-aligned offset) and keeps a small index (name, dtype, shape, offset). One
 large array is what Ray's object store moves fastest: ``ray.put`` copies it into shared memory
 at about memcpy speed, while the same bytes as a list of hundreds of arrays cost about ten times
-more (measured with Ray 2.60 on the 2-core development machine: 0.03 s for one 538 MB array,
-0.3-0.9 s for 270 arrays), and a reader on the same node maps it without a copy. `unpack` gives back ``(name, tensor)`` *views* of the buffer in packing order: exactly what
+more (docs/performance.md), and a reader on the same node maps it without a copy. `unpack` gives
+back ``(name, tensor)`` *views* of the buffer in packing order: exactly what
 `RolloutEngine.update_weights` takes. A sync therefore costs three copies: into the buffer (which
 the learner reuses between syncs, so its pages stay warm), into the store, into the engine.
 

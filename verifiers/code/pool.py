@@ -173,9 +173,8 @@ class WorkerPool:
     CPU of this process's affinity set, spread evenly. A worker is a serial pipeline (the judge
     waits for the child, the child for the judge, the next child for the fork server), so one
     CPU is all it uses at a time; bound there, every hand-off between its processes is a wake-up
-    on the same CPU rather than across CPUs. Measured on the 2-core development machine with 2
-    workers (`experiments/bench/code_verifier.py`): 12-15% more samples/s on HumanEval's
-    canonical solutions, 17-25% on trivial ones. ``pin=None`` (the verifier's default) binds
+    on the same CPU rather than across CPUs (docs/performance.md has the gain). ``pin=None``
+    (the verifier's default) binds
     only when the pool has a worker for every CPU: a pool that does not own the machine, such as
     one of several scorer actors with one worker each, would otherwise put every pool's first
     worker on the same CPU. A candidate may widen its own affinity again: it is a scheduling
