@@ -124,7 +124,12 @@ class Trainer:
         g = to_groups(rewards, index)
         adv = from_groups(self.estimator(g.values, mask=g.mask,
                                          **self.cfg.algo.advantage_options), g)
-        return collate(groups, adv, self.ctx.pad_token_id)
+        batch = collate(groups, adv, self.ctx.pad_token_id)
+        if self.cfg.algo.kl_in == "reward" and self.cfg.algo.kl_coef > 0:
+            # the learner holds the reference model: it folds the per-token KL into these
+            # scores and recomputes the advantages (rlfb.algo.kl_reward)
+            batch.scores, batch.group_ids = rewards, torch.tensor(index)
+        return batch
 
     def _collect(self, step: int, t: dict[str, float]) -> tuple[list[Any], list[Any], int]:
         """Roll out and score until the buffer holds a batch (DAPO refills when dropping
@@ -172,7 +177,7 @@ class Trainer:
         correct = [v.status.value == "correct" if v.judged else None for v in verdicts]
         out = evaluation_metrics(prompts, scored, correct, n=e.k, ks=sorted({1, e.k}))
         if e.hedge_detector:
-            from rlfb.rewards.hedge_detect import get_hedge_detector
+            from rlfb.rewards.hedging.detect import get_hedge_detector
 
             detector = get_hedge_detector(e.hedge_detector, **dict(e.hedge_detector_options))
             out.update(hedge_eval_metrics(detector, [r.text for r in rollouts], correct))

@@ -75,7 +75,8 @@ def learner_factory(cfg: Any, model_path: str) -> Callable[[], Any]:
         from rlfb.online_dpo import dpo_learner_factory
 
         return dpo_learner_factory(cfg, model_path, kwargs)
-    return partial(PolicyLearner, model_path, loss, **kwargs)
+    return partial(PolicyLearner, model_path, loss, advantage=cfg.algo.advantage,
+                   advantage_options=dict(cfg.algo.advantage_options), **kwargs)
 
 
 def policy_settings(cfg: Any) -> tuple[Any, dict[str, Any]]:

@@ -117,7 +117,9 @@ class ExperienceBatch:
         ref_logprobs: ``[B, T]`` reference-policy logprobs, or None when no KL is used.
         weight_versions: ``[B]`` policy version that sampled each row.
         scores: ``[B]`` each sample's scalar reward (NaN = masked), for learners that make
-            their own advantages (PPO with a critic); None otherwise.
+            their own advantages (PPO with a critic, or the KL in the reward); None otherwise.
+        group_ids: ``[B]`` the group (prompt) index of each row, with ``scores`` when the
+            learner folds the KL into the rewards before the group advantages; None otherwise.
     """
 
     input_ids: torch.Tensor
@@ -128,6 +130,7 @@ class ExperienceBatch:
     ref_logprobs: torch.Tensor | None = None
     weight_versions: torch.Tensor | None = None
     scores: torch.Tensor | None = None
+    group_ids: torch.Tensor | None = None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -94,3 +95,71 @@ def test_cli_train_and_resume_errors(tmp_path):
     out = subprocess.run([rlfb, "train", str(cfg), "--resume", str(tmp_path / "none")],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "no checkpoint" in out.stderr and "Traceback" not in out.stderr
+
+
+def _by_step(records: list[dict]) -> dict[int, dict]:
+    return {r["step"]: r for r in records}
+
+
+@pytest.mark.parametrize("algo", ["grpo", "rloo", "reinforce_pp"])
+def test_kl_in_reward_changes_the_update(tmp_path, algo):
+    """algo.kl_in=reward folds the KL into the rewards before the advantages for every outcome
+    estimator: the same seeded run with and without the coefficient diverges once the policy
+    has left the reference (step 2; at step 1 policy and reference are equal, the KL is 0)."""
+    common = ("run.steps=2", "eval.every=0", "run.save_every=0", f"algo.name={algo}",
+              "algo.kl_in=reward", "algo.kl_estimator=k1")
+    plain = _by_step(train(config(tmp_path / "plain", *common)))
+    shaped = _by_step(train(config(tmp_path / "kl", *common, "algo.kl_coef=2.0")))
+    assert shaped[1]["learner/loss"] == pytest.approx(plain[1]["learner/loss"], abs=1e-6)
+    # the samples of step 2 are the same (same weights after step 1), the update is not
+    assert shaped[2]["reward/mean"] == plain[2]["reward/mean"]
+    assert shaped[2]["learner/loss"] != pytest.approx(plain[2]["learner/loss"], abs=1e-6)
+    assert shaped[2]["learner/grad_norm"] != pytest.approx(plain[2]["learner/grad_norm"],
+                                                           rel=1e-4)
+    assert shaped[1]["learner/kl_reward_penalty"] == 0.0
+    penalty = shaped[2]["learner/kl_reward_penalty"]
+    assert penalty != 0.0 and math.isfinite(penalty)
+
+
+def test_dapo_dynamic_sampling_refills_dropped_groups(tmp_path):
+    """buffer.drop_zero_variance: groups whose rewards are all equal are dropped, more prompts
+    are sampled in refill rounds, and both are counted in the metrics."""
+    records = train(config(tmp_path / "dapo", "run.steps=3", "eval.every=0", "run.save_every=0",
+                           "buffer.drop_zero_variance=true", "buffer.max_refill_rounds=3"))
+    steps = [r for r in records if r["step"] > 0]
+    assert len(steps) == 3
+    assert sum(r["buffer/refill_rounds"] for r in steps) >= 1
+    last = steps[-1]
+    assert last["buffer/dropped_zero_variance_groups"] >= 1
+    # every group offered was either dropped, taken, or is still waiting
+    assert last["buffer/groups_added"] == (last["buffer/dropped_zero_variance_groups"]
+                                           + last["buffer/groups_taken"]
+                                           + last["buffer/queue_depth"])
+    for r in steps:
+        assert r["buffer/refill_rounds"] <= 3
+        # a refill round samples only the groups still missing, and never more than asked
+        assert r["train/groups_used"] <= 4
+        if r["buffer/refill_rounds"] < 3:  # it stopped early because the batch was full
+            assert r["train/groups_used"] == 4
+    plain = train(config(tmp_path / "plain", "run.steps=3", "eval.every=0", "run.save_every=0"))
+    assert all(r.get("buffer/refill_rounds", 0) == 0 for r in plain)
+    assert all(r.get("buffer/dropped_zero_variance_groups", 0) == 0 for r in plain)
+
+
+def test_gspo_trains_on_the_tiny_model(tmp_path):
+    """algo.policy_loss=gspo selects the sequence-level ratio: its own statistic is logged, and
+    with two epochs per batch the paper's narrow clip range is hit."""
+    records = train(config(tmp_path / "gspo", "run.steps=3", "eval.every=0", "run.save_every=0",
+                           "algo.policy_loss=gspo", "algo.clip_low=3e-4", "algo.clip_high=4e-4",
+                           "algo.loss_agg=seq-mean-token-mean", "algo.ppo_epochs=2"))
+    steps = [r for r in records if r["step"] > 0]
+    assert len(steps) == 3
+    for r in steps:
+        assert math.isfinite(r["learner/loss"]) and math.isfinite(r["learner/grad_norm"])
+        assert "learner/seq_ratio_mean" in r
+    # in the second epoch the policy has moved: sequence ratios leave 1 and some are clipped
+    assert any(abs(r["learner/seq_ratio_mean"] - 1.0) > 1e-4 for r in steps)
+    assert any(r["learner/clip_frac"] > 0 for r in steps)
+    ppo = train(config(tmp_path / "ppo_clip", "run.steps=3", "eval.every=0", "run.save_every=0",
+                       "algo.loss_agg=seq-mean-token-mean", "algo.ppo_epochs=2"))
+    assert all("learner/seq_ratio_mean" not in r for r in ppo)

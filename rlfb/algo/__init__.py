@@ -11,6 +11,8 @@ Modules:
   plain policy gradient, GSPO) and truncated importance-sampling weights for off-policy rollouts.
 - `rlfb.algo.aggregation`: masked statistics, whitening and the loss aggregation modes.
 - `rlfb.algo.kl`: k1/k2/k3 KL estimators; KL in the reward or in the loss.
+- `rlfb.algo.kl_reward`: the KL in the reward for the outcome estimators (sequence form, and
+  REINFORCE++'s token form).
 - `rlfb.algo.logits`: logprobs and entropy from logits, optionally chunked.
 - `rlfb.algo.ppo`: GAE, clipped value loss, KL controllers, token-level reward assembly.
 - `rlfb.algo.preference`: DPO / cDPO / IPO and the Bradley-Terry reward-model loss.

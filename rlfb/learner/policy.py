@@ -13,6 +13,7 @@ ready for an engine that knows nothing of adapters.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from functools import partial
@@ -21,6 +22,8 @@ from typing import Any, Iterator
 
 import torch
 
+from rlfb.algo.kl_reward import kl_penalized_scores, outcome_advantages_with_kl
+from rlfb.errors import RlfbError
 from rlfb.learner.objective import LossSettings, batch_denominator, policy_objective
 from rlfb.types import ExperienceBatch
 
@@ -42,6 +45,10 @@ class PolicyLearner:
         gradient_checkpointing: trade compute for memory.
         lr_schedule: "constant", or "linear" / "cosine" decay to 0 at ``total_steps``.
         packing: forward-pass layout ("packed", "bucketed", "padded"; see `rlfb.learner.logprobs`).
+        advantage, advantage_options: the outcome estimator (registry name) and its options.
+            With the KL in the reward (``loss.kl_in == "reward"``, ``loss.kl_coef > 0``) the
+            learner, which holds the reference model, folds the per-token KL into the batch's
+            ``scores`` and recomputes the advantages with it (`rlfb.algo.kl_reward`).
     """
 
     def __init__(self, model_path: str, loss: LossSettings, *, lr: float = 1e-6,
@@ -50,7 +57,8 @@ class PolicyLearner:
                  ppo_epochs: int = 1, lora: dict[str, Any] | None = None, dtype: str = "float32",
                  seed: int = 0, gradient_checkpointing: bool = False,
                  lr_schedule: str = "constant", total_steps: int = 0,
-                 packing: str = "packed") -> None:
+                 packing: str = "packed", advantage: str | None = None,
+                 advantage_options: dict[str, Any] | None = None) -> None:
         from rlfb.models.load import load_policy
 
         torch.manual_seed(seed)
@@ -73,28 +81,69 @@ class PolicyLearner:
             self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
                                     schedule=lr_schedule))
         self.packing = packing
+        self.advantage = advantage
+        self.advantage_options = dict(advantage_options or {})
         self.version = 0
 
     # -- training --------------------------------------------------------------------------
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
         """One update on ``batch``; returns metrics (loss, clip fraction, KL, entropy ...)."""
         start = time.perf_counter()
+        ref = old = None
+        shaped: dict[str, float] = {}
+        if self.loss.kl_in == "reward" and self.loss.kl_coef > 0:
+            batch, old, ref, shaped = self._fold_kl_into_rewards(batch)
         denominator = batch_denominator(batch.loss_mask, self.loss.loss_agg)
         rows = learning_rows(batch.loss_mask, batch.advantages, self.loss)
         chunks = _micro_batches(batch.attention_mask, self.micro_batch_size, rows)
-        ref = self._reference_logprobs(batch, chunks) if self.loss.kl_coef > 0 else None
-        old = self._logprobs_no_grad(batch, chunks) if self.ppo_epochs > 1 else None
+        if ref is None and self.loss.kl_coef > 0:
+            ref = self._reference_logprobs(batch, chunks)
+        if self.ppo_epochs == 1:
+            old = None  # one on-policy pass: the ratio is exactly 1
+        elif old is None:
+            old = self._logprobs_no_grad(batch, chunks)
         self.model.train()
         stats: dict[str, float] = {}
         for _ in range(self.ppo_epochs):
             stats = self._epoch(batch, chunks, denominator, old, ref)
         self.model.eval()
+        stats.update(shaped)
         self.version += 1
         stats["learner/rows_skipped"] = float(batch.input_ids.shape[0] - len(rows))
         stats["learner/update_s"] = time.perf_counter() - start
         stats["learner/lr"] = self.scheduler.get_last_lr()[0]
         stats["learner/version"] = self.version
         return stats
+
+    @torch.no_grad()
+    def _fold_kl_into_rewards(self, batch: ExperienceBatch
+                              ) -> tuple[ExperienceBatch, torch.Tensor, torch.Tensor,
+                                         dict[str, float]]:
+        """KL in the reward: the batch with advantages recomputed from ``scores`` minus
+        ``kl_coef`` x the per-token KL of this policy (before the update) to the reference;
+        also returns those two logprobs ``[B, T]`` and the penalty's statistics."""
+        if batch.scores is None or batch.group_ids is None:
+            raise RlfbError("algo.kl_in=reward: the learner folds the KL into the rewards, so the "
+                            "batch needs scores and group_ids (the training loop sets them)")
+        if self.advantage is None:
+            raise RlfbError("algo.kl_in=reward: the learner needs the advantage estimator "
+                            "(PolicyLearner(advantage=...)) to recompute the advantages")
+        mask = batch.loss_mask
+        has_tokens = mask.bool().any(-1)
+        chunks = _micro_batches(batch.attention_mask, self.micro_batch_size,
+                                torch.nonzero(has_tokens).flatten())
+        old = self._logprobs_no_grad(batch, chunks)
+        ref = self._reference_logprobs(batch, chunks)
+        adv = outcome_advantages_with_kl(
+            batch.scores, batch.group_ids, old, ref, mask, estimator=self.advantage,
+            options=self.advantage_options, coef=self.loss.kl_coef,
+            kl_estimator=self.loss.kl_estimator)
+        penalty = -kl_penalized_scores(torch.zeros(mask.shape[0]), old, ref, mask,
+                                       coef=self.loss.kl_coef, estimator=self.loss.kl_estimator)
+        stats = {"learner/kl_reward_penalty": float(penalty[has_tokens].mean())
+                 if bool(has_tokens.any()) else 0.0}
+        return dataclasses.replace(batch, advantages=adv.to(batch.advantages.dtype)), old, ref, \
+            stats
 
     def _epoch(self, batch: ExperienceBatch, chunks: list[torch.Tensor], denominator: float,
                old: torch.Tensor | None, ref: torch.Tensor | None) -> dict[str, float]:
