@@ -198,3 +198,20 @@ def test_default_names_are_registered():
     assert cfg.reward.name in list_rewards()
     assert cfg.eval.verifier in list_verifiers()
     assert cfg.algo.advantage in ADVANTAGES and cfg.algo.policy_loss in LOSSES
+
+
+def test_removed_algo_extra_is_refused_with_what_to_do(tmp_path):
+    """algo.extra was documented but read nowhere: a config that still sets it fails at load
+    with one line that says it was removed, rather than being accepted and ignored."""
+    from rlfb.config import AlgoConfig, describe_config, load_config
+    from rlfb.errors import ConfigError
+
+    assert "extra" not in AlgoConfig.__dataclass_fields__
+    assert "algo.extra" not in describe_config()
+    for override in ("algo.extra={beta: 0.1}", "algo.extra={}"):
+        with pytest.raises(ConfigError, match=r"^config key 'algo.extra' was removed: .*delete it$"):
+            load_config(None, [override])
+    path = tmp_path / "c.yaml"
+    path.write_text("algo:\n  extra: {value_coef: 0.5}\n")
+    with pytest.raises(ConfigError, match="'algo.extra' was removed"):
+        load_config(path)

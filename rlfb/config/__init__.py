@@ -7,7 +7,7 @@
 >>> load_config(None, ["algo.kl_cof=0.01"])
 Traceback (most recent call last):
 ...
-rlfb.errors.ConfigError: unknown config key 'algo.kl_cof'; did you mean 'algo.kl_coef'? (algo has: name, advantage, advantage_options, normalize_std, policy_loss, clip_low, clip_high, loss_agg, kl_coef, kl_estimator, kl_in, entropy_coef, ppo_epochs, tis_cap, extra)
+rlfb.errors.ConfigError: unknown config key 'algo.kl_cof'; did you mean 'algo.kl_coef'? (algo has: name, advantage, advantage_options, normalize_std, policy_loss, clip_low, clip_high, loss_agg, kl_coef, kl_estimator, kl_in, entropy_coef, ppo_epochs, tis_cap)
 
 Sections (one dataclass per role, in `rlfb.config.schema`): run, model, data, rollout, reward,
 algo, learner, buffer, eval, ray, and the algorithm sections ppo, dpo and offline. Each field's help is the docstring under it

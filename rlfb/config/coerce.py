@@ -20,6 +20,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from rlfb.config.schema import REMOVED_KEYS
 from rlfb.errors import ConfigError
 
 NoneType = type(None)
@@ -45,8 +46,10 @@ def type_name(tp: Any) -> str:
 
 
 def unknown_key(key: str, path: str, known: Sequence[str]) -> ConfigError:
-    """The did-you-mean error for ``key`` under ``path``."""
+    """The did-you-mean error for ``key`` under ``path`` (for a removed key: what to do)."""
     full = f"{path}.{key}" if path else key
+    if full in REMOVED_KEYS:
+        return ConfigError(f"config key '{full}' was removed: {REMOVED_KEYS[full]}; delete it")
     close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
     hint = f"did you mean '{path + '.' if path else ''}{close[0]}'? " if close else ""
     where = path or "the config"

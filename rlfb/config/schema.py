@@ -21,6 +21,14 @@ __all__ = [
 ]
 
 
+#: Keys that configs once accepted and that are gone, with what to do instead; the loader names
+#: them in its error rather than offering a did-you-mean.
+REMOVED_KEYS: dict[str, str] = {
+    "algo.extra": "it was never read; algorithm settings have their own fields (algo.*, "
+                  "algo.advantage_options, and the ppo, dpo and offline sections)",
+}
+
+
 @dataclass
 class RunConfig:
     """The run as a whole: naming, length, cadence, resume."""
@@ -173,8 +181,6 @@ class AlgoConfig:
     tis_cap: float | None = None
     """Truncated importance sampling: cap on the learner/engine probability ratio that corrects
     for engine-learner mismatch (null = off)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Algorithm-specific knobs (e.g. PPO value coefficient, DPO beta)."""
 
 
 @dataclass
