@@ -29,10 +29,11 @@ from typing import Any, Hashable, Sequence
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.rewards.base import Reward, RewardResult
 
-META_FILE = "rlfb_reward_model.json"
 
 
 def _meta(path: str) -> dict[str, Any]:
+    from rlfb.models.reward_model import META_FILE
+
     meta_path = Path(path) / META_FILE
     if not meta_path.is_file():
         return {}
@@ -59,8 +60,12 @@ class RewardModelScorer:
                  dtype: str = "float32") -> None:
         import torch
 
-        from rlfb.learner.rm_data import resolve_template
-        from rlfb.learner.rm_trainer import DTYPES, load_reward_model, resolve_device
+        from rlfb.models.reward_model import (
+            DTYPES,
+            load_reward_model,
+            resolve_device,
+            resolve_template,
+        )
 
         if not (Path(path) / "config.json").is_file():
             raise ConfigError(f"reward model {path!r} is not a HF model folder (no config.json); "
@@ -83,7 +88,7 @@ class RewardModelScorer:
 
     def score_texts(self, prompts: Sequence[Any], completions: Sequence[Any]) -> list[float]:
         """One score per ``(prompts[i], completions[i])``."""
-        from rlfb.learner.rm_data import encode, render
+        from rlfb.models.reward_model import encode, render
 
         if len(prompts) != len(completions):
             raise ValueError(f"{len(prompts)} prompts for {len(completions)} completions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -35,3 +36,23 @@ def test_the_rule_catches_figures_and_spares_plain_numbers():
             "timeout_s: float = 5.0  # seconds\nLength is measured in tokens\n"
             "# Measured on\n# SmolLM2-135M: 19.3 s\n")
     assert figure_lines(text) == [2, 3, 6]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at top level or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return names
+
+
+def test_scoring_never_imports_the_learner():
+    """Verifiers and rewards score samples; the learner trains. What both need (how a reward
+    model is loaded and reads text) lives in rlfb.models."""
+    found = [f"{path.relative_to(REPO)}: {name}"
+             for root in ("verifiers", "rewards") for path in sorted((REPO / root).rglob("*.py"))
+             for name in sorted(_imports(path)) if name.startswith("rlfb.learner")]
+    assert not found, found

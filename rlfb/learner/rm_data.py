@@ -1,17 +1,10 @@
-"""Preference pairs for reward-model training: loading, rendering, and a synthetic arithmetic set.
+"""Preference pairs for reward-model training: loading them, and a synthetic arithmetic set.
 
 A pair is ``(prompt, chosen, rejected)`` with an optional margin. Files are read with Hugging
 Face `datasets` (``.jsonl``/``.json`` or ``.parquet``); fields are named in the config. Prompt
 and completions are strings, or (conversational format) lists of chat messages.
 
-Rendering (``template``), shared by training and by the ``reward_model`` reward so that a model
-scores text in the form it was trained on:
-
-- ``"chat"``: the tokenizer's chat template over ``[user: prompt] + [assistant: completion]``
-  (message lists are used as given), no generation prompt;
-- ``"concat"``: ``prompt + completion`` as plain strings (separator ``""``: put a space or
-  newline in the data if you want one);
-- ``"auto"``: "chat" when the tokenizer has a chat template, else "concat".
+How a pair is rendered for the model (``template``) is in `rlfb.models.reward_model`.
 
 ``python -m rlfb.learner.rm_data arith OUT_DIR`` writes the synthetic arithmetic preference set
 (train.jsonl, eval.jsonl) and a tiny base model used by ``experiments/rm-tiny-arith.yaml``.
@@ -27,9 +20,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rlfb.errors import ConfigError
+from rlfb.models.reward_model import Text
 
-TEMPLATES = ("auto", "chat", "concat")
-Text = str | list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -74,49 +66,6 @@ def load_pairs(path: str, *, prompt_field: str | None = "prompt", chosen_field: 
         pairs.append(PreferencePair(row[prompt_field] if prompt_field else "",
                                     row[chosen_field], row[rejected_field], margin))
     return pairs
-
-
-def resolve_template(template: str, tokenizer: Any) -> str:
-    """"chat" or "concat" for ``template`` ("auto" picks by the tokenizer)."""
-    if template not in TEMPLATES:
-        raise ConfigError(f"template {template!r} must be one of {list(TEMPLATES)}")
-    if template == "auto":
-        return "chat" if getattr(tokenizer, "chat_template", None) else "concat"
-    if template == "chat" and not getattr(tokenizer, "chat_template", None):
-        raise ConfigError("template 'chat' needs a tokenizer with a chat template; use 'concat'")
-    return template
-
-
-def _messages(text: Text, role: str) -> list[dict[str, str]]:
-    if isinstance(text, str):
-        return [{"role": role, "content": text}] if text else []
-    return [dict(m) for m in text]
-
-
-def render(tokenizer: Any, prompt: Text, completion: Text, template: str) -> str:
-    """The text the reward model reads for ``completion`` after ``prompt``.
-
-    Under ``concat`` (no roles) a prompt given as chat messages is read as their contents
-    joined by newlines, e.g. a one-question prompt is its question.
-    """
-    if template == "chat":
-        messages = _messages(prompt, "user") + _messages(completion, "assistant")
-        return tokenizer.apply_chat_template(messages, tokenize=False)
-    if not isinstance(prompt, str):
-        prompt = "\n".join(str(m["content"]) for m in prompt)
-    if not isinstance(completion, str):
-        raise ConfigError("template 'concat' needs string completions; use 'chat' for message "
-                          "lists")
-    return prompt + completion
-
-
-def encode(tokenizer: Any, texts: Sequence[str], template: str, max_length: int) -> dict[str, Any]:
-    """Right-padded tensors; long texts lose their *start* (the completion's end is what the
-    score is read from). Chat-rendered text carries its own special tokens."""
-    tokenizer.truncation_side = "left"
-    tokenizer.padding_side = "right"
-    return tokenizer(list(texts), padding=True, truncation=True, max_length=max_length,
-                     return_tensors="pt", add_special_tokens=template == "concat")
 
 
 def arith_pairs(n: int, seed: int, *, max_operand: int = 5,

@@ -26,10 +26,17 @@ import torch
 
 from rlfb.errors import ConfigError
 from rlfb.learner.policy import adamw
-from rlfb.learner.rm_data import PreferencePair, encode, load_pairs, render, resolve_template
+from rlfb.learner.rm_data import PreferencePair, load_pairs
+from rlfb.models.reward_model import (
+    DTYPES,
+    META_FILE,
+    encode,
+    load_reward_model,
+    render,
+    resolve_device,
+    resolve_template,
+)
 
-RM_META_FILE = "rlfb_reward_model.json"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -125,29 +132,6 @@ def config_from_dict(raw: dict[str, Any], where: str = "config") -> RMTrainConfi
         return RMTrainConfig(**raw)
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-
-
-def resolve_device(name: str) -> torch.device:
-    """The torch device for "cpu", "cuda" or "auto" (cuda when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available; use cpu or auto")
-    return torch.device(name)
-
-
-def load_reward_model(path: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
-    """``(model, tokenizer)``: a one-label sequence classifier and its (padded) tokenizer."""
-    from transformers import AutoModelForSequenceClassification
-
-    from rlfb.models.load import load_tokenizer
-
-    tokenizer = load_tokenizer(path)
-    model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1,
-                                                               dtype=dtype)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tokenizer.pad_token_id
-    return model, tokenizer
 
 
 def pair_scores(model: Any, tokenizer: Any, pairs: Sequence[PreferencePair], template: str,
@@ -288,5 +272,5 @@ def _save(cfg: RMTrainConfig, model: Any, tokenizer: Any, template: str,
     tokenizer.save_pretrained(str(out))
     meta = {"template": template, "max_length": cfg.max_length, "trained_by": "rlfb train-rm",
             "config": asdict(cfg)}
-    (out / RM_META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    (out / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")

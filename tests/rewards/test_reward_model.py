@@ -10,22 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from rlfb.errors import ConfigError, RlfbError
-from rlfb.learner.rm_data import (
-    PreferencePair,
-    arith_pairs,
-    encode,
-    load_pairs,
-    render,
-    write_jsonl,
-)
+from rlfb.learner.rm_data import PreferencePair, arith_pairs, load_pairs, write_jsonl
 from rlfb.learner.rm_trainer import (
     RMTrainConfig,
     config_from_dict,
     evaluate_pairs,
-    load_reward_model,
     pair_scores,
     train_reward_model,
 )
+from rlfb.models.reward_model import encode, load_reward_model, render
 from rlfb.models.tiny import make_tiny_model
 from rlfb.rewards import get_reward
 from rlfb.rewards.reward_model import prompt_of
