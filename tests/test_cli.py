@@ -72,9 +72,69 @@ def test_verifiers_list_shows_format_with_golden_cases():
 
 
 def test_verifiers_check_format_passes():
+    from rlfb.verifiers import get_verifier
+
+    cases = get_verifier("format").golden_cases
+    kinds = {k: sum(c.kind == k for c in cases) for k in ("positive", "negative", "adversarial")}
     proc = rlfb("verifiers", "check", "format")
     assert proc.returncode == 0, proc.stdout
-    assert "format: 31/31 golden cases pass" in proc.stdout or "golden cases pass" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == (
+        f"format: {len(cases)}/{len(cases)} golden cases pass ({kinds['positive']} positive, "
+        f"{kinds['negative']} negative, {kinds['adversarial']} adversarial)")
+    assert "FAIL" not in proc.stdout
+
+
+_PLUGIN = """
+from rlfb.verifiers import GoldenCase, Verdict, Verifier, VerifyStatus
+
+C, W = VerifyStatus.CORRECT, VerifyStatus.WRONG
+
+
+class EvenVerifier(Verifier):
+    \"\"\"CORRECT when the completion is an even integer.\"\"\"
+
+    version = "1"
+    golden_cases = [
+        GoldenCase("4", None, C),
+        GoldenCase("7", None, W, kind="negative"),
+        GoldenCase("8", None, W, kind="negative", note="mislabelled: 8 is even"),
+        GoldenCase("10", None, W, kind="adversarial", note="mislabelled too"),
+        GoldenCase("9", None, W, kind="adversarial"),
+    ]
+
+    def judge(self, completion, reference):
+        return Verdict(C if int(completion) % 2 == 0 else W, extracted=completion)
+"""
+
+
+def _install_plugin(site: Path) -> dict[str, str]:
+    """A plugin verifier ``even`` visible to a subprocess through its entry point (a dist-info
+    folder on PYTHONPATH is an installed distribution to importlib.metadata)."""
+    site.mkdir()
+    (site / "rlfb_even_plugin.py").write_text(_PLUGIN)
+    info = site / "rlfb_even_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rlfb-even-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[rlfb.verifiers]\neven = rlfb_even_plugin:EvenVerifier\n")
+    return {"PYTHONPATH": str(site)}
+
+
+def test_verifiers_check_exits_1_and_counts_a_failing_golden_case(tmp_path):
+    import os
+
+    env = {**os.environ, **_install_plugin(tmp_path / "site")}
+    proc = subprocess.run([RLFB, "verifiers", "check", "even"], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == "even: 3/5 golden cases pass (1 positive, 2 negative, 2 adversarial)"
+    failed = [line for line in lines if line.startswith("FAIL")]
+    assert [line.split(" [")[0] for line in failed] == ["FAIL #2", "FAIL #3"]
+    assert "expected wrong, got correct" in failed[0]
+    verbose = subprocess.run([RLFB, "verifiers", "check", "even", "-v"], capture_output=True,
+                             text=True, timeout=120, env=env)
+    assert verbose.returncode == 1
+    assert sum(line.startswith("PASS") for line in verbose.stdout.splitlines()) == 3
 
 
 @pytest.mark.parametrize("args", [(), ("verify",), ("verifiers",), ("verifiers", "list"),
