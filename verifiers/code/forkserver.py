@@ -8,6 +8,7 @@ lock file behind, and two rlfb processes on one machine never pick the same uid.
 
 from __future__ import annotations
 
+import binascii
 import json
 import marshal
 import os
@@ -20,7 +21,39 @@ from typing import Any
 
 from rlfb.verifiers.code import wire
 
-ZYGOTE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# What the fork server runs: its modules, compiled here once and sent with its configuration.
+SERVER_MODULES = ("zygote", "linux", "wire", "runtime", "namespaces", "seccomp")
+# The fork server's whole command line (``python -I -B -S -c BOOT``, the same in every child's
+# /proc/self/cmdline): read one frame, the configuration with the compiled modules, from fd 0,
+# and run the zygote. No path or setting of the host is in argv or the environment.
+BOOT = (
+    "import binascii, json, marshal, os\n"
+    "def _read(n):\n"
+    "    b = b''\n"
+    "    while len(b) < n:\n"
+    "        c = os.read(0, n - len(b))\n"
+    "        if not c:\n"
+    "            raise SystemExit(3)\n"
+    "        b += c\n"
+    "    return b\n"
+    "BOOT_CONFIG = json.loads(_read(int.from_bytes(_read(4), 'big')))\n"
+    "del _read\n"
+    "exec(marshal.loads(binascii.a2b_base64(BOOT_CONFIG['code']['zygote'])))\n"
+)
+_compiled: dict[str, str] = {}
+
+
+def server_code() -> dict[str, str]:
+    """The fork server's modules, by name: marshalled code objects (for this interpreter, which
+    runs the server too), base64-encoded, compiled once per process. Their file names say
+    only which module they are."""
+    if not _compiled:
+        for name in SERVER_MODULES:
+            with open(os.path.join(_HERE, f"{name}.py"), encoding="utf-8") as fh:
+                code = compile(fh.read(), f"<rlfb-sandbox:{name}>", "exec", dont_inherit=True)
+            _compiled[name] = binascii.b2a_base64(marshal.dumps(code), newline=False).decode()
+    return dict(_compiled)
 UID_SPAN = 1024
 _CONTROL_TIMEOUT_S = 30.0
 # The fork server runs with exactly the environment its children get (`runtime.sandbox_env`
@@ -114,18 +147,23 @@ class ForkServer:
         self.armed: tuple[int, socket.socket] | None = None
         options = self.options
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = {**options, "fd": theirs.fileno(), "uids": self.uids, "site": site_config(),
+        cfg = {**options, "phase": "setup", "uids": self.uids, "site": site_config(),
                "parent_pid": os.getpid(), "workprefix": self.workprefix,
-               "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"})}
+               "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"}),
+               "code": server_code(), "boot": BOOT}
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-S", ZYGOTE, json.dumps(cfg)], pass_fds=[theirs.fileno()],
-            env={**_ZYGOTE_ENV, **_BIND_NOW}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, cwd="/")
+            [sys.executable, "-I", "-B", "-S", "-c", BOOT], stdin=theirs.fileno(),
+            env={**_ZYGOTE_ENV, **_BIND_NOW}, stdout=subprocess.DEVNULL, cwd="/")
         theirs.close()
         self.sock = ours
         self.sock.settimeout(_CONTROL_TIMEOUT_S)
+        self._setup_report: dict[str, Any] = {}
+        try:
+            self.sock.sendall(wire.frame_json(cfg))
+        except OSError as exc:
+            raise SandboxFailure(f"could not configure the fork server: {exc}") from exc
         ready = self._expect({"ready"})
-        self.isolation: dict[str, Any] = ready["isolation"]
+        self.isolation: dict[str, Any] = {**self._setup_report, **ready["isolation"]}
 
     def fileno(self) -> int:
         """The control socket, for polling for ``exited`` events."""
@@ -147,6 +185,8 @@ class ForkServer:
         else:
             for fd in fds:
                 os.close(fd)
+        if msg.get("op") == "isolation":
+            self._setup_report = msg["isolation"]
         if msg.get("op") == "broken":
             raise SandboxFailure(f"the fork server could not clean up: {msg.get('reason')}")
         if msg.get("op") == "reaped":

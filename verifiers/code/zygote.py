@@ -1,8 +1,11 @@
 """The fork server: a warm, clean Python process that forks one sandboxed child per execution.
 
-Run by the judge as ``python -I -B -S zygote.py CONFIG_JSON`` with a socket to the judge. It never
-sees a test or an expected output, only candidate code and its input, so a child that reads its
-own memory finds nothing to cheat with. Start-up, once per worker:
+Run by the judge as ``python -I -B -S -c BOOT`` (`forkserver.BOOT`) with a socket to the judge as
+its stdin, on which the judge sends the configuration and the compiled code of this file and
+its siblings: neither argv, nor the environment, nor a child's ``/proc/self/cmdline`` holds a
+path or a setting of the host. It never sees a test or an expected output, only candidate code
+and its input, so a child that reads its own memory finds nothing to cheat with. Start-up, once
+per worker (`setup_main`, then `serve_main`):
 
 1. kill any stale process of this worker's two uids (left by a crashed earlier run);
 2. enter new PID, network, mount, IPC and UTS namespaces where the kernel allows (each tried
@@ -11,11 +14,14 @@ own memory finds nothing to cheat with. Start-up, once per worker:
    kills every process in it;
 4. in the mount namespace (`namespaces.setup_mounts`): make every mount private and read-only,
    mount a fresh /proc (``hidepid=2``) and /sys, a minimal /dev, and hide ``hide_paths``; in the
-   IPC namespace, cap System V IPC;
-5. import the preload modules, so a child pays a fork, not an interpreter start-up;
-6. say ``ready`` with the isolation report; arm (mount a tmpfs on /tmp and /dev/shm and fork
-   the next child, which waits, still root, for its request); serve. Later arms wipe that
-   tmpfs for the next execution (`namespaces.wipe_dir`), or mount a fresh one.
+   IPC namespace, cap System V IPC; send the isolation report;
+5. exec a fresh interpreter with only what serving needs (namespaces and mounts stay): the
+   process whose memory every child shares never held the setup's configuration;
+6. import the preload modules, so a child pays a fork, not an interpreter start-up; install
+   the seccomp filter (`seccomp.SERVER_DENY`); become non-dumpable;
+7. say ``ready``; arm (mount a tmpfs on /tmp and /dev/shm and fork the next child, which
+   waits, still root, for its request); serve. Later arms wipe that tmpfs for the next
+   execution (`namespaces.wipe_dir`), or mount a fresh one.
 
 Messages are JSON frames. After each arming the server sends ``armed`` (the child's pid) with a
 socket to the waiting child: the judge writes the request (and the file descriptors: the child's
@@ -30,8 +36,10 @@ its own before its reap is asked for, the server sends ``exited``.
 
 from __future__ import annotations
 
+import binascii
 import gc
 import json
+import marshal
 import os
 import select
 import signal
@@ -55,22 +63,29 @@ def _site(cfg: dict[str, Any]) -> None:
     site.sethelper()
 
 
-def _load(name: str) -> Any:
-    """A sibling module, by path (the server imports nothing from rlfb)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+def _load(name: str, code: str) -> Any:
+    """A sibling module, from the compiled code the judge sent (the server imports nothing from
+    rlfb, and no file path of the installation reaches it: see `forkserver.BOOT`)."""
     module = types.ModuleType(f"_rlfb_sandbox_{name}")
-    module.__file__ = path
     sys.modules[module.__name__] = module
-    with open(path, encoding="utf-8") as fh:
-        exec(compile(fh.read(), path, "exec"), module.__dict__)
+    exec(marshal.loads(binascii.a2b_base64(code)), module.__dict__)
     return module
 
 
-lx = _load("linux")
-wire = _load("wire")
-runtime = _load("runtime")
-ns = _load("namespaces")
-sc = _load("seccomp")
+# The sibling modules, bound by `main` from the compiled code in the configuration.
+lx: Any = None
+wire: Any = None
+runtime: Any = None
+ns: Any = None
+sc: Any = None
+
+
+def _bind(code: dict[str, str]) -> None:
+    global lx, wire, runtime, ns, sc
+    lx, wire = _load("linux", code["linux"]), _load("wire", code["wire"])
+    runtime = _load("runtime", code["runtime"])
+    ns, sc = _load("namespaces", code["namespaces"]), _load("seccomp", code["seccomp"])
+
 
 _REAP_GRACE_S = 5.0
 _QUICK_REAP_S = 0.1
@@ -366,12 +381,33 @@ def _deny_syscalls(iso: dict[str, Any]) -> None:
         iso["seccomp_error"] = str(exc)
 
 
+def _read_config() -> dict[str, Any]:
+    """The configuration `BOOT` read from fd 0 (it is never in argv or the environment)."""
+    cfg = globals().pop("BOOT_CONFIG")
+    return cfg
+
+
 def main() -> None:
-    """Entry point: set up the namespaces, fork the server, serve."""
+    """Entry point (run by `BOOT`): set up the sandbox, or serve from a set-up one."""
     os.environ.pop("LD_BIND_NOW", None)  # read by the dynamic linker already (forkserver.py)
-    cfg = json.loads(sys.argv[1])
+    cfg = _read_config()
+    _bind(cfg["code"])
     _site(cfg["site"])
-    sock = socket.socket(fileno=cfg["fd"])
+    if cfg["phase"] == "setup":
+        setup_main(cfg)
+    else:
+        serve_main(cfg)
+
+
+def setup_main(cfg: dict[str, Any]) -> None:
+    """Phase one: enter the namespaces, fork the server proper (PID 1 of the new PID
+    namespace), set up its mounts and limits, report them, and exec a fresh interpreter to
+    serve (`serve_main`): the serving process, whose memory every child shares, never held
+    the setup's configuration (hidden paths, the judge's pid, mount points)."""
+    sock = socket.socket(fileno=os.dup(0))  # the judge's control socket came as stdin
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.close(null)
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != cfg["parent_pid"]:
         os._exit(3)
@@ -388,21 +424,50 @@ def main() -> None:
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != outer and not iso["pidns"]:
         os._exit(3)
-    if not iso["pidns"]:
-        lx.prctl(lx.PR_SET_CHILD_SUBREAPER, 1)
     if iso["mntns"]:
         ns.setup_mounts(lx, cfg, iso)
     if iso["ipcns"]:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
+    socket.send_fds(sock, [wire.frame_json({"op": "isolation", "isolation": iso})], [])
+    serve = {"phase": "serve", "code": cfg["code"], "boot": cfg["boot"],
+             "fd": sock.fileno(), "site": cfg["site"], "preload": cfg["preload"],
+             "uids": cfg["uids"], "file_mb": cfg["file_mb"], "workprefix": cfg["workprefix"],
+             "temp_dirs": cfg["temp_dirs"],
+             "iso": {k: iso[k] for k in ("pidns", "netns", "mntns", "ipcns", "utsns")}}
+    os.set_inheritable(sock.fileno(), True)
+    carrier = os.memfd_create("config", 0)
+    body = wire.frame_json(serve)
+    view = memoryview(body)
+    while view:
+        view = view[os.write(carrier, view):]
+    os.lseek(carrier, 0, os.SEEK_SET)
+    os.dup2(carrier, 0)
+    os.execve(sys.executable, [sys.executable, "-I", "-B", "-S", "-c", cfg["boot"]],
+              {**os.environ, "LD_BIND_NOW": "1"})
+
+
+def serve_main(cfg: dict[str, Any]) -> None:
+    """Phase two, in a fresh interpreter that is PID 1 of the sandbox (namespaces and mounts
+    are kept across exec): preload, lock down, serve."""
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)  # fd 0 held the configuration
+    os.close(null)
+    sock = socket.socket(fileno=cfg["fd"])
+    iso = dict(cfg["iso"])
+    if not iso["pidns"]:
+        lx.prctl(lx.PR_SET_CHILD_SUBREAPER, 1)
+    lx.prctl(lx.PR_SET_DUMPABLE, 0)  # nothing can ptrace the server or read its /proc entries
     iso["preload_missing"] = _preload(cfg["preload"])
     _warm_up()
     _deny_syscalls(iso)
     for option, arg in ((lx.PR_SET_PDEATHSIG, int(signal.SIGKILL)), (lx.PR_SET_NO_NEW_PRIVS, 1)):
         lx.prctl_args(option, arg)  # built here once, shared by every child
+    served = {k: cfg[k] for k in ("uids", "file_mb", "workprefix", "temp_dirs")}
+    del cfg
     gc.collect()
     gc.freeze()  # the collector never walks (so never writes) what every child shares
     lx.release_free_memory()
-    server = Server(sock, cfg, iso)
+    server = Server(sock, served, iso)
     server.send({"op": "ready", "isolation": iso})
     server.arm()
     server.serve()

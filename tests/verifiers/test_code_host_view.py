@@ -1,0 +1,80 @@
+"""Nothing of the host's layout reaches a candidate: not through /proc (the fork server's command
+line and environment, a child's copy of them, its own memory), and not through the files it can
+open (issue 23 class 8, issue 21's default-deny view)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import pytest
+
+from rlfb.verifiers import VerifyStatus, get_verifier
+from rlfb.verifiers.code.verifier import default_hide_paths
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="run as root here; the non-root "
+                                "path runs these through tests/verifiers/test_code_nonroot.py")
+
+NONCE = f"rlfbhidden{os.getpid()}x{time.time_ns()}"
+
+# Everything the candidate can read of itself and of the processes it can see, searched for
+# a marker given in two halves (never joined, so the search itself holds no copy of it);
+# returns where it was found.
+SEARCH = """
+import ctypes, os
+def _has(data, head, tail):
+    i = data.find(head)
+    while i >= 0:
+        if data[i + len(head):i + len(head) + len(tail)] == tail:
+            return True
+        i = data.find(head, i + 1)
+    return False
+
+def f(head, tail):
+    head, tail, found = head.encode(), tail.encode(), []
+    for pid in [p for p in os.listdir('/proc') if p.isdigit()] + ['self']:
+        for name in ('cmdline', 'environ'):
+            try:
+                with open(f'/proc/{pid}/{name}', 'rb') as fh:
+                    if _has(fh.read(), head, tail):
+                        found.append(f'/proc/{pid}/{name}')
+            except OSError:
+                pass
+    with open('/proc/self/maps') as fh:
+        regions = [line.split() for line in fh]
+    for r in regions:
+        if not r[1].startswith('r') or (len(r) > 5 and r[5].startswith('[v')):
+            continue
+        lo, hi = (int(x, 16) for x in r[0].split('-'))
+        if _has(ctypes.string_at(lo, hi - lo), head, tail):
+            found.append('memory ' + (r[5] if len(r) > 5 else 'anonymous'))
+    return found
+"""
+
+
+def _reference(head: str, tail: str) -> dict:
+    return {"entry_point": "f",
+            "test": f"def check(c):\n    r = c({head!r}, {tail!r})\n    assert r == [], r\n"}
+
+
+@pytest.fixture(scope="module")
+def hidden_dir():
+    path = os.path.join(tempfile.gettempdir(), NONCE)
+    os.mkdir(path)
+    yield path
+    os.rmdir(path)
+
+
+def test_the_fork_servers_configuration_is_out_of_reach(hidden_dir):
+    """The fork server's argv held its whole configuration (the hidden paths, which name the
+    trainer's working directory, and the judge's pid), and every child's /proc/self/cmdline is
+    a copy of it."""
+    with get_verifier("code", concurrency=1, uid_base=1_900_040_000, timeout_s=10,
+                      hide_paths=default_hide_paths() + [hidden_dir]) as v:
+        result = v.verify(SEARCH, _reference(NONCE[:8], NONCE[8:]))
+        assert result.status is VerifyStatus.CORRECT, result.info
+        for judge in v.worker_pids():  # the judge's pid, as the configuration spelled it
+            for head in ('"parent_pid": ', '"parent_pid":'):
+                result = v.verify(SEARCH, _reference(head, str(judge)))
+                assert result.status is VerifyStatus.CORRECT, result.info
