@@ -220,3 +220,38 @@ def test_no_other_kernel_object_carries_between_executions():
         results = v.verify_batch([LEAVE_OBJECTS, LOOK_OBJECTS, LOOK_OBJECTS] * 2,
                                  [LEFT, NOTHING, NOTHING] * 2)
         assert [r.status for r in results] == [C] * 6, [r.info for r in results]
+
+
+MANY_PROCESSES = """
+import os, select, time
+def f():
+    r, w = os.pipe()
+    child = False
+    for _ in range(3):
+        if os.fork() == 0:
+            child = True
+            break
+    block = bytearray(300 << 20)  # each process under RLIMIT_AS, together past the total
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    if child:
+        os.write(w, b'1')
+        time.sleep(60)
+    got, deadline = b'', time.monotonic() + 5
+    while len(got) < 3 and select.select([r], [], [], max(0, deadline - time.monotonic()))[0]:
+        got += os.read(r, 3)
+    return 'pwned' if len(got) == 3 else 'held'
+"""
+PWNED = {"entry_point": "f", "test": "def check(c):\n    assert c() == 'pwned'\n"}
+
+
+def test_memory_in_total_is_bounded_by_the_workers_cgroup():
+    """RLIMIT_AS is per process: four processes held 4 x 300 MB under a 512 MB limit."""
+    with get_verifier("code", concurrency=1, uid_base=1_900_043_000, timeout_s=5,
+                      memory_mb=512) as v:
+        result = v.verify(MANY_PROCESSES, PWNED)
+        if not v.isolation.get("memory_cgroup"):
+            pytest.skip(f"no memory cgroup here: {v.isolation.get('memory_cgroup_note')}")
+        # the OOM killer takes some of its processes (a survivor may keep the call open)
+        assert result.status in (VerifyStatus.WRONG, VerifyStatus.TIMEOUT), result.info
+        assert v.verify(GOOD_ADD, ADD).status is C  # the worker is fine

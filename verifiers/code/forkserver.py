@@ -19,7 +19,7 @@ import sys
 import tempfile
 from typing import Any
 
-from rlfb.verifiers.code import wire
+from rlfb.verifiers.code import cgroup, wire
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # What the fork server runs: its modules, compiled here once and sent with its configuration.
@@ -120,8 +120,9 @@ class ForkServer:
         uid_base: first uid of the sandbox uid range.
         options: what the server needs to know once: ``namespaces`` (use Linux namespaces where
             allowed), ``preload`` (modules imported before forking), ``hide_paths``
-            (directories shown empty), ``file_mb`` (size of each execution's /tmp) and
-            ``ipc_shm_mb`` (System V shared memory cap).
+            (directories shown empty), ``file_mb`` (size of each execution's /tmp),
+            ``ipc_shm_mb`` (System V shared memory cap) and ``memory_total_mb`` (the limit of
+            the worker's memory cgroup, where one can be made: see `cgroup`).
     """
 
     def __init__(self, uid_base: int, options: dict[str, Any]) -> None:
@@ -135,6 +136,8 @@ class ForkServer:
         self.failures: list[str] = []
         self.replaced: list[str] = []  # why the server was replaced between executions
         self.options = options
+        self._cgroup_procs: str | None = None
+        self._cgroup_note = "needs root"
         self.workprefix = os.path.join(tempfile.gettempdir(), "rlfb-sandbox-")
         self._start()
 
@@ -146,8 +149,11 @@ class ForkServer:
         self.child: int | None = None
         self.armed: tuple[int, socket.socket] | None = None
         options = self.options
+        if self._cgroup_procs is None and os.geteuid() == 0:
+            self._cgroup_procs, self._cgroup_note = cgroup.prepare(
+                self.uids[0], int(options["memory_total_mb"]))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = {**options, "phase": "setup", "uids": self.uids, "site": site_config(),
+        cfg = {**options, "phase": "setup", "cgroup_procs": self._cgroup_procs, "uids": self.uids, "site": site_config(),
                "parent_pid": os.getpid(), "workprefix": self.workprefix,
                "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"}),
                "code": server_code(), "boot": BOOT}
@@ -163,7 +169,9 @@ class ForkServer:
         except OSError as exc:
             raise SandboxFailure(f"could not configure the fork server: {exc}") from exc
         ready = self._expect({"ready"})
-        self.isolation: dict[str, Any] = {**self._setup_report, **ready["isolation"]}
+        self.isolation: dict[str, Any] = {**self._setup_report, **ready["isolation"],
+                                          "memory_cgroup_note": self._cgroup_note,
+                                          "memory_cgroup_procs": self._cgroup_procs}
 
     def fileno(self) -> int:
         """The control socket, for polling for ``exited`` events."""
@@ -296,6 +304,8 @@ class ForkServer:
         """Stop the server and give its uids back."""
         try:
             self._stop()
+            if self._cgroup_procs is not None:  # its processes are gone with the server
+                cgroup.remove(self._cgroup_procs)
         finally:
             for holder in self._holders:
                 holder.close()

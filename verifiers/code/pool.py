@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from rlfb.verifiers.code import wire
+from rlfb.verifiers.code import cgroup, wire
 from rlfb.verifiers.code.forkserver import SandboxFailure
 
 _START_TIMEOUT_S = 120.0
@@ -147,6 +147,8 @@ class JudgeWorker:
         isolation = getattr(self, "isolation", None)
         if isolation is not None and not (isolation.get("pidns") and isolation.get("mntns")):
             clean_uids(isolation["uids"])
+        if isolation is not None and isolation.get("memory_cgroup_procs"):
+            cgroup.remove(isolation["memory_cgroup_procs"])  # empty once the sandbox is gone
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()

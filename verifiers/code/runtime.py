@@ -60,7 +60,7 @@ def sandbox_env(workdir: str) -> dict[str, str]:
 
 
 def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str | None,
-               parent: int, lx: Any, wire: Any) -> NoReturn:
+               parent: int, lx: Any, wire: Any, seccomp: Any) -> NoReturn:
     """A pre-forked child: drop privileges now, wait for one request from the fork server (its
     JSON and file descriptors, the last of which is the judge's setup pipe), finish the setup,
     report "ok", run the candidate. Never returns."""
@@ -71,6 +71,9 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
         os.closerange(conn.fileno() + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
         if os.getppid() != parent:
             raise RuntimeError("the fork server died")
+        # The OOM killer (the worker's memory cgroup's, or the host's) takes a sandboxed
+        # process first, never the fork server or the judge (raising needs no privilege).
+        _write_small("/proc/self/oom_score_adj", b"1000")
         req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process
         if workdir is None:  # lingers between executions, and no host directory either
             workdir = f"{cfg['workprefix']}{uid}-{os.getpid()}"
@@ -81,7 +84,7 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
         os._exit(124)
     report = [fds.pop()]  # where the setup pipe is: moved to SETUP_FD once fds are arranged
     try:
-        _finish_setup(req, fds, report)
+        _finish_setup(req, fds, report, None if cfg["memory_cgroup"] else seccomp)
         os.write(report[0], b"ok")
         os.close(report[0])
     except BaseException as exc:  # setup failed before any candidate code ran: the judge's fault
@@ -132,9 +135,21 @@ def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any) -> None:
         sys.modules["tempfile"].tempdir = None
 
 
-def _finish_setup(req: dict[str, Any], fds: list[int], report: list[int]) -> None:
-    """What depends on the request: stdin, the descriptor layout, the resource limits."""
+def _write_small(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _finish_setup(req: dict[str, Any], fds: list[int], report: list[int],
+                  seccomp: Any) -> None:
+    """What depends on the request: stdin, the descriptor layout, the resource limits; with
+    ``seccomp`` (no memory cgroup bounds this worker), no memfd after stdin's."""
     stdin = _stdin_fd(req)
+    if seccomp is not None:
+        seccomp.deny(seccomp.MEMFD_DENY)
     _arrange_fds(req["mode"], fds, stdin, report[0])
     report[0] = SETUP_FD
     _set_limits(req["limits"])

@@ -61,6 +61,18 @@ def default_hide_paths() -> list[str]:
     return paths
 
 
+# What a worker's sandbox holds besides the candidate's own memory: the fork server and the
+# armed child (their private pages), and the slack the kernel needs to reclaim before it kills.
+SERVER_OVERHEAD_MB = 64
+DEV_SHM_MB = 8  # the size of each execution's /dev/shm (see zygote)
+
+
+def default_memory_total_mb(memory_mb: int, max_file_mb: int) -> int:
+    """The default worker-wide memory limit: one process's ``memory_mb``, plus a full /tmp
+    and /dev/shm, plus `SERVER_OVERHEAD_MB`."""
+    return memory_mb + max_file_mb + DEV_SHM_MB + SERVER_OVERHEAD_MB
+
+
 def _absolute(paths: Sequence[str]) -> list[str]:
     """Real absolute paths, outermost first (a hidden directory may re-expose Python's own
     directories, and a later, inner path is hidden again inside those); never "/"."""
@@ -100,6 +112,9 @@ class CodeVerifier(Verifier):
         timeout_s: wall-clock limit of one test (loading the code and every call, or one run).
         sample_timeout_s: wall-clock budget of all of a sample's tests together.
         memory_mb: address-space limit of each sandboxed process (RLIMIT_AS).
+        memory_total_mb: limit of all the memory a worker's sandbox holds together (every
+            process, tmpfs, memfd and shared memory, kernel buffers), as a memory cgroup where
+            one can be made (root with a memory controller); default `default_memory_total_mb`.
         partial_credit: score a failing sample by the fraction of tests passed.
         concurrency: judge workers for `verify_batch`; default ``os.cpu_count()``.
         max_output_bytes: cap on a program's stdout, and on one function result.
@@ -137,7 +152,7 @@ class CodeVerifier(Verifier):
         timeout_is_wrong: bool = False, tier: str = "process", namespaces: bool = True,
         hide_paths: Sequence[str] | None = None, preload: Sequence[str] = DEFAULT_PRELOAD,
         uid_base: int = DEFAULT_UID_BASE, max_code_bytes: int = 1 << 20,
-        pin_workers: bool | None = None,
+        pin_workers: bool | None = None, memory_total_mb: int | None = None,
     ) -> None:
         if tier not in TIERS:
             raise ConfigError(f"code: tier {tier!r} is not available; this build has only "
@@ -152,6 +167,9 @@ class CodeVerifier(Verifier):
                                  ("max_file_mb", max_file_mb, 0),
                                  ("max_code_bytes", max_code_bytes, 0)):
             _positive(name, value, low)
+        if memory_total_mb is None:
+            memory_total_mb = default_memory_total_mb(int(memory_mb), int(max_file_mb))
+        _positive("memory_total_mb", memory_total_mb, 64)
         if isinstance(float_tol, bool) or not isinstance(float_tol, (int, float)) \
                 or not float_tol >= 0:
             raise ConfigError(f"code: float_tol must be a non-negative number, got {float_tol!r}")
@@ -178,7 +196,8 @@ class CodeVerifier(Verifier):
                            "hide_paths": _absolute(default_hide_paths() if hide_paths is None
                                                    else hide_paths),
                            "file_mb": int(max_file_mb),
-                           "ipc_shm_mb": int(memory_mb)}}
+                           "ipc_shm_mb": int(memory_mb),
+                           "memory_total_mb": int(memory_total_mb)}}
         self._pool = WorkerPool(cfg, self.concurrency,
                                 pin=None if pin_workers is None else bool(pin_workers))
         self._reply_timeout_s = self.sample_timeout_s + 60.0  # the judge's own deadlines first

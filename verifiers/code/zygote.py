@@ -176,7 +176,7 @@ class Server:
         pid = os.fork()
         if pid == 0:
             ours.close()
-            runtime.armed_main(theirs, self.cfg, uid, workdir, os.getppid(), lx, wire)
+            runtime.armed_main(theirs, self.cfg, uid, workdir, os.getppid(), lx, wire, sc)
         theirs.close()
         self.runs[pid] = {"uid": uid, "status": None}
         try:
@@ -399,6 +399,19 @@ def main() -> None:
         serve_main(cfg)
 
 
+def _join_cgroup(procs: str | None) -> dict[str, Any]:
+    """Move this process (and so everything it forks) into the worker's memory cgroup; report
+    whether it worked. (Its OOM killer takes a child: see `runtime.armed_main`.)"""
+    if procs is None:
+        return {"memory_cgroup": False}
+    try:
+        with open(procs, "w") as fh:
+            fh.write(str(os.getpid()))
+        return {"memory_cgroup": True}
+    except OSError as exc:
+        return {"memory_cgroup": False, "memory_cgroup_error": str(exc)}
+
+
 def setup_main(cfg: dict[str, Any]) -> None:
     """Phase one: enter the namespaces, fork the server proper (PID 1 of the new PID
     namespace), set up its mounts and limits, report them, and exec a fresh interpreter to
@@ -411,6 +424,7 @@ def setup_main(cfg: dict[str, Any]) -> None:
     lx.prctl(lx.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != cfg["parent_pid"]:
         os._exit(3)
+    cgroup = _join_cgroup(cfg["cgroup_procs"])
     for uid in cfg["uids"]:  # stale, from a crashed earlier run of these uids
         sweep_uid(uid)
         remove_host_leftovers(cfg, uid, None)
@@ -428,11 +442,12 @@ def setup_main(cfg: dict[str, Any]) -> None:
         ns.setup_mounts(lx, cfg, iso)
     if iso["ipcns"]:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
+    iso.update(cgroup)
     socket.send_fds(sock, [wire.frame_json({"op": "isolation", "isolation": iso})], [])
     serve = {"phase": "serve", "code": cfg["code"], "boot": cfg["boot"],
              "fd": sock.fileno(), "site": cfg["site"], "preload": cfg["preload"],
              "uids": cfg["uids"], "file_mb": cfg["file_mb"], "workprefix": cfg["workprefix"],
-             "temp_dirs": cfg["temp_dirs"],
+             "temp_dirs": cfg["temp_dirs"], "memory_cgroup": iso["memory_cgroup"],
              "iso": {k: iso[k] for k in ("pidns", "netns", "mntns", "ipcns", "utsns")}}
     os.set_inheritable(sock.fileno(), True)
     carrier = os.memfd_create("config", 0)
@@ -462,7 +477,11 @@ def serve_main(cfg: dict[str, Any]) -> None:
     _deny_syscalls(iso)
     for option, arg in ((lx.PR_SET_PDEATHSIG, int(signal.SIGKILL)), (lx.PR_SET_NO_NEW_PRIVS, 1)):
         lx.prctl_args(option, arg)  # built here once, shared by every child
-    served = {k: cfg[k] for k in ("uids", "file_mb", "workprefix", "temp_dirs")}
+    served = {k: cfg[k] for k in ("uids", "file_mb", "workprefix", "temp_dirs",
+                                  "memory_cgroup")}
+    if not cfg["memory_cgroup"]:  # no limit charges memfd pages: each child denies memfd
+        sc.prepare(sc.MEMFD_DENY)
+        iso["memfd_denied"] = True
     del cfg
     gc.collect()
     gc.freeze()  # the collector never walks (so never writes) what every child shares
