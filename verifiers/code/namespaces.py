@@ -12,7 +12,7 @@ from typing import Any
 
 def _flags(lx: Any) -> dict[str, int]:
     return {"pidns": lx.CLONE_NEWPID, "netns": lx.CLONE_NEWNET, "mntns": lx.CLONE_NEWNS,
-            "ipcns": lx.CLONE_NEWIPC, "utsns": lx.CLONE_NEWUTS}
+            "ipcns": lx.CLONE_NEWIPC, "utsns": lx.CLONE_NEWUTS, "cgroupns": lx.CLONE_NEWCGROUP}
 
 
 def enter_namespaces(lx: Any, wanted: bool) -> dict[str, Any]:
