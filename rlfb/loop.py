@@ -23,6 +23,7 @@ from rlfb.algo.registry import get_advantage_estimator
 from rlfb.buffer import ExperienceBuffer, collate, rewards_and_groups
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from rlfb.config import config_to_dict
+from rlfb.console import terminal
 from rlfb.errors import RlfbError
 from rlfb.metrics import MetricsLogger
 from rlfb.run import RunContext, build_run, step_seed
@@ -211,14 +212,16 @@ class Trainer:
         if self.step == 0 and self.cfg.eval.every:
             self.log.log(0, self.evaluate(0))
         bar = tqdm(range(self.step + 1, cfg.steps + 1), initial=self.step, total=cfg.steps,
-                   desc=cfg.name, unit="step", disable=not cfg.progress)
+                   desc=cfg.name, unit="step", disable=not cfg.progress, file=terminal(),
+                   dynamic_ncols=True)
         try:
             for step in bar:
                 metrics = self.train_step(step)
                 if self.cfg.eval.every and (step % self.cfg.eval.every == 0 or step == cfg.steps):
                     metrics.update(self.evaluate(step))
                 record = self.log.log(step, metrics)
-                bar.set_postfix(reward=f"{record.get('reward/mean') or 0:.3f}")
+                bar.set_postfix(reward=f"{record.get('reward/mean') or 0:.3f}",
+                                step_s=f"{record.get('time/step') or 0:.1f}")
                 self.step = step
                 if cfg.save_every and (step % cfg.save_every == 0 or step == cfg.steps):
                     self.save(step)

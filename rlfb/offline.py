@@ -32,6 +32,7 @@ import torch
 
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from rlfb.config import config_to_dict
+from rlfb.console import terminal
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.metrics import MetricsLogger
 
@@ -214,7 +215,8 @@ class OfflineTrainer:
         if self.step == 0 and every and self.held:
             self.log.log(0, self.evaluate())
         bar = tqdm(range(self.step + 1, self.total + 1), initial=self.step, total=self.total,
-                   desc=cfg.name, unit="step", disable=not cfg.progress)
+                   desc=cfg.name, unit="step", disable=not cfg.progress, file=terminal(),
+                   dynamic_ncols=True)
         try:
             for step in bar:
                 metrics = self.train_step()

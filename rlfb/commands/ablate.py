@@ -61,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="validate every arm's config and list the arms; run nothing")
     p.add_argument("--report-only", action="store_true",
                    help="only (re)write report.md and the PNGs from the arms' metrics")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show library warnings and logs on the console; they are always "
+                   "kept in OUTPUT_DIR/logs/")
     p.set_defaults(func=run)
 
 
@@ -97,13 +100,19 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"no arm under {sweep.output_dir} has logged metrics yet; run "
                               f"the sweep first (rlfb ablate {args.sweep})")
         failures: dict[str, str] = {}
-    else:
-        failures = _run_arms(args, sweep, configs)
+    else:  # library logs and warnings of in-process arms go to OUTPUT_DIR/logs/
+        from rlfb.console import Console
+
+        with Console(sweep.output_dir / "logs", verbose=args.verbose,
+                     capture_streams=False) as console:
+            failures = _run_arms(args, sweep, configs)
     command = "rlfb ablate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if sys.argv[1:2] == ["ablate"] else f"rlfb ablate {args.sweep}"
     missing = [a.name for a in arms if not is_done(sweep.output_dir / a.name)]
     report = write_sweep_report(sweep, arms, command=command, missing=missing)
     print(f"report: {report}")
+    if not args.report_only:
+        console.finish([])  # the warning summary and the wall time
     if failures:
         print(f"{len(failures)} arm(s) failed: {', '.join(failures)}; fix and rerun with "
               "--resume", file=sys.stderr)

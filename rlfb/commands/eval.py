@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hedge-detector", default="phrases",
                    help="hedge detector for the hedging metrics (default phrases)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/eval/<file stem>)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show library warnings, logs and output on the console; they are "
+                   "always kept in OUT/logs/")
     p.set_defaults(func=run)
 
 
@@ -105,40 +108,61 @@ def _judges(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Generate (or read) completions, score, write and print the report."""
-    from rlfb.evaluation.offline_eval import (
-        Fields, generate_items, load_completions, load_prompts, score_items, summarise,
-        write_eval)
+    """Generate (or read) completions, score, write the report; the console shows a start
+    line, the report (eval.md), the accuracy, the files and the wall time."""
+    from rlfb.console import Console, say
+    from rlfb.evaluation.offline_eval import score_items, summarise, write_eval
 
     temperature = _check_args(args)
     reward, accuracy, detector, spec = _judges(args)
-    fields = Fields(args.prompt_field, args.reference_field, args.completion_field, args.id_field)
     source = args.data or args.completions
     out = Path(args.out or Path("runs") / "eval" / Path(source).stem)
+    items, prompts, settings = _inputs(args, spec)  # bad files fail here, in one line
+    with Console(out / "logs", verbose=args.verbose) as console:
+        if prompts is not None:  # sampling takes a while: say what runs first
+            say(f"rlfb eval: model {args.model} · data {source} ({len(prompts)} prompts) · "
+                f"{args.engine} engine · n {args.n} · out {out}")
+            items = _generate(args, temperature, prompts, out, settings)
+        records = score_items(items, reward, accuracy, detector)
+        summary = summarise(records)
+        paths = write_eval(out, summary, records, settings)
+        say(paths["markdown"].read_text().rstrip())
+        acc = summary["accuracy"]
+        console.finish([f"accuracy: {'–' if acc is None else f'{acc:.3f}'} "
+                        f"({summary['judged']} judged samples, {summary['judge_failed']} judge "
+                        f"failures) · wrote {', '.join(str(p) for p in paths.values())}"],
+                       report=paths["markdown"])
+    return 0
+
+
+def _inputs(args: argparse.Namespace, spec: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """``(completion items or None, prompts or None, settings)`` read from the input file."""
+    from rlfb.evaluation.offline_eval import Fields, load_completions, load_prompts
+
+    fields = Fields(args.prompt_field, args.reference_field, args.completion_field, args.id_field)
     settings: dict[str, Any] = {"reward": spec, "verifier": args.verifier,
                                 "hedge_detector": args.hedge_detector}
     if args.completions:
-        items = load_completions(args.completions, fields)
         settings["completions"] = args.completions
-    else:
-        from rlfb.run import resolve_model
-        from rlfb.types import SamplingParams
+        items = load_completions(args.completions, fields)
+        return (items[: args.limit] if args.limit else items), None, settings
+    prompts = load_prompts(args.data, fields, template=args.template,
+                           system_prompt=args.system_prompt, limit=args.limit)
+    return None, prompts, settings
 
-        sampling = SamplingParams(n=args.n, max_new_tokens=args.max_new_tokens,
-                                  temperature=temperature, top_p=args.top_p, seed=args.seed)
-        prompts = load_prompts(args.data, fields, template=args.template,
-                               system_prompt=args.system_prompt, limit=args.limit)
-        out.mkdir(parents=True, exist_ok=True)
-        model_path = resolve_model(args.model, out)
-        items = generate_items(model_path, prompts, sampling, args.engine,
-                               parse_options(args.engine_option))
-        settings.update(model=args.model, data=args.data, engine=args.engine,
-                        sampling=sampling.__dict__)
-    if args.limit and args.completions:
-        items = items[: args.limit]
-    records = score_items(items, reward, accuracy, detector)
-    summary = summarise(records)
-    paths = write_eval(out, summary, records, settings)
-    print(paths["markdown"].read_text())
-    print(f"wrote {', '.join(str(p) for p in paths.values())}")
-    return 0
+
+def _generate(args: argparse.Namespace, temperature: float, prompts: Any, out: Path,
+              settings: dict[str, Any]) -> Any:
+    """Sample ``args.n`` completions per prompt with the model; records the sampling settings."""
+    from rlfb.evaluation.offline_eval import generate_items
+    from rlfb.run import resolve_model
+    from rlfb.types import SamplingParams
+
+    sampling = SamplingParams(n=args.n, max_new_tokens=args.max_new_tokens,
+                              temperature=temperature, top_p=args.top_p, seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    items = generate_items(resolve_model(args.model, out), prompts, sampling, args.engine,
+                           parse_options(args.engine_option))
+    settings.update(model=args.model, data=args.data, engine=args.engine,
+                    sampling=sampling.__dict__)
+    return items

@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-address", metavar="ADDR",
                    help="run on an existing Ray cluster: 'auto', 'HOST:PORT' or "
                    "'ray://HOST:10001' (sets run.executor=ray and ray.address=ADDR)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show library warnings, logs and output (vLLM, Ray, transformers) "
+                   "on the console; they are always kept in RUN_DIR/logs/")
     p.set_defaults(func=run)
 
 
@@ -41,8 +44,12 @@ def shorthand(override: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the config, train, write the report."""
+    from pathlib import Path
+
     from rlfb.config import load_config
+    from rlfb.console import Console, result_lines, say, start_line
     from rlfb.loop import Trainer
+    from rlfb.metrics import METRICS_FILE, read_jsonl
     from rlfb.report import write_report
 
     overrides = [shorthand(o) for o in args.overrides]
@@ -52,17 +59,21 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"run.resume={args.resume}")
         overrides.append(f"run.output_dir={args.resume}")
     cfg = load_config(args.config, overrides)
-    if cfg.algo.name in ("sft", "dpo"):  # offline: data files, no rollouts
-        from rlfb.offline import OfflineTrainer, write_offline_report
+    # library output goes to RUN_DIR/logs/; the console shows a start line, one bar, results
+    with Console(Path(cfg.run.output_dir) / "logs", verbose=args.verbose) as console:
+        say(start_line("train", cfg))
+        if cfg.algo.name in ("sft", "dpo"):  # offline: data files, no rollouts
+            from rlfb.offline import OfflineTrainer, write_offline_report
 
-        trainer: Any = OfflineTrainer(cfg)
-        report_fn = write_offline_report
-    else:
-        trainer, report_fn = Trainer(cfg), write_report
-    try:
-        run_dir = trainer.run()
-    finally:
-        trainer.close()
-    report = report_fn(run_dir, title=cfg.run.name)
-    print(f"run directory: {run_dir}\nreport: {report}")
+            trainer: Any = OfflineTrainer(cfg)
+            report_fn = write_offline_report
+        else:
+            trainer, report_fn = Trainer(cfg), write_report
+        console.after_build()
+        try:
+            run_dir = trainer.run()
+        finally:
+            trainer.close()
+        report = report_fn(run_dir, title=cfg.run.name)
+        console.finish(result_lines(read_jsonl(Path(run_dir) / METRICS_FILE)), report)
     return 0
