@@ -213,6 +213,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"speed-up: {timing(ours_lat)['pairs_per_s'] / timing(peer_lat)['pairs_per_s']:.1f}x")
     slowest = sorted(zip(ours_lat, (r["id"] for r in rows)), reverse=True)[:5]
     print("rlfb's slowest pairs: " + ", ".join(f"{i} {1000 * t:.0f} ms" for t, i in slowest))
+    from rlfb.verifiers.math.worker import get_pool
+
+    print(f"rlfb workers forked before the warm-up corpus was parsed and replaced by warm forks "
+          f"during the pass: {get_pool().refreshed}")
     time_bounds(args.budget, threads=len(ADVERSARIAL))
     batch_throughput(rows)
 

@@ -43,8 +43,9 @@ ESSENTIAL: list[tuple[str, str]] = [
     ("(t-1)^2", "t^2-2t+1"), ("\\sqrt{12}", "2\\sqrt{3}"), ("a_{1}+2", "2+a_{1}"),
     ("3y=6", "y=2"), ("t<5", "5>t"), ("\\cos^2 t+\\sin^2 t", "1"),
 ]
-# Comparisons run in idle time, so that more of sympy's lazily imported code (solveset, matrices,
-# sums) is loaded before workers are forked.
+# Comparisons that also run before the fork server reports ready, so that more of sympy's lazily
+# imported code (the inequality solver, solveset, matrices, sums) is loaded in every worker: the
+# first worker is forked at once, and a first use inside a check would pay for the loading.
 COMPARISONS: list[tuple[str, str]] = [
     ("|t-1|\\leq 2", "[-1,3]"), ("\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}",
                                   "\\begin{pmatrix}1&0\\\\0&2\\end{pmatrix}"),
