@@ -87,12 +87,12 @@ def test_a_worker_forked_cold_is_replaced_once_the_fork_server_is_warm():
     try:
         pool.warm(1, full=False)  # forked before the warm-up corpus is parsed
         cold = pool.call({"op": "ping"}, time.monotonic() + 30)["info"]["pid"]
-        assert pool.refreshed == 0
         pool.warm(1, full=True)  # waits for the corpus, then takes and releases the worker
-        assert pool.refreshed == 1
+        assert pool.refreshed >= 1  # the worker forked colder was not put back
         warm = pool.call({"op": "ping"}, time.monotonic() + 30)["info"]["pid"]
         assert warm != cold
+        refreshed = pool.refreshed
         assert pool.call({"op": "ping"}, time.monotonic() + 30)["info"]["pid"] == warm
-        assert pool.refreshed == 1  # a warm fork is kept
+        assert pool.refreshed == refreshed  # a worker forked warm is kept
     finally:
         pool.close()

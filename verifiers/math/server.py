@@ -9,8 +9,9 @@ sums), reports ``ready``, and then, between requests, parses a corpus of common 
 A request is one ``spawn`` message carrying a socket in its ancillary data; the zygote forks a
 worker that serves judgement requests on that socket (one JSON line in, one JSON line out) and
 replies with the worker's pid. Forking costs milliseconds, so a worker killed at its deadline is
-replaced at once, already warm. When the corpus is done the zygote says so (``warm``), and the
-pool replaces the workers forked before that with warm ones.
+replaced at once, already warm. Every `PROGRESS_EVERY` corpus items, and when it is done, the
+zygote says how many are left (``remaining``, also in each ``spawn`` reply), and the pool
+replaces the workers forked before that progress with warmer ones.
 
 Workers cap their address space (`MEMORY_LIMIT_MB`) and die with the zygote; the zygote exits
 when the verifier's process closes the control socket.
@@ -28,6 +29,8 @@ import sys
 from typing import Any
 
 MEMORY_LIMIT_MB = 2048
+#: The zygote reports its warm-up progress every this many corpus items.
+PROGRESS_EVERY = 256
 
 
 def handle(message: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +164,8 @@ def zygote(control: socket.socket) -> None:
         readable, _, _ = select.select([control], [], [], 0 if corpus else None)
         if not readable:
             _warm_one(corpus)
-            if not corpus:  # workers forked from now on start warm: the pool replaces the others
-                control.send(json.dumps({"warm": True}).encode())
+            if len(corpus) % PROGRESS_EVERY == 0:  # the pool replaces workers forked colder
+                control.send(json.dumps({"remaining": len(corpus)}).encode())
             continue
         message, fds, _, _ = socket.recv_fds(control, 4096, 4)
         if not message:
@@ -177,7 +180,8 @@ def zygote(control: socket.socket) -> None:
             control.send(json.dumps({"seq": request.get("seq"), "error": "bad request"}).encode())
             continue
         pid = _fork_worker(control, fds[0])
-        control.send(json.dumps({"seq": request["seq"], "pid": pid, "warm": not corpus}).encode())
+        control.send(json.dumps({"seq": request["seq"], "pid": pid,
+                                 "remaining": len(corpus)}).encode())
 
 
 def main(argv: list[str] | None = None) -> None:

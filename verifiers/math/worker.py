@@ -7,9 +7,10 @@ JSON line and waits on the socket with ``select`` until the deadline; past it, i
 worker (SIGKILL) and reports a timeout, and the next request gets a fresh fork within
 milliseconds. Nothing here uses signals, so any thread, asyncio loop or Ray actor can call it.
 
-Workers forked before the fork server finished parsing its warm-up corpus start with a cold
-parser cache; once the fork server says it is warm, each of them is replaced by a fresh fork
-when it is next released (the check is a non-blocking read of the control socket).
+Workers forked before the fork server finished parsing its warm-up corpus start with a colder
+parser cache; when the fork server reports progress since a worker was forked, the worker is
+replaced by a fresh fork when it is next released (the check is a non-blocking read of the
+control socket), so that workers follow the warm-up.
 
 The pool is per process (a forked child builds its own and never touches its parent's workers)
 and shared by every `MathVerifier` in it.
@@ -70,7 +71,7 @@ class ForkServer:
         child.close()
         self.sock = parent
         self.ready = False
-        self.warm = False  # the zygote has parsed its whole warm-up corpus
+        self.corpus_left: int | None = None  # warm-up items the zygote had left, last we heard
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -98,9 +99,8 @@ class ForkServer:
             if not data:
                 raise WorkerCrash(f"the fork server exited (status {self.proc.poll()})")
             message = json.loads(data)
-            if message.get("warm") and "seq" not in message:
-                self.warm = True
-                continue
+            if "remaining" in message:
+                self.corpus_left = int(message["remaining"])
             if match(message):
                 if "failed" in message:
                     raise WorkerCrash(f"the fork server cannot start: {message['failed']}")
@@ -110,26 +110,26 @@ class ForkServer:
             if "pid" in message:  # a worker forked for a request that already timed out
                 _kill(message["pid"])
 
-    def poll_warm(self) -> bool:
-        """Whether the zygote has finished its warm-up corpus, reading what it sent without
-        waiting (and without waiting for another thread's request in flight)."""
-        if self.warm or not self._lock.acquire(blocking=False):
-            return self.warm
+    def poll_corpus_left(self) -> int | None:
+        """The zygote's warm-up items left to parse, from the progress it sent, read without
+        waiting (and without waiting for another thread's request in flight); None if unknown."""
+        if self.corpus_left == 0 or not self._lock.acquire(blocking=False):
+            return self.corpus_left
         try:
             while select.select([self.sock], [], [], 0)[0]:
                 data = self.sock.recv(1 << 16)
                 if not data:
                     break
                 message = json.loads(data)
-                if "pid" in message:  # a worker forked for a request that already timed out
+                if "remaining" in message:
+                    self.corpus_left = int(message["remaining"])
+                if "pid" in message and "seq" in message:  # forked for a request that timed out
                     _kill(message["pid"])
-                elif message.get("warm") and "seq" not in message:
-                    self.warm = True
         except (OSError, ValueError):
             pass  # a dead zygote shows at the next request
         finally:
             self._lock.release()
-        return self.warm
+        return self.corpus_left
 
     def alive(self) -> bool:
         """False once the zygote has exited."""
@@ -167,7 +167,7 @@ class Worker:
             mine.close()
             raise WorkerCrash(f"the fork server refused: {reply}")
         self.pid = int(reply["pid"])
-        self.warm = bool(reply.get("warm"))  # forked after the zygote's warm-up corpus
+        self.corpus_left = int(reply.get("remaining", 0))  # the zygote's warm-up left at fork
         self.sock = mine
         self._buf = bytearray()
 
@@ -311,10 +311,12 @@ class WorkerPool:
 
     def _release(self, worker: Worker) -> None:
         server = self._server
-        if not worker.warm and server is not None and server.poll_warm():
-            self.refreshed += 1  # forked cold: a fresh fork inherits the warm parser cache
-            self._discard(worker)
-            return
+        if worker.corpus_left and server is not None:
+            left = server.poll_corpus_left()
+            if left is not None and left < worker.corpus_left:
+                self.refreshed += 1  # a fresh fork inherits the warmer parser cache
+                self._discard(worker)
+                return
         with self._cond:
             self._busy.discard(worker.pid)
             self._idle.append(worker)
