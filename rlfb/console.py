@@ -13,7 +13,8 @@ While a `Console` is open:
   the run's bar.
 - a local Ray started by this process keeps its actors' stdout/stderr in its session logs
   instead of streaming them here (``RAY_LOG_TO_DRIVER=0``); they are copied to ``logs/ray/`` when
-  the console closes, and their vLLM warning lines are counted with the others.
+  the console closes. Warning lines that vLLM and Ray format themselves (in these files and in
+  ``output.log``) are counted with the others.
 
 Each distinct warning is counted. At the end `warning_summary` gives one line per distinct
 warning with its count ("250x vllm: CPU backend doesn't allow ..."). With ``verbose`` (the
@@ -39,8 +40,12 @@ LOG_FILE = "libraries.log"
 OUTPUT_FILE = "output.log"
 # Environment that quiets library progress bars (set only while a console is open).
 QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "TQDM_DISABLE": "1"}
-# vLLM's own log line format: "WARNING 12-07 17:30:01 [cpu_worker.py:141] message"
-VLLM_LINE = re.compile(r"(WARNING|ERROR) \d\d-\d\d [\d:.]+ \[([^\]]+)\] (.*)")
+# Warning lines that libraries format themselves, counted from output.log and the Ray actors'
+# logs: (source, pattern whose last group is the message).
+# vLLM: "WARNING 12-07 17:30:01 [cpu_worker.py:141] message"
+# Ray:  "2026-12-07 17:27:49,391\tWARNING worker.py:85 -- message"
+WARNING_LINES = (("vllm", re.compile(r"(?:WARNING|ERROR) \d\d-\d\d [\d:.]+ \[[^\]]+\] (.*)")),
+                 ("ray", re.compile(r"\t(?:WARNING|ERROR) \S+:\d+ -- (.*)")))
 SUMMARY_LINES = 5
 WIDTH = 110
 
@@ -145,6 +150,7 @@ class Console:
         global _active
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.output = (self.log_dir / OUTPUT_FILE).open("a", encoding="utf-8", buffering=1)
+        self._output_start, self._output_counted = self.output.tell(), False
         self.file_handler = logging.FileHandler(self.log_dir / LOG_FILE, encoding="utf-8")
         self.file_handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -257,11 +263,17 @@ class Console:
             if path.suffix not in (".out", ".err") or path.stat().st_size == 0:
                 continue
             shutil.copyfile(path, out / path.name)
-            for line in path.read_text(errors="replace").splitlines():
-                match = VLLM_LINE.search(line)
-                if match:
-                    self.count("vllm", match.group(3))
+            self.count_lines(path.read_text(errors="replace"))
         self._ray_logs = None
+
+    def count_lines(self, text: str) -> None:
+        """Count the `WARNING_LINES` in ``text`` (output a library formatted itself)."""
+        for line in text.splitlines():
+            for source, pattern in WARNING_LINES:
+                match = pattern.search(line)
+                if match:
+                    self.count(source, match.group(1))
+                    break
 
     # -- the end ---------------------------------------------------------------------------------
     def warning_summary(self) -> list[str]:
@@ -282,6 +294,12 @@ class Console:
         """The closing lines: the warning summary, ``results`` (e.g. `result_lines`), the
         report path, the wall time and where the logs are."""
         self.collect_ray_logs()
+        if self.capture_streams and not self._output_counted:  # what libraries printed here
+            self.output.flush()
+            with (self.log_dir / OUTPUT_FILE).open(encoding="utf-8", errors="replace") as f:
+                f.seek(self._output_start)
+                self.count_lines(f.read())
+            self._output_counted = True
         for line in [*self.warning_summary(), *results]:
             say(line)
         if report is not None:
@@ -331,6 +349,8 @@ def result_lines(records: list[dict[str, Any]]) -> list[str]:
     """
     lines = []
     for key, label in HEADLINES:
+        if key == "learner/loss" and any("reward/mean" in r for r in records):
+            continue  # online RL: the reward is the figure; the surrogate loss says little
         points = [(r["step"], r[key]) for r in records
                   if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
         if points:

@@ -102,6 +102,21 @@ def test_warning_summary_counts_and_clips():
     assert summary[-1] == "  ... and 2 more" and len(summary) == SUMMARY_LINES + 2
 
 
+def test_warning_lines_libraries_format_themselves_are_counted():
+    from rlfb.console import Console
+
+    console = Console("/nonexistent")
+    console.count_lines(
+        "(EngineHost pid=7) WARNING 12-07 17:30:01 [cpu_worker.py:141] CPU backend doesn't "
+        "allow to use `torch.set_num_threads`\n" * 3
+        + "2026-12-07 17:27:49,391\tWARNING authentication_token_setup.py:85 -- Token "
+        "authentication is enabled\nINFO 12-07 17:30:02 [llm.py:9] not a warning\n"
+        "2026-12-07 17:27:56,151\tINFO worker.py:2038 -- Started a local Ray instance.\n")
+    assert console.counts == {
+        ("vllm", "CPU backend doesn't allow to use `torch.set_num_threads`"): 3,
+        ("ray", "Token authentication is enabled"): 1}
+
+
 @pytest.mark.parametrize("seconds, text", [(4.24, "4.2s"), (123, "2m 03s"), (3723, "1h 02m 03s")])
 def test_format_seconds(seconds, text):
     from rlfb.console import format_seconds
