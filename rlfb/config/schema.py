@@ -173,7 +173,8 @@ class AlgoConfig:
     kl_estimator: Literal["k1", "k2", "k3"] = "k3"
     """KL estimator (Schulman's k1, k2, k3)."""
     kl_in: Literal["loss", "reward"] = "loss"
-    """Apply the KL as a loss term (GRPO) or subtract it from the reward (PPO)."""
+    """Apply the KL as a loss term (GRPO), or subtract it from the rewards before the advantages
+    (PPO; for GRPO, RLOO and REINFORCE++ the learner folds it in, see `rlfb.algo.kl_reward`)."""
     entropy_coef: float = 0.0
     """Weight of the entropy bonus."""
     ppo_epochs: int = 1
