@@ -80,11 +80,13 @@ def test_the_fork_servers_configuration_is_out_of_reach(hidden_dir):
                 assert result.status is VerifyStatus.CORRECT, result.info
 
 
+CGROUP_REF = {"entry_point": "f", "test": "def check(c):\n    r = c()\n"
+              "    assert all(line.endswith(':/') for line in r), r\n"}
+CGROUP_CODE = "def f():\n    return open('/proc/self/cgroup').read().splitlines()\n"
+
+
 def test_the_cgroup_path_is_not_shown():
     """/proc/self/cgroup named the host's cgroup hierarchy (and the worker's memory cgroup)."""
-    ref = {"entry_point": "f", "test": "def check(c):\n    r = c()\n"
-           "    assert all(line.endswith(':/') for line in r), r\n"}
-    code = "def f():\n    return open('/proc/self/cgroup').read().splitlines()\n"
     with get_verifier("code", concurrency=1, uid_base=1_900_045_000, timeout_s=10) as v:
-        result = v.verify(code, ref)
+        result = v.verify(CGROUP_CODE, CGROUP_REF)
         assert result.status is VerifyStatus.CORRECT, result.info

@@ -141,12 +141,26 @@ def attacks(port: int, sock_path: str) -> dict[str, tuple[str, dict, set]]:
         "recursion bomb": (fn("import sys\nsys.setrecursionlimit(10**8)\n"
                               "def f(n=0):\n    return f(n + 1)"), PWNED, {W, T}),
         # -- escaping ------------------------------------------------------------------------
-        "killing the parent": (fn(
-            "import os, signal\ndef f():\n    hit = False\n"
+        "killing the parent": (fn(  # pwned: a process it signalled is gone
+            "import os, signal, time\ndef f():\n    hit = []\n"
             "    for pid in (os.getppid(), 1):\n        try:\n"
-            "            os.kill(pid, signal.SIGKILL); hit = True\n"
+            "            os.kill(pid, signal.SIGKILL); hit.append(pid)\n"
+            "        except OSError:\n            pass\n    time.sleep(0.2)\n"
+            "    for pid in hit:\n        try:\n            os.kill(pid, 0)\n"
+            "        except ProcessLookupError:\n            return 'pwned'\n"
+            "    return 'safe'"), PWNED, {W}),
+        # harms whatever it can reach; that nothing else is harmed shows in the other samples
+        # of its worker (ERROR) and in test_workers_survive_and_still_judge
+        "signalling every process in sight": (fn(
+            "import os, resource, signal\ndef f():\n    for pid in range(1, 64):\n"
+            "        if pid == os.getpid():\n            continue\n"
+            "        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):\n"
+            "            try:\n                os.kill(pid, sig)\n"
+            "            except OSError:\n                pass\n"
+            "        try:\n            os.setpriority(os.PRIO_PROCESS, pid, 19)\n"
+            "            resource.prlimit(pid, resource.RLIMIT_NOFILE, (4, 4))\n"
             "        except OSError:\n            pass\n"
-            "    return 'pwned' if hit else 'safe'"), PWNED, {W}),
+            "    return 'done'"), PWNED, {W}),
         "threads outlive main": (fn(
             "import threading, time\n"
             "def spin():\n    while True:\n"
@@ -189,9 +203,11 @@ def attacks(port: int, sock_path: str) -> dict[str, tuple[str, dict, set]]:
             "        except OSError:\n            pass\n"
             "    outside = [m for m in wrote if not m.startswith(('/tmp/', '/dev/shm/'))]\n"
             "    return 'pwned' if outside else 'safe'"), PWNED, {W}),
-        "becoming root": (fn(
-            "import os\ndef f():\n    try:\n        os.setuid(0); return 'pwned'\n"
-            "    except OSError:\n        return 'safe'"), PWNED, {W}),
+        "becoming root": (fn(  # pwned: uid 0 with any capability
+            "import os\ndef f():\n    try:\n        os.setuid(0)\n    except OSError:\n"
+            "        return 'safe'\n"
+            "    caps = [l for l in open('/proc/self/status') if l.startswith('CapEff')]\n"
+            "    return 'pwned' if int(caps[0].split()[1], 16) else 'safe'"), PWNED, {W}),
         "ptrace the parent": (fn(
             "import ctypes, os\ndef f():\n    libc = ctypes.CDLL(None, use_errno=True)\n"
             "    return 'pwned' if libc.ptrace(16, os.getppid(), 0, 0) == 0 else 'safe'"),

@@ -132,6 +132,11 @@ class ForkServer:
             uid, holder = claim_uid(uid_base)
             self.uids.append(uid)
             self._holders.append(holder)
+        # Not root: the sandbox runs in its own user namespace, where its only uid is 0 (the
+        # claimed uids then only keep two workers' names apart).
+        self.userns = os.geteuid() != 0
+        if self.userns:
+            self.uids = [0, 0]
         self.seq = 0
         self.failures: list[str] = []
         self.replaced: list[str] = []  # why the server was replaced between executions
@@ -153,7 +158,8 @@ class ForkServer:
             self._cgroup_procs, self._cgroup_note = cgroup.prepare(
                 self.uids[0], int(options["memory_total_mb"]))
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cfg = {**options, "phase": "setup", "cgroup_procs": self._cgroup_procs, "uids": self.uids, "site": site_config(),
+        cfg = {**options, "phase": "setup", "cgroup_procs": self._cgroup_procs,
+               "userns": self.userns, "uids": self.uids, "site": site_config(),
                "parent_pid": os.getpid(), "workprefix": self.workprefix,
                "temp_dirs": sorted({tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm"}),
                "code": server_code(), "boot": BOOT}
@@ -195,6 +201,8 @@ class ForkServer:
                 os.close(fd)
         if msg.get("op") == "isolation":
             self._setup_report = msg["isolation"]
+        if msg.get("op") == "failed":
+            raise SandboxFailure(f"the sandbox could not be set up: {msg.get('reason')}")
         if msg.get("op") == "broken":
             raise SandboxFailure(f"the fork server could not clean up: {msg.get('reason')}")
         if msg.get("op") == "reaped":
@@ -252,7 +260,7 @@ class ForkServer:
             while self.armed is None:
                 self._recv()
         except SandboxFailure as exc:
-            self.replaced.append(str(exc))
+            self.replaced.append(f"fork server replaced before an execution: {exc}")
             self._stop()
             self._start()
             while self.armed is None:

@@ -162,6 +162,9 @@ class Judge:
     def sync(self) -> dict[str, Any]:
         """Answer a sync request: every reap so far is done; were they all clean?"""
         self.settle()
+        if self.server is not None:  # servers replaced between executions (see ForkServer)
+            self.reap_failures += self.server.replaced
+            self.server.replaced = []
         failures, self.reap_failures = self.reap_failures, []
         return {"op": "synced", "clean": not failures, "failures": failures}
 

@@ -11,6 +11,7 @@ import os
 from typing import NamedTuple
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
@@ -33,6 +34,13 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+# noroot, no_setuid_fixup, keep_caps (off) and no_cap_ambient_raise, each set and locked: no
+# later exec or uid change can give a capability back.
+SECURE_ALL = 0x01 | 0x02 | 0x04 | 0x08 | 0x20 | 0x40 | 0x80
 
 _OPTION_FLAGS = {
     "ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
@@ -213,3 +221,48 @@ def limit_sysv_ipc(shm_bytes: int, proc_sys: str = "/proc/sys/kernel") -> dict[s
         except OSError as exc:
             failed[name] = str(exc)
     return failed
+
+
+def map_user_namespace(uid: int, gid: int) -> None:
+    """In a user namespace this process just created, map its uid and gid (outside) to 0, and
+    deny setgroups (required before an unprivileged gid map)."""
+    for path, text in (("/proc/self/setgroups", "deny"), ("/proc/self/uid_map", f"0 {uid} 1"),
+                       ("/proc/self/gid_map", f"0 {gid} 1")):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+
+
+def last_capability() -> int:
+    """The highest capability number this kernel knows."""
+    try:
+        return int(_read_small("/proc/sys/kernel/cap_last_cap"))
+    except (OSError, ValueError):
+        return 40
+
+
+def drop_capabilities(last_cap: int) -> None:
+    """Give up every capability for good (the calling process's uid 0 of a user namespace
+    becomes an ordinary user): lock the securebits, empty the bounding and ambient sets, and
+    clear the effective, permitted and inheritable sets. Raises `OSError` on failure."""
+    prctl(PR_SET_SECUREBITS, SECURE_ALL)
+    for cap in range(last_cap + 1):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:
+            _check(-1, f"drop capability {cap}")
+    _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient")
+    data = (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(_CapHeader(_CAP_V3, 0)), data), "capset")

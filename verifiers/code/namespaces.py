@@ -15,16 +15,28 @@ def _flags(lx: Any) -> dict[str, int]:
             "ipcns": lx.CLONE_NEWIPC, "utsns": lx.CLONE_NEWUTS, "cgroupns": lx.CLONE_NEWCGROUP}
 
 
-def enter_namespaces(lx: Any, wanted: bool) -> dict[str, Any]:
+def enter_namespaces(lx: Any, wanted: bool, user: tuple[int, int] | None = None
+                     ) -> dict[str, Any]:
     """unshare() into the namespaces that work here (``lx``: the `linux` module); report which
-    did."""
+    did. With ``user`` (this process's uid and gid, when it is not root), all of them at once
+    inside a new user namespace in which that uid is 0, or none (``userns`` False: the caller
+    refuses to run)."""
     flags = _flags(lx)
     iso: dict[str, Any] = {k: False for k in flags}
+    iso["userns"] = False
+    if user is not None:
+        try:
+            lx.unshare(lx.CLONE_NEWUSER | sum(flags.values()))
+            lx.map_user_namespace(*user)
+        except OSError as exc:
+            iso["userns_error"] = str(exc)
+            return iso
+        return {**{k: True for k in flags}, "userns": True}
     if not wanted:
         return iso
     try:
         lx.unshare(sum(flags.values()))
-        return {k: True for k in flags}
+        return {**{k: True for k in flags}, "userns": False}
     except OSError:
         pass
     for key, flag in flags.items():
@@ -64,6 +76,19 @@ def setup_mounts(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> None:
         ("/dev",) if iso.get("minimal_dev") else ())
     iso["writable_mounts"] = lx.remount_all_readonly(skip=replaced)
     iso["readonly_root"] = not iso["writable_mounts"]
+
+
+def lock_proc_sys(lx: Any, iso: dict[str, Any]) -> None:
+    """Make this namespace's /proc/sys read-only (once the server has set its System V limits):
+    in its own user namespace a candidate is uid 0 there, the owner of the IPC and network
+    sysctls, and could raise them."""
+    def lock() -> None:
+        lx.mount("/proc/sys", "/proc/sys", None, lx.MS_BIND | lx.MS_REC)
+        lx.mount(None, "/proc/sys", None, lx.MS_REMOUNT | lx.MS_BIND | lx.MS_RDONLY
+                 | lx.MS_NOSUID | lx.MS_NODEV | lx.MS_NOEXEC)
+
+    if iso.get("fresh_proc"):
+        _try(iso, "readonly_proc_sys", lock)
 
 
 def _try(iso: dict[str, Any], key: str, step: Any) -> None:

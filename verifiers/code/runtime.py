@@ -74,15 +74,19 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
         # The OOM killer (the worker's memory cgroup's, or the host's) takes a sandboxed
         # process first, never the fork server or the judge (raising needs no privilege).
         _write_small("/proc/self/oom_score_adj", b"1000")
+        if cfg["userns"]:
+            _nest(conn, lx)
         req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process
         if workdir is None:  # lingers between executions, and no host directory either
             workdir = f"{cfg['workprefix']}{uid}-{os.getpid()}"
             os.mkdir(workdir, 0o700)
             os.chown(workdir, uid, uid)
-        _drop_privileges(uid, workdir, parent, lx)
+        _drop_privileges(uid, workdir, parent, lx, cfg["last_cap"] if cfg["userns"] else None)
     except BaseException:  # no setup pipe yet: the judge will see it closed without "ok"
         os._exit(124)
     report = [fds.pop()]  # where the setup pipe is: moved to SETUP_FD once fds are arranged
+    if cfg["userns"]:  # the server, its parent and the two relays count against RLIMIT_NPROC
+        req["limits"] = {**req["limits"], "nproc": req["limits"]["nproc"] + 4}
     try:
         _finish_setup(req, fds, report, None if cfg["memory_cgroup"] else seccomp)
         os.write(report[0], b"ok")
@@ -101,6 +105,52 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
         os._exit(1)
 
 
+def _nest(conn: socket.socket, lx: Any) -> None:
+    """In the sandbox's own user namespace every process has the fork server's uid, which
+    would let a candidate signal, renice or ``prlimit`` it by its pid. So the candidate runs in
+    a PID namespace of its own, where no pid names the server: this (armed) process becomes a
+    relay, a new PID namespace's init reaps the candidate's orphans, and only the candidate,
+    its pid 2, returns from here. Each relay leaves the way the candidate did."""
+    r, w = os.pipe()
+    lx.unshare(lx.CLONE_NEWPID)
+    init = os.fork()
+    if init:
+        conn.close()
+        os.close(w)
+        _relay(init, r)
+    os.close(r)
+    lx.prctl(lx.PR_SET_PDEATHSIG, _SIGKILL)
+    child = os.fork()
+    if child == 0:
+        os.close(w)
+        lx.prctl(lx.PR_SET_PDEATHSIG, _SIGKILL)
+        return
+    conn.close()
+    for sig in (int(signal.SIGINT), _SIGCHLD):  # default actions: dropped for an init
+        _signal.signal(sig, _SIG_DFL)
+    while True:  # PID 1 of the new namespace: reap everything until the candidate is gone
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            os.write(w, status.to_bytes(4, "little"))
+            os._exit(0)  # the kernel kills what is left in this namespace
+
+
+def _relay(init: int, r: int) -> NoReturn:
+    """Wait for the nested init, then leave as the candidate did (its wait status comes on
+    ``r``; exit code, or death by the same signal)."""
+    raw = os.read(r, 4)
+    os.waitpid(init, 0)
+    status = int.from_bytes(raw, "little") if len(raw) == 4 else (128 + _SIGKILL) << 8
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            _signal.signal(sig, _SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL and SIGSTOP have no handler to reset
+            pass
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF if os.WIFEXITED(status) else 1)
+
+
 def _recv_request(conn: socket.socket, wire: Any) -> tuple[dict[str, Any], list[int]]:
     header, fds, _, _ = socket.recv_fds(conn, 4, 8)
     if not header:
@@ -111,13 +161,19 @@ def _recv_request(conn: socket.socket, wire: Any) -> tuple[dict[str, Any], list[
     return req, fds
 
 
-def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any) -> None:
-    """Own session, unprivileged uid and gid, no new privileges, death with the server,
-    scrubbed environment, default signals, and a working directory that is really empty."""
+def _drop_privileges(uid: int, workdir: str, parent: int, lx: Any,
+                     last_cap: int | None) -> None:
+    """Own session, unprivileged uid and gid (or, with ``last_cap``, in the sandbox's own user
+    namespace, where the only uid is 0: no capability at all), no new privileges, death with
+    the server, scrubbed environment, default signals, and a working directory that is really
+    empty."""
     os.setsid()
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
+    if last_cap is None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    else:
+        lx.drop_capabilities(last_cap)
     lx.prctl(lx.PR_SET_NO_NEW_PRIVS, 1)
     lx.prctl(lx.PR_SET_PDEATHSIG, _SIGKILL)
     if os.getppid() != parent:

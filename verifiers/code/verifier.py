@@ -37,6 +37,7 @@ from rlfb.verifiers.code.extract import extract_code
 from rlfb.verifiers.code.forkserver import SandboxFailure
 from rlfb.verifiers.code.pool import WorkerPool
 from rlfb.verifiers.code.reference import parse_reference
+from rlfb.verifiers.code.userns import unprivileged_sandbox_problem
 
 # What the fork server imports before forking. Every preloaded module makes each fork dearer
 # (more pages to map and copy on write), so this is the common core; anything else a candidate
@@ -177,9 +178,15 @@ class CodeVerifier(Verifier):
             concurrency = os.cpu_count() or 1
         _positive("concurrency", concurrency, 0)
         if os.geteuid() != 0:
-            raise ConfigError("code: the process tier needs root, to run candidates as an "
-                              "unprivileged uid inside namespaces; run rlfb as root (e.g. in a "
-                              "container) — see docs/sandbox.md")
+            if not namespaces:
+                raise ConfigError("code: namespaces=False needs root (to run candidates as "
+                                  "another uid); without root the sandbox is built from "
+                                  "namespaces only — see docs/sandbox.md")
+            problem = unprivileged_sandbox_problem()
+            if problem is not None:
+                raise ConfigError(f"code: not root, and no unprivileged user namespace here "
+                                  f"({problem}); run as root, or allow user namespaces "
+                                  f"(sysctl user.max_user_namespaces) — see docs/sandbox.md")
         self.concurrency, self.max_code_bytes = int(concurrency), int(max_code_bytes)
         self.sample_timeout_s = float(sample_timeout_s)
         self._opts = {

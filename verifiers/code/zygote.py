@@ -101,6 +101,9 @@ class Server:
     def __init__(self, sock: socket.socket, cfg: dict[str, Any], iso: dict[str, Any]) -> None:
         self.sock, self.cfg, self.iso = sock, cfg, iso
         self.runs: dict[int, dict[str, Any]] = {}  # pid -> uid, exit status
+        # In its own user namespace (no root) every execution runs as the same uid: the next
+        # child is armed only once the last execution's processes are gone.
+        self.single = cfg["uids"][0] == cfg["uids"][1]
         self.turn = 0
         self.closing = False
         self.mounted: list[str] = []
@@ -224,7 +227,8 @@ class Server:
         late = self._await_gone(uid, run, start + _QUICK_REAP_S)
         alive = late
         if late:
-            self.arm()
+            if not self.single:
+                self.arm()
             alive = self._await_gone(uid, run, start + _REAP_GRACE_S)
         self._collect()
         clean = uid is None or (not alive and run["status"] is not None)
@@ -233,8 +237,8 @@ class Server:
         if uid is not None and not self.iso["mntns"]:
             clean = remove_host_leftovers(self.cfg, uid, pid) and clean
         self.runs.pop(pid, None)
-        if not late:
-            self.arm(reuse=True)
+        if not late or self.single:
+            self.arm(reuse=not late)
         self.send({"op": "reaped", "pid": pid, "status": run["status"], "clean": clean})
 
     def _await_gone(self, uid: int | None, run: dict[str, Any], deadline: float) -> bool:
@@ -425,10 +429,18 @@ def setup_main(cfg: dict[str, Any]) -> None:
     if os.getppid() != cfg["parent_pid"]:
         os._exit(3)
     cgroup = _join_cgroup(cfg["cgroup_procs"])
-    for uid in cfg["uids"]:  # stale, from a crashed earlier run of these uids
-        sweep_uid(uid)
-        remove_host_leftovers(cfg, uid, None)
-    iso = ns.enter_namespaces(lx, cfg["namespaces"])
+    if cfg["userns"]:  # not root: the sandbox's own user namespace, or nothing
+        iso = ns.enter_namespaces(lx, True, (os.getuid(), os.getgid()))
+        if not iso["userns"]:
+            socket.send_fds(sock, [wire.frame_json(
+                {"op": "failed", "reason": "no unprivileged user namespace here ("
+                 f"{iso['userns_error']}); run as root or allow user namespaces"})], [])
+            os._exit(4)
+    else:
+        for uid in cfg["uids"]:  # stale, from a crashed earlier run of these uids
+            sweep_uid(uid)
+            remove_host_leftovers(cfg, uid, None)
+        iso = ns.enter_namespaces(lx, cfg["namespaces"])
     outer = os.getpid()
     pid = os.fork()
     if pid:
@@ -442,12 +454,15 @@ def setup_main(cfg: dict[str, Any]) -> None:
         ns.setup_mounts(lx, cfg, iso)
     if iso["ipcns"]:
         iso["ipc_limit_errors"] = lx.limit_sysv_ipc(cfg["ipc_shm_mb"] << 20)
+    if iso["mntns"]:
+        ns.lock_proc_sys(lx, iso)
     iso.update(cgroup)
     socket.send_fds(sock, [wire.frame_json({"op": "isolation", "isolation": iso})], [])
     serve = {"phase": "serve", "code": cfg["code"], "boot": cfg["boot"],
              "fd": sock.fileno(), "site": cfg["site"], "preload": cfg["preload"],
              "uids": cfg["uids"], "file_mb": cfg["file_mb"], "workprefix": cfg["workprefix"],
              "temp_dirs": cfg["temp_dirs"], "memory_cgroup": iso["memory_cgroup"],
+             "userns": iso["userns"], "last_cap": lx.last_capability(),
              "iso": {k: iso[k] for k in ("pidns", "netns", "mntns", "ipcns", "utsns")}}
     os.set_inheritable(sock.fileno(), True)
     carrier = os.memfd_create("config", 0)
@@ -478,7 +493,7 @@ def serve_main(cfg: dict[str, Any]) -> None:
     for option, arg in ((lx.PR_SET_PDEATHSIG, int(signal.SIGKILL)), (lx.PR_SET_NO_NEW_PRIVS, 1)):
         lx.prctl_args(option, arg)  # built here once, shared by every child
     served = {k: cfg[k] for k in ("uids", "file_mb", "workprefix", "temp_dirs",
-                                  "memory_cgroup")}
+                                  "memory_cgroup", "userns", "last_cap")}
     if not cfg["memory_cgroup"]:  # no limit charges memfd pages: each child denies memfd
         sc.prepare(sc.MEMFD_DENY)
         iso["memfd_denied"] = True
