@@ -199,8 +199,8 @@ def test_non_plain_argument_from_the_test_is_an_error(verifier):
 def test_bad_reference_is_an_error_with_the_reason(verifier):
     r = verifier.verify(ADD, {"entry_point": "add"})
     assert r.status is E and "test must be Python source" in r.info["exception"]
-    broken = verifier.verify(ADD, {"entry_point": "add",
-                                   "test": "def check(c):\n    assert c(1, 2) == THREE\n"})
+    broken = verifier.verify(ADD, {"entry_point": "add",  # fails before calling the candidate
+                                   "test": "def check(c):\n    assert THREE == c(1, 2)\n"})
     assert broken.status is E and "NameError" in broken.info["first_failure"]["reason"]
 
 

