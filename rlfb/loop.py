@@ -18,9 +18,8 @@ from typing import Any
 
 import torch
 
-from rlfb.algo.advantages import from_groups, to_groups
-from rlfb.algo.registry import get_advantage_estimator
-from rlfb.buffer import ExperienceBuffer, collate, rewards_and_groups
+from rlfb.algorithms import make_algorithm
+from rlfb.buffer import ExperienceBuffer
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from rlfb.config import config_to_dict
 from rlfb.console import terminal
@@ -51,17 +50,15 @@ class Trainer:
             raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
                             "(runs save every run.save_every steps)")
         self.cfg = cfg
+        self.algorithm = make_algorithm(cfg.algo)
+        if not self.algorithm.online:
+            raise RlfbError(f"algo.name={cfg.algo.name!r} trains offline; use "
+                            "rlfb.offline.OfflineTrainer (rlfb train picks it)")
         self.ctx: RunContext = build_run(cfg, executor)
         self.ex = self.ctx.executor
         make_buffer = getattr(self.ex, "make_buffer", ExperienceBuffer)  # Ray: a buffer actor
         self.buffer = make_buffer(max_staleness=cfg.buffer.max_staleness,
                                   drop_zero_variance=cfg.buffer.drop_zero_variance)
-        if cfg.algo.name in ("sft", "dpo"):
-            raise RlfbError(f"algo.name={cfg.algo.name!r} trains offline; use "
-                            "rlfb.offline.OfflineTrainer (rlfb train picks it)")
-        # None for ppo (its critic makes advantages) and online_dpo (pairs replace them)
-        self.estimator = get_advantage_estimator(cfg.algo.advantage) \
-            if cfg.algo.advantage else None
         self.step = 0
         resume = cfg.run.resume
         if resume:
@@ -109,27 +106,10 @@ class Trainer:
         return metrics
 
     def _batch(self, groups: list[Any], metrics: dict[str, Any]) -> Any:
-        """The learner's batch of ``groups``: group advantages (GRPO family), scores for the
-        critic (PPO) or preference pairs (online DPO; None when every group is a tie)."""
-        if self.cfg.algo.name == "online_dpo":
-            from rlfb.online_dpo import preference_pairs
-
-            pairs, stats = preference_pairs(groups, self.ctx.pad_token_id)
-            metrics.update(stats)
-            return pairs
-        rewards, index = rewards_and_groups(groups)
-        if self.estimator is None:  # PPO: the learner's critic turns scores into advantages
-            batch = collate(groups, torch.zeros_like(rewards), self.ctx.pad_token_id)
-            batch.scores = rewards
-            return batch
-        g = to_groups(rewards, index)
-        adv = from_groups(self.estimator(g.values, mask=g.mask,
-                                         **self.cfg.algo.advantage_options), g)
-        batch = collate(groups, adv, self.ctx.pad_token_id)
-        if self.cfg.algo.kl_in == "reward" and self.cfg.algo.kl_coef > 0:
-            # the learner holds the reference model: it folds the per-token KL into these
-            # scores and recomputes the advantages (rlfb.algo.kl_reward)
-            batch.scores, batch.group_ids = rewards, torch.tensor(index)
+        """The learner's batch of ``groups``, as the algorithm builds it (group advantages,
+        scores for a critic, preference pairs ...; None when there is nothing to learn)."""
+        batch, stats = self.algorithm.batch(groups, self.ctx.pad_token_id)
+        metrics.update(stats)
         return batch
 
     def _collect(self, step: int, t: dict[str, float]) -> tuple[list[Any], list[Any], int]:
@@ -192,7 +172,8 @@ class Trainer:
 
     def checkpoint_state(self) -> dict[str, Any]:
         """The controller state a checkpoint holds (a subclass adds its own)."""
-        return {"sampler": self.ctx.sampler.state_dict(), "buffer": self.buffer.state_dict()}
+        return {"sampler": self.ctx.sampler.state_dict(), "buffer": self.buffer.state_dict(),
+                "algorithm": self.algorithm.state_dict()}
 
     def _restore(self, run_dir: Path) -> None:
         ckpt = latest_checkpoint(run_dir)
@@ -201,6 +182,7 @@ class Trainer:
         self.ex.load_learner(ckpt / "learner")
         self.ctx.sampler.load_state_dict(state["sampler"])
         self.buffer.load_state_dict(state["buffer"])
+        self.algorithm.load_state_dict(state.get("algorithm", {}))
         set_rng_state(state["rng"])
         self.step = state["step"]
 

@@ -1,6 +1,6 @@
 """Offline training: SFT (warm starts) and DPO on preference pairs, from HF datasets files.
 
-``rlfb train cfg.yaml`` with ``algo.name: sft`` or ``dpo`` runs `OfflineTrainer`: rows of
+``rlfb train`` with an offline algorithm (``sft``, ``dpo``) runs `OfflineTrainer`: rows of
 ``offline.files`` are tokenized once (`rlfb.data.offline`), a held-out set is taken from
 ``offline.eval_files`` or ``offline.holdout``, and each step is one optimiser step on
 ``offline.batch_size`` rows drawn in seeded epochs (`rlfb.data.base.PromptSampler`). Every
@@ -30,27 +30,14 @@ from typing import Any
 
 import torch
 
+from rlfb.algorithms import make_algorithm
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from rlfb.config import config_to_dict
 from rlfb.console import terminal
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.metrics import MetricsLogger
 
-OFFLINE_ALGOS = ("sft", "dpo")
 REFERENCE_FILE = "reference_logps.pt"
-
-
-def check_offline(cfg: Any) -> None:
-    """Raise `ConfigError` for an offline config that cannot run."""
-    if cfg.algo.name not in OFFLINE_ALGOS:
-        raise ConfigError(f"algo.name={cfg.algo.name!r} is not offline; use rlfb.loop.Trainer")
-    if not cfg.offline.files:
-        raise ConfigError(f"algo.name={cfg.algo.name} trains on data files: set offline.files "
-                          "(jsonl, json, parquet, csv or arrow)")
-    if cfg.run.executor != "local":
-        raise ConfigError("offline sft/dpo train in this process; set run.executor=local")
-    if cfg.offline.eval_files and cfg.offline.holdout:
-        raise ConfigError("set offline.eval_files or offline.holdout, not both")
 
 
 class OfflineTrainer:
@@ -63,12 +50,13 @@ class OfflineTrainer:
         from rlfb.models.load import load_tokenizer
         from rlfb.run import resolve_model
 
-        check_offline(cfg)
+        self.algorithm = make_algorithm(cfg.algo)
+        if self.algorithm.online:
+            raise ConfigError(f"algo.name={cfg.algo.name!r} trains online; use rlfb.loop.Trainer")
         if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
             raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
                             "(runs save every run.save_every steps)")
         self.cfg = cfg
-        self.dpo = cfg.algo.name == "dpo"
         self.run_dir = Path(cfg.run.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, self.run_dir / "config.yaml")
@@ -79,11 +67,11 @@ class OfflineTrainer:
         o = cfg.offline
         self.steps_per_epoch = math.ceil(len(self.train) / o.batch_size)
         self.total = o.epochs * self.steps_per_epoch if o.epochs else cfg.run.steps
-        self.learner = self._build_learner(model_path)
+        self.learner = self.algorithm.learner(cfg, model_path, self.total)
         self.sampler = PromptSampler(ListSource(self.train), seed=cfg.run.seed,
                                      shuffle=o.shuffle)
         self.step = 0
-        if self.dpo:
+        if self.algorithm.needs_reference:
             self.ref_train, self.ref_held = self._reference_logps(bool(cfg.run.resume))
         if cfg.run.resume:
             self._restore(Path(cfg.run.resume))
@@ -93,32 +81,16 @@ class OfflineTrainer:
 
     # -- setup -----------------------------------------------------------------------------
     def _load_data(self, tokenizer: Any) -> tuple[list[Any], list[Any]]:
-        from rlfb.data.offline import Encoder, load_examples, load_pairs, split_holdout
+        from rlfb.data.offline import Encoder, split_holdout
 
         o = self.cfg.offline
         encoder = Encoder(tokenizer, o.fields, system_prompt=o.system_prompt,
                           chat_template=o.chat_template, max_length=o.max_length)
-        load = load_pairs if self.dpo else load_examples
+        load = self.algorithm.load_rows
         rows = load(o.files, encoder, o.format)[:o.limit]
         if o.eval_files:
             return rows, load(o.eval_files, encoder, o.format)
         return split_holdout(rows, o.holdout, o.holdout_seed)
-
-    def _build_learner(self, model_path: str) -> Any:
-        from rlfb.run import policy_settings
-
-        _, kwargs = policy_settings(self.cfg)
-        kwargs = {k: v for k, v in kwargs.items() if k != "ppo_epochs"}
-        kwargs["total_steps"] = self.total
-        if self.dpo:
-            from rlfb.learner.preference import DPOLearner
-
-            d = self.cfg.dpo
-            return DPOLearner(model_path, beta=d.beta, loss_type=d.loss,
-                              label_smoothing=d.label_smoothing, reference="cached", **kwargs)
-        from rlfb.learner.sft import SFTLearner
-
-        return SFTLearner(model_path, **kwargs)
 
     def _reference_logps(self, resume: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """``([N, 2], [M, 2])`` reference logprobs (chosen, rejected) of train and held-out
@@ -150,12 +122,8 @@ class OfflineTrainer:
         return torch.cat(parts) if parts else torch.zeros(0, 2)
 
     def _batch(self, rows: list[Any], index: list[int], ref: torch.Tensor | None) -> Any:
-        from rlfb.data.offline import preference_batch, token_batch
-
-        if not self.dpo:
-            return token_batch(rows, self.pad)
-        r = ref[torch.tensor(index, dtype=torch.long)]
-        return preference_batch(rows, self.pad, ref_logps=torch.cat([r[:, 0], r[:, 1]]))
+        reference = None if ref is None else ref[torch.tensor(index, dtype=torch.long)]
+        return self.algorithm.batch(rows, self.pad, reference)
 
     # -- steps, evaluation, checkpoints ----------------------------------------------------
     def train_step(self) -> dict[str, Any]:
@@ -185,7 +153,7 @@ class OfflineTrainer:
                                 getattr(self, "ref_held", None))
             for key, value in self.learner.evaluate(batch).items():
                 sums[key] = sums.get(key, 0.0) + value
-        out = _eval_metrics(sums, self.dpo)
+        out = self.algorithm.eval_metrics(sums)
         out["time/eval"] = time.perf_counter() - start
         return out
 
@@ -235,19 +203,6 @@ class OfflineTrainer:
     def close(self) -> None:
         """Nothing to release (the learner lives in this process); for symmetry with
         `rlfb.loop.Trainer`."""
-
-
-def _eval_metrics(sums: dict[str, float], dpo: bool) -> dict[str, Any]:
-    """Pooled held-out sums → ``eval/*`` means."""
-    if not dpo:
-        loss = sums["nll_sum"] / max(sums["tokens"], 1.0)
-        return {"eval/loss": loss, "eval/perplexity": math.exp(min(loss, 50.0)),
-                "eval/tokens": sums["tokens"]}
-    pairs = max(sums.pop("pairs"), 1.0)
-    out = {f"eval/{k}": v / pairs for k, v in sums.items()}
-    out["eval/pair_accuracy"] = out.pop("eval/reward_accuracy")
-    out["eval/pairs"] = pairs
-    return out
 
 
 def _fingerprint(*parts: list[Any]) -> str:

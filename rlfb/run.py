@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rlfb.algorithms import make_algorithm
 from rlfb.errors import ConfigError
 
 
@@ -60,42 +61,8 @@ class RunContext:
 
 
 def learner_factory(cfg: Any, model_path: str) -> Callable[[], Any]:
-    """A picklable zero-argument builder of the configured learner: a `PolicyLearner`, or the
-    `PPOLearner` (algo ppo) or `DPOLearner` (algo online_dpo)."""
-    from functools import partial
-
-    from rlfb.learner.policy import PolicyLearner
-
-    loss, kwargs = policy_settings(cfg)
-    if cfg.algo.name == "ppo":
-        from rlfb.learner.ppo import ppo_learner_factory
-
-        return ppo_learner_factory(cfg, model_path, loss, kwargs)
-    if cfg.algo.name == "online_dpo":
-        from rlfb.online_dpo import dpo_learner_factory
-
-        return dpo_learner_factory(cfg, model_path, kwargs)
-    return partial(PolicyLearner, model_path, loss, advantage=cfg.algo.advantage,
-                   advantage_options=dict(cfg.algo.advantage_options), **kwargs)
-
-
-def policy_settings(cfg: Any) -> tuple[Any, dict[str, Any]]:
-    """The policy objective's settings and the `PolicyLearner` keyword options of ``cfg``."""
-    from rlfb.learner.objective import LossSettings
-
-    a, l, m = cfg.algo, cfg.learner, cfg.model
-    loss = LossSettings(policy_loss=a.policy_loss, clip_low=a.clip_low, clip_high=a.clip_high,
-                        loss_agg=a.loss_agg, agg_norm_length=float(cfg.rollout.max_new_tokens),
-                        kl_coef=a.kl_coef, kl_estimator=a.kl_estimator, kl_in=a.kl_in,
-                        entropy_coef=a.entropy_coef, tis_cap=a.tis_cap,
-                        temperature=cfg.rollout.temperature or 1.0)
-    lora = {k: v for k, v in m.lora.__dict__.items() if k != "enabled"} if m.lora.enabled else None
-    return loss, dict(lr=l.lr, weight_decay=l.weight_decay, betas=tuple(l.betas),
-                      max_grad_norm=l.max_grad_norm, warmup_steps=l.warmup_steps,
-                      micro_batch_size=l.micro_batch_size, ppo_epochs=a.ppo_epochs, lora=lora,
-                      dtype=m.dtype, seed=cfg.run.seed,
-                      gradient_checkpointing=m.gradient_checkpointing,
-                      lr_schedule=l.lr_schedule, total_steps=cfg.run.steps, packing=l.packing)
+    """A picklable zero-argument builder of the learner of the algorithm ``cfg`` names."""
+    return make_algorithm(cfg.algo).learner_factory(cfg, model_path)
 
 
 def build_executor(cfg: Any, model_path: str) -> Any:

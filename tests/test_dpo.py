@@ -20,7 +20,7 @@ from rlfb.loop import Trainer
 from rlfb.metrics import read_jsonl
 from rlfb.models.tiny import make_tiny_model
 from rlfb.offline import OfflineTrainer
-from rlfb.online_dpo import pick_pair, preference_pairs
+from rlfb.algorithms.online_dpo import pick_pair, preference_pairs
 from rlfb.types import Rollout, ScoredSample
 
 
@@ -194,11 +194,10 @@ def test_online_dpo_raises_a_verifier_reward(tmp_path):
 def test_online_dpo_config_errors(tmp_path):
     base = [f"run.output_dir={tmp_path}", "model.path=tiny:0", "algo.name=online_dpo"]
     from rlfb.errors import ConfigError
-    from rlfb.online_dpo import check_online_dpo
 
-    with pytest.raises(ConfigError, match="rollout.n must be >= 2"):
-        check_online_dpo(load_config(None, [*base, "rollout.n=1"]))
+    with pytest.raises(ConfigError, match="rollout.n must be >= 2"):  # checked when it loads
+        load_config(None, [*base, "rollout.n=1"])
     with pytest.raises(ConfigError, match="does not apply to online_dpo"):
-        check_online_dpo(load_config(None, [*base, "algo.advantage=rloo"]))
+        load_config(None, [*base, "algo.advantage=rloo"])
     with pytest.raises(ConfigError, match="dpo.label_smoothing applies to loss=sigmoid"):
         load_config(None, [*base, "dpo.loss=ipo", "dpo.label_smoothing=0.1"])

@@ -11,7 +11,6 @@ import pytest
 
 from rlfb.config import load_config
 from rlfb.errors import ConfigError
-from rlfb.learner.ppo import check_ppo
 from rlfb.loop import Trainer
 from rlfb.metrics import read_jsonl
 
@@ -77,8 +76,8 @@ def test_ppo_resume_matches_uninterrupted(tmp_path):
 
 def test_ppo_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="does not apply to ppo"):
-        check_ppo(config(tmp_path, "algo.advantage=grpo"))
+        config(tmp_path, "algo.advantage=grpo")  # checked when it loads
     with pytest.raises(ConfigError, match="algo.kl_coef to the starting coefficient"):
-        check_ppo(config(tmp_path, "ppo.kl_control=adaptive", "algo.kl_coef=0"))
+        config(tmp_path, "ppo.kl_control=adaptive", "algo.kl_coef=0")
     with pytest.raises(ConfigError, match="ppo.gamma and ppo.lam must be in"):
         config(tmp_path, "ppo.lam=1.5")

@@ -31,6 +31,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from rlfb.algorithms import make_algorithm
 from rlfb.errors import ConfigError
 
 SWEEP_KEYS = ("name", "base", "output_dir", "overrides", "seeds", "num_cpus_per_arm", "axes")
@@ -218,7 +219,7 @@ def arm_configs(sweep: Sweep) -> dict[Arm, Any]:
             raise ConfigError(f"arm {arm.name}: run.executor={cfg.run.executor!r}; arms of a "
                               "sweep run with the local executor (the sweep itself spreads arms "
                               "over Ray)")
-        if cfg.algo.name in ("sft", "dpo"):
+        if not make_algorithm(cfg.algo).online:
             raise ConfigError(f"arm {arm.name}: algo.name={cfg.algo.name!r} is offline; "
                               "rlfb ablate runs online RL configs")
         _check_names(cfg, arm)

@@ -1,6 +1,6 @@
 """Online DPO: the verifier registry drives preference learning.
 
-Each step of the controller loop (`rlfb.loop.Trainer` with ``algo.name = "online_dpo"``) samples
+Each step of the online trainer (`rlfb.loop.Trainer`) samples
 ``rollout.n`` completions per prompt from the current policy and scores them with the configured
 reward (verifiers, composites, reward models). `preference_pairs` then makes one pair per
 prompt: the highest-scoring completion is chosen, the lowest-scoring one rejected. A prompt
@@ -16,9 +16,10 @@ Among equal best (or worst) scores the first sample wins, so pairs are reproduci
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
-from rlfb.config.checks import check_online_dpo
+from rlfb.algorithms.base import OnlineAlgorithm, policy_settings
 from rlfb.errors import ConfigError
 
 
@@ -75,15 +76,31 @@ def preference_pairs(groups: Sequence[Any], pad_token_id: int) -> tuple[Any, dic
     return preference_batch(pairs, pad_token_id), stats
 
 
-def dpo_learner_factory(cfg: Any, model_path: str, kwargs: dict[str, Any]) -> Any:
-    """A picklable zero-argument builder of the online `DPOLearner` (``kwargs``: the policy's
-    options from `rlfb.run.policy_settings`)."""
-    from functools import partial
+class OnlineDPO(OnlineAlgorithm):
+    """Online DPO: n samples per prompt ranked by the reward, (best, worst) pairs, DPO steps."""
 
-    from rlfb.learner.preference import DPOLearner
+    def check(self, cfg: Any) -> None:
+        """Pairs need two samples per prompt; pairs replace advantages; dpo.beta is the KL."""
+        if cfg.rollout.n < 2:
+            raise ConfigError(f"online_dpo ranks several completions per prompt, so rollout.n "
+                              f"must be >= 2 (got {cfg.rollout.n})")
+        if cfg.algo.advantage is not None:
+            raise ConfigError(f"algo.advantage={cfg.algo.advantage!r} does not apply to "
+                              "online_dpo (pairs replace advantages); remove it")
+        if cfg.algo.ppo_epochs != 1 or cfg.algo.kl_coef:
+            raise ConfigError("online_dpo takes one DPO step per batch and its KL control is "
+                              "dpo.beta; leave algo.ppo_epochs=1 and algo.kl_coef=0")
 
-    check_online_dpo(cfg)
-    d = cfg.dpo
-    options = {k: v for k, v in kwargs.items() if k != "ppo_epochs"}
-    return partial(DPOLearner, model_path, beta=d.beta, loss_type=d.loss,
-                   label_smoothing=d.label_smoothing, reference="model", **options)
+    def learner_factory(self, cfg: Any, model_path: str) -> Callable[[], Any]:
+        """The `DPOLearner` with the reference model kept in memory."""
+        from rlfb.learner.preference import DPOLearner
+
+        _, kwargs = policy_settings(cfg)
+        d = cfg.dpo
+        options = {k: v for k, v in kwargs.items() if k != "ppo_epochs"}
+        return partial(DPOLearner, model_path, beta=d.beta, loss_type=d.loss,
+                       label_smoothing=d.label_smoothing, reference="model", **options)
+
+    def batch(self, groups: list[Any], pad_token_id: int) -> tuple[Any, dict[str, Any]]:
+        """`preference_pairs` of the groups (None when every group is a tie)."""
+        return preference_pairs(groups, pad_token_id)

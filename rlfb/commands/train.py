@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, train, write the report."""
     from pathlib import Path
 
+    from rlfb.algorithms import make_algorithm
     from rlfb.config import load_config
     from rlfb.console import Console, result_lines, say, start_line
     from rlfb.loop import Trainer
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     # library output goes to RUN_DIR/logs/; the console shows a start line, one bar, results
     with Console(Path(cfg.run.output_dir) / "logs", verbose=args.verbose) as console:
         say(start_line("train", cfg))
-        if cfg.algo.name in ("sft", "dpo"):  # offline: data files, no rollouts
+        if not make_algorithm(cfg.algo).online:  # offline: data files, no rollouts
             from rlfb.offline import OfflineTrainer, write_offline_report
 
             trainer: Any = OfflineTrainer(cfg)

@@ -15,12 +15,11 @@ from typing import Any
 
 import yaml
 
+from rlfb.algorithms import get_algorithm, make_algorithm
 from rlfb.config.coerce import apply_override, build, parse_override
 from rlfb.config.schema import TrainConfig
 from rlfb.errors import ConfigError
 
-# advantage estimator used when algo.advantage is not set (algorithms without one: none)
-DEFAULT_ADVANTAGE = {"grpo": "grpo", "rloo": "rloo", "reinforce_pp": "reinforce_pp"}
 GROUP_ESTIMATORS = {"grpo", "dr_grpo", "rloo", "reinforce_pp_baseline"}
 
 
@@ -86,8 +85,8 @@ def resolve(cfg: TrainConfig) -> None:
     if cfg.run.output_dir is None:
         cfg.run.output_dir = f"runs/{cfg.run.name}"
     a = cfg.algo
-    if a.advantage is None:
-        a.advantage = DEFAULT_ADVANTAGE.get(a.name)
+    if a.advantage is None:  # the estimator the algorithm uses by default (None: it has none)
+        a.advantage = get_algorithm(a.name).advantage
     if a.advantage == "grpo":
         given = a.advantage_options.setdefault("normalize_std", a.normalize_std)
         if given != a.normalize_std:
@@ -110,11 +109,7 @@ def validate(cfg: TrainConfig) -> None:
     _validate_run_model_data(cfg)
     _validate_rollout_algo(cfg)
     _validate_learner_rest(cfg)
-    from rlfb.config.checks import ALGORITHM_CHECKS
-
-    check = ALGORITHM_CHECKS.get(cfg.algo.name)
-    if check is not None:
-        check(cfg)
+    make_algorithm(cfg.algo).check(cfg)
 
 
 def _validate_run_model_data(cfg: TrainConfig) -> None:

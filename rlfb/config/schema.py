@@ -25,7 +25,8 @@ __all__ = [
 #: them in its error rather than offering a did-you-mean.
 REMOVED_KEYS: dict[str, str] = {
     "algo.extra": "it was never read; algorithm settings have their own fields (algo.*, "
-                  "algo.advantage_options, and the ppo, dpo and offline sections)",
+                  "algo.advantage_options, algo.options for a plugin algorithm's own options, "
+                  "and the ppo, dpo and offline sections)",
 }
 
 
@@ -149,8 +150,12 @@ class RewardConfig:
 class AlgoConfig:
     """The RL algorithm and its loss."""
 
-    name: Literal["grpo", "rloo", "reinforce_pp", "ppo", "dpo", "online_dpo", "sft"] = "grpo"
-    """Algorithm."""
+    name: str = "grpo"
+    """Algorithm registry name (`rlfb.algorithms`): grpo, rloo, reinforce_pp, ppo, online_dpo
+    (online), sft, dpo (offline), or a plugin's."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the algorithm's class (checked against its ``__init__``); the
+    built-ins take none, a plugin algorithm may (e.g. ``momentum`` of reinforce_baseline)."""
     advantage: str | None = None
     """Advantage-estimator registry name (`rlfb.algo`: grpo, dr_grpo, rloo, reinforce_pp,
     reinforce_pp_baseline); default: the one named like the algorithm."""

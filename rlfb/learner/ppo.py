@@ -36,7 +36,6 @@ import torch
 from rlfb.algo.aggregation import aggregate, masked_mean, masked_whiten
 from rlfb.algo.ppo import AdaptiveKLController, FixedKLController, assemble_token_rewards, gae
 from rlfb.algo.ppo import value_loss as clipped_value_loss
-from rlfb.config.checks import check_ppo
 from rlfb.errors import RlfbError
 from rlfb.learner.critic import Critic
 from rlfb.learner.objective import LossSettings, batch_denominator, policy_objective
@@ -273,23 +272,3 @@ def _per_token(sums: dict[str, float]) -> dict[str, float]:
     out = {k: (v if k in keep else v / tokens) for k, v in sums.items()}
     out["learner/tokens"] = tokens
     return out
-
-
-def ppo_learner_factory(cfg: Any, model_path: str, loss: LossSettings,
-                        kwargs: dict[str, Any]) -> Any:
-    """A picklable zero-argument builder of the configured `PPOLearner` (``loss`` and
-    ``kwargs`` are the policy's, from `rlfb.run.learner_factory`)."""
-    from functools import partial
-
-    check_ppo(cfg)
-    p = cfg.ppo
-    settings = PPOSettings(
-        value_coef=p.value_coef, value_clip=p.value_clip, gamma=p.gamma, lam=p.lam,
-        whiten_advantages=p.whiten_advantages, whiten_rewards=p.whiten_rewards,
-        mini_batches=p.mini_batches, kl_control=p.kl_control, kl_target=p.kl_target,
-        kl_horizon=p.kl_horizon, ptx_coef=p.ptx_coef, ptx_batch_size=p.ptx_batch_size)
-    ptx = {"files": list(p.ptx_files), "fields": p.ptx_fields,
-           "max_length": cfg.offline.max_length}
-    steps = cfg.run.steps * cfg.algo.ppo_epochs * p.mini_batches
-    return partial(PPOLearner, model_path, loss, settings, critic_path=p.critic_path,
-                   critic_lr=p.critic_lr, ptx=ptx, **{**kwargs, "total_steps": steps})
