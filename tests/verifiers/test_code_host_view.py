@@ -90,3 +90,77 @@ def test_the_cgroup_path_is_not_shown():
     with get_verifier("code", concurrency=1, uid_base=1_900_045_000, timeout_s=10) as v:
         result = v.verify(CGROUP_CODE, CGROUP_REF)
         assert result.status is VerifyStatus.CORRECT, result.info
+
+
+PASSWD_CODE = "def f():\n    raise AssertionError(open('/etc/passwd').read())\n"
+PASSWD_REF = {"entry_point": "f", "test": "def check(c):\n    c()\n"}
+HOST_FILE = os.path.join("/var/tmp", f"{NONCE}-visible")
+# What of the host a candidate can reach: a world-readable file outside the interpreter's
+# directories, the host's network configuration, the top of the tree.
+LOOK_AROUND = """
+import os
+def f(path):
+    seen = []
+    for p in (path, '/etc/resolv.conf', '/etc/hostname', '/etc/shadow', '/etc/os-release'):
+        try:
+            with open(p) as fh:
+                fh.read(1)
+            seen.append(p)
+        except OSError:
+            pass
+    top = set(os.listdir('/'))
+    return seen + sorted(top & {'var', 'opt', 'srv', 'mnt', 'boot', 'sys', 'media', 'run'})
+"""
+
+
+def host_passwd_lines() -> list[str]:
+    with open("/etc/passwd") as fh:
+        return [line for line in fh.read().splitlines() if line.strip()]
+
+
+def look_around_ref(path: str) -> dict:
+    return {"entry_point": "f",
+            "test": f"def check(c):\n    r = c({path!r})\n    assert r == [], r\n"}
+
+
+def test_etc_passwd_shows_no_host_entry():
+    """The sandbox showed the host's /etc: a candidate raising its passwd file carried the
+    host's lines into info (and from there into logs and samples)."""
+    with get_verifier("code", concurrency=1, uid_base=1_900_047_000, timeout_s=10) as v:
+        result = v.verify(PASSWD_CODE, PASSWD_REF)
+    assert result.status is VerifyStatus.WRONG, result.info
+    reason = result.info["first_failure"]["reason"]
+    assert [line for line in host_passwd_lines() if line in reason] == []
+
+
+@pytest.fixture()
+def host_file():
+    with open(HOST_FILE, "w") as fh:
+        fh.write("host data\n")
+    os.chmod(HOST_FILE, 0o644)
+    yield HOST_FILE
+    os.unlink(HOST_FILE)
+
+
+def test_only_the_interpreter_and_a_generated_etc_are_visible(host_file):
+    with get_verifier("code", concurrency=1, uid_base=1_900_048_000, timeout_s=10) as v:
+        result = v.verify(LOOK_AROUND, look_around_ref(host_file))
+        assert result.status is VerifyStatus.CORRECT, result.info
+        assert v.isolation["minimal_root"] is True
+
+
+def test_the_host_view_is_still_available_on_request(host_file):
+    """view="host": the host's tree read-only (world-readable files visible), for candidates
+    that need the host's tools; the default is the minimal view."""
+    with get_verifier("code", concurrency=1, uid_base=1_900_049_000, timeout_s=10,
+                      view="host") as v:
+        result = v.verify(LOOK_AROUND, look_around_ref(host_file))
+        assert result.status is VerifyStatus.WRONG, result.info
+        assert v.isolation["minimal_root"] is False and v.isolation["readonly_root"]
+
+
+def test_an_unknown_view_is_refused():
+    from rlfb.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="view must be one of minimal, host"):
+        get_verifier("code", view="none")

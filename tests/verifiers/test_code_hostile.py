@@ -123,7 +123,7 @@ def attacks(port: int, sock_path: str) -> dict[str, tuple[str, dict, set]]:
             "import os\ndef f():\n    fds = []\n    for _ in range(55):\n"
             "        fd = os.memfd_create('x')\n"
             "        for _ in range(16):\n            os.write(fd, b'x' * (1 << 20))\n"
-            "        fds.append(fd)\n    return 'pwned'"), PWNED, {W}),
+            "        fds.append(fd)\n    return 'pwned'"), PWNED, {W, T}),
         "huge output": (fn("while True:\n    print('x' * 10000)"), SUM, {W}),
         "loop swallowing exceptions": (fn(
             "def f():\n    while True:\n        try:\n            while True:\n"

@@ -138,7 +138,13 @@ def run():
                               [(host_view.SEARCH, host_view._reference(host_view.NONCE[:8],
                                                                        host_view.NONCE[8:]))] * 2),
         "cgroup path": _job(one, [(host_view.CGROUP_CODE, host_view.CGROUP_REF)] * 2),
+        "host files": _job(one, [(host_view.LOOK_AROUND,
+                                  host_view.look_around_ref(host_view.HOST_FILE))] * 2),
+        "etc passwd": _job(one, [(host_view.PASSWD_CODE, host_view.PASSWD_REF)]),
     }
+    with open(host_view.HOST_FILE, "w") as fh:
+        fh.write("host data\n")
+    os.chmod(host_view.HOST_FILE, 0o644)
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": _copy_sources(root), "LANG": "C.UTF-8",
            "HOME": root, "RLFB_HOSTILE_SECRET": hostile.SECRET}
     cwd = REPO if os.access(REPO, os.X_OK) else root  # hidden by default, as under root
@@ -154,6 +160,7 @@ def run():
             s.close()
         shutil.rmtree(root)
         os.rmdir(hidden)
+        os.unlink(host_view.HOST_FILE)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     return {"jobs": dict(zip(jobs, report["jobs"])), "left": report["left"], "host": host,
@@ -184,7 +191,8 @@ def test_no_process_or_trace_survives_without_root(run):
 
 
 @pytest.mark.parametrize("name", ["deep tree", "odd leftovers", "keys", "keys, new verifier",
-                                  "other objects", "configuration", "cgroup path"])
+                                  "other objects", "configuration", "cgroup path",
+                                  "host files"])
 def test_nothing_carries_over_or_leaks_without_root(run, name):
     job = run["jobs"][name]
     assert set(job["statuses"]) == {"correct"}, job["infos"]
@@ -223,3 +231,11 @@ def test_without_user_namespaces_it_refuses_in_one_line():
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, (done.stdout, done.stderr)
     assert lines[0].startswith("code: not root, and no unprivileged user namespace here ("), lines
+
+
+def test_etc_passwd_shows_no_host_entry_without_root(run):
+    job = run["jobs"]["etc passwd"]
+    assert job["statuses"] == ["wrong"], job["infos"]
+    reason = job["infos"][0]["first_failure"]["reason"]
+    assert [line for line in host_view.host_passwd_lines() if line in reason] == []
+    assert job["isolation"]["minimal_root"] is True

@@ -266,3 +266,14 @@ def drop_capabilities(last_cap: int) -> None:
     _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clear ambient")
     data = (_CapData * 2)()
     _check(_libc.capset(ctypes.byref(_CapHeader(_CAP_V3, 0)), data), "capset")
+
+
+_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2): make ``new_root`` this mount namespace's root, the old one ``put_old``."""
+    nr = _PIVOT_ROOT.get(os.uname().machine)
+    if nr is None:
+        raise OSError(38, f"pivot_root: no system call number for {os.uname().machine}")
+    _check(_libc.syscall(nr, new_root.encode(), put_old.encode()), "pivot_root")

@@ -48,6 +48,7 @@ DEFAULT_PRELOAD = (
 )
 DEFAULT_UID_BASE = 1_900_000_000
 TIERS = ("process",)
+VIEWS = ("minimal", "host")
 
 
 def default_hide_paths() -> list[str]:
@@ -113,6 +114,9 @@ class CodeVerifier(Verifier):
         timeout_s: wall-clock limit of one test (loading the code and every call, or one run).
         sample_timeout_s: wall-clock budget of all of a sample's tests together.
         memory_mb: address-space limit of each sandboxed process (RLIMIT_AS).
+        view: what the sandbox shows of the host's files: "minimal" (default-deny: only the
+            interpreter's directories, the shared libraries and a generated /etc) or "host"
+            (the host's tree, read-only, with ``hide_paths`` shown empty).
         memory_total_mb: limit of all the memory a worker's sandbox holds together (every
             process, tmpfs, memfd and shared memory, kernel buffers), as a memory cgroup where
             one can be made (root with a memory controller); default `default_memory_total_mb`.
@@ -154,10 +158,13 @@ class CodeVerifier(Verifier):
         hide_paths: Sequence[str] | None = None, preload: Sequence[str] = DEFAULT_PRELOAD,
         uid_base: int = DEFAULT_UID_BASE, max_code_bytes: int = 1 << 20,
         pin_workers: bool | None = None, memory_total_mb: int | None = None,
+        view: str = "minimal",
     ) -> None:
         if tier not in TIERS:
             raise ConfigError(f"code: tier {tier!r} is not available; this build has only "
                               f"'process' (see docs/sandbox.md)")
+        if view not in VIEWS:
+            raise ConfigError(f"code: view must be one of {', '.join(VIEWS)}, got {view!r}")
         if compare not in POLICIES:
             raise ConfigError(f"code: compare must be one of {', '.join(POLICIES)}")
         for name, value, low in (("timeout_s", timeout_s, 0), ("sample_timeout_s",
@@ -204,7 +211,7 @@ class CodeVerifier(Verifier):
                                                    else hide_paths),
                            "file_mb": int(max_file_mb),
                            "ipc_shm_mb": int(memory_mb),
-                           "memory_total_mb": int(memory_total_mb)}}
+                           "memory_total_mb": int(memory_total_mb), "view": view}}
         self._pool = WorkerPool(cfg, self.concurrency,
                                 pin=None if pin_workers is None else bool(pin_workers))
         self._reply_timeout_s = self.sample_timeout_s + 60.0  # the judge's own deadlines first
