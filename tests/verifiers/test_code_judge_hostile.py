@@ -248,17 +248,18 @@ def _kib(pid: int, field: str) -> int:
 
 @root_only
 def test_judge_runs_under_a_memory_limit_its_sandbox_does_not_inherit():
-    with get_verifier("code", concurrency=1, timeout_s=3.0, memory_mb=2048,
+    # a sandbox limit above the judge's own: the child must get it all the same
+    with get_verifier("code", concurrency=1, timeout_s=3.0, memory_mb=6144,
                       uid_base=1_900_052_000) as v:
         probe = {"entry_point": "f", "test": "def check(c):\n    assert c() == 0\n"}
         code = ("import resource\ndef f():\n"
-                "    return resource.getrlimit(resource.RLIMIT_AS)[0] - (2048 << 20)\n")
-        assert v.verify(fn(code), probe).status is C  # the child's own limit, not the judge's
+                "    return resource.getrlimit(resource.RLIMIT_AS)[0] - (6144 << 20)\n")
+        assert v.verify(fn(code), probe).status is C
         (judge,) = v.worker_pids()
         with open(f"/proc/{judge}/limits") as f:
             line = next(x for x in f if x.startswith("Max address space"))
         soft = line.split()[3]
-        assert soft != "unlimited"
+        assert soft != "unlimited" and int(soft) < 6144 << 20
 
 
 @root_only
