@@ -17,7 +17,13 @@ through the verifier, as root.
 from __future__ import annotations
 
 import gc
+import importlib.util
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import tracemalloc
 
 import pytest
@@ -189,13 +195,20 @@ def test_decode_keeps_sets_whose_elements_collide_by_chance():
     assert wire.decode(wire.encode(eight)) == eight
 
 
+# 300,000 colliding elements, 6 MB: about 4.5e10 comparisons to build as a set
+COLLIDING = fn(raw_reply(f"b'{{\"s\":[' + b','.join(b'%d' % (k * {M61}) "
+                         "for k in range(300000)) + b']}'"))
+WANTS_A_SET = {"entry_point": "f", "test": "def check(c):\n    assert c() == {1}\n"}
+# 8 MiB (the default reply cap) of empty sets: 0.5 GB to rebuild before the fix
+REPLY_CAP = 8 << 20
+EMPTY_SETS = fn(raw_reply(f"b'[' + b','.join([b'{{\"s\":[]}}'] * {(REPLY_CAP - 16) // 9})"
+                          " + b']'"))
+CALLS = {"entry_point": "f", "test": "def check(c):\n    c()\n"}
+
+
 @root_only
 def test_a_colliding_reply_is_wrong_not_a_hung_judge(verifier):
-    # 300,000 colliding elements, 6 MB: about 4.5e10 comparisons to build as a set
-    code = raw_reply(f"b'{{\"s\":[' + b','.join(b'%d' % (k * {M61}) for k in range(300000))"
-                     " + b']}'")
-    r = verifier.verify(fn(code), {"entry_point": "f",
-                                   "test": "def check(c):\n    assert c() == {1}\n"})
+    r = verifier.verify(COLLIDING, WANTS_A_SET)
     assert r.status is W, r.info
     assert "hash" in r.info["first_failure"]["reason"]
     assert verifier.verify(fn("def add(a, b):\n    return a + b"),
@@ -269,14 +282,11 @@ def test_a_huge_cheap_reply_is_wrong_and_the_judge_stays_small():
         assert v.verify(fn("def add(a, b):\n    return a + b"), add).status is C
         (judge,) = v.worker_pids()
         before = _kib(judge, "VmHWM") << 10
-        size = 8 << 20  # the default reply cap
-        n = (size - 16) // 9
-        code = raw_reply(f"b'[' + b','.join([b'{{\"s\":[]}}'] * {n}) + b']'")
-        r = v.verify(fn(code), {"entry_point": "f", "test": "def check(c):\n    c()\n"})
+        r = v.verify(EMPTY_SETS, CALLS)
         assert r.status is W, r.info
         grown = (_kib(judge, "VmHWM") << 10) - before
         # the reply's bytes are held a few times over while it is read and decoded
-        assert grown <= (PEAK_FACTOR + 4) * size + FLOOR, grown >> 20
+        assert grown <= (PEAK_FACTOR + 4) * REPLY_CAP + FLOOR, grown >> 20
         assert v.verify(fn("def add(a, b):\n    return a + b"), add).status is C
         assert v.worker_pids() == [judge]
 
@@ -334,3 +344,68 @@ def test_stderr_tails_are_escaped_but_keep_their_lines(verifier):
     assert "\x1b" not in tail and "\u202e" not in tail and "\udc80" not in tail
     assert "\\x1b" in tail and "\n" in tail
     assert all(c.isprintable() or c == "\n" for c in tail), ascii(tail)
+
+
+# -- the same attacks without root (the sandbox in its own user namespace) ---------------------
+def _nonroot():
+    """tests/verifiers/test_code_nonroot.py, loaded by path: its runner and source copy."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test_code_nonroot.py")
+    spec = importlib.util.spec_from_file_location("_judge_hostile_nonroot", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ADD = {"entry_point": "add", "test": "def check(c):\n    assert c(1, 2) == 3\n"}
+WITHOUT_ROOT = {  # name: (completion, reference, status)
+    "StopIteration ends the test's zip": (fn("def inc(x):\n    raise StopIteration"), ZIP_MAP,
+                                          "wrong"),
+    "SystemExit where errors are accepted": (fn("def inc(x):\n    raise SystemExit(0)"),
+                                             SWALLOWS, "wrong"),
+    "SyntaxError on the candidate's string": (fn("def f():\n    return '[1, 2'"), LITERAL,
+                                              "wrong"),
+    "broken branch only a wrong answer reaches": (fn("def add(a, b):\n    return a - b"),
+                                                  BROKEN_ONLY_FOR_WRONG, "wrong"),
+    "broken reference, canonical fails the same way": (
+        fn("def add(a, b):\n    return a - b"), BROKEN_AFTER_CALL, "error"),
+    "colliding set": (COLLIDING, WANTS_A_SET, "wrong"),
+    "8 MiB of empty sets": (EMPTY_SETS, CALLS, "wrong"),
+    "control characters": (fn(f"def add(a, b):\n    raise ValueError({NASTY!r} * 500)"), ADD,
+                           "wrong"),
+}
+
+
+@pytest.fixture(scope="module")
+def without_root():
+    """Every attack above judged by a verifier that runs as uid 65534."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or not os.access(
+            "/usr/bin/python3", os.X_OK):
+        pytest.skip("needs root (to become uid 65534 with setpriv) and the OS's /usr/bin/python3")
+    nonroot = _nonroot()
+    root = tempfile.mkdtemp(prefix="rlfb-nonroot-")
+    try:
+        os.chmod(root, 0o755)
+        job = nonroot._job({"concurrency": 1, "timeout_s": 3.0, "sample_timeout_s": 6.0},
+                           [(c, r) for c, r, _ in WITHOUT_ROOT.values()])
+        done = subprocess.run(
+            ["setpriv", f"--reuid={nonroot.NOBODY}", f"--regid={nonroot.NOBODY}",
+             "--clear-groups", nonroot.PYTHON, "-P", "-c", nonroot.RUNNER],
+            input=json.dumps([job]), capture_output=True, text=True, cwd=root, timeout=300,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": nonroot._copy_sources(root),
+                 "LANG": "C.UTF-8", "HOME": root})
+    finally:
+        shutil.rmtree(root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["left"] == []
+    (result,) = report["jobs"]
+    assert result["isolation"]["userns"], result["isolation"]
+    return dict(zip(WITHOUT_ROOT, zip(result["statuses"], result["infos"])))
+
+
+@pytest.mark.parametrize("name", list(WITHOUT_ROOT))
+def test_judge_side_attacks_fail_without_root_too(without_root, name):
+    status, info = without_root[name]
+    assert status == WITHOUT_ROOT[name][2], info
+    assert_clean(info["first_failure"]["reason"])
