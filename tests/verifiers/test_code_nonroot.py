@@ -66,7 +66,7 @@ for job in json.load(sys.stdin):
         options['hide_paths'] = default_hide_paths() + options.pop('extra_hide')
     with CodeVerifier(**options) as v:
         results = v.verify_batch(job['completions'], job['references'])
-        after = v.verify(job['after'][0], job['after'][1]).status.value if job.get('after') else None
+        after = job.get('after') and v.verify(*job['after']).status.value
         out.append({'statuses': [r.status.value for r in results],
                     'infos': [r.info for r in results], 'after': after,
                     'isolation': v.isolation, 'reap_failures': list(v.reap_failures)})
