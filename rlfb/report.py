@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from rlfb.metrics import METRICS_FILE, read_jsonl
+from rlfb.run_log import METRICS_FILE, read_jsonl
 
 CURVES = {
     "reward.png": ("Training reward", ["reward/mean"]),

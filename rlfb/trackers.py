@@ -2,7 +2,7 @@
 
 ``run.tracker`` picks one: ``tensorboard`` (the default: event files in ``RUN_DIR/tb``),
 ``wandb`` (Weights & Biases through its own package and environment variables) or ``none``.
-`metrics.jsonl` is always written (`rlfb.metrics.MetricsLogger`); a tracker only mirrors it.
+`metrics.jsonl` is always written (`rlfb.run_log.MetricsLogger`); a tracker only mirrors it.
 
 W&B reads its usual environment: ``WANDB_MODE=offline`` writes the run to disk with no network
 (``wandb sync`` uploads it later), ``WANDB_PROJECT`` names the project (default ``rlfb``),

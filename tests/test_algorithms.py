@@ -51,10 +51,10 @@ def test_algorithm_is_built_on_the_algo_section():
 RUN = """
 import json, sys
 from rlfb.config import load_config
-from rlfb.loop import Trainer
-from rlfb.metrics import read_jsonl
+from rlfb.trainers import make_trainer
+from rlfb.run_log import read_jsonl
 cfg = load_config(None, json.loads(sys.argv[1]))
-trainer = Trainer(cfg)
+trainer = make_trainer(cfg)
 try:
     run_dir = trainer.run()
 finally:

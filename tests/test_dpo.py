@@ -14,12 +14,12 @@ import torch
 
 from rlfb.buffer import Group
 from rlfb.config import load_config
-from rlfb.data.offline import Pair, preference_batch
+from rlfb.data.records import Pair, preference_batch
 from rlfb.learner.preference import DPOLearner
-from rlfb.loop import Trainer
-from rlfb.metrics import read_jsonl
+from rlfb.trainers import make_trainer
+from rlfb.run_log import read_jsonl
 from rlfb.models.tiny import make_tiny_model
-from rlfb.offline import OfflineTrainer
+from rlfb.trainers.offline import OfflineTrainer
 from rlfb.algorithms.online_dpo import pick_pair, preference_pairs
 from rlfb.types import Rollout, ScoredSample
 
@@ -178,7 +178,7 @@ def test_online_dpo_raises_a_verifier_reward(tmp_path):
         "rollout.max_new_tokens=12", "reward.name=verifier",
         f"reward.options={json.dumps({'verifier': 'format', 'options': DIGIT})}",
         "learner.lr=3e-3", "learner.micro_batch_size=8", "eval.every=0"])
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     try:
         records = read_jsonl(Path(trainer.run()) / "metrics.jsonl")
     finally:

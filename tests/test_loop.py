@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from rlfb.config import load_config
-from rlfb.loop import Trainer
-from rlfb.metrics import read_jsonl
+from rlfb.trainers import make_trainer
+from rlfb.run_log import read_jsonl
 
 # Reward: the completion contains a digit. A random tiny model does so in some samples and not
 # others, so groups carry signal and GRPO can raise the rate within a few steps.
@@ -35,7 +35,7 @@ def config(out: Path, *overrides: str):
 
 
 def train(cfg) -> list[dict]:
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     try:
         run_dir = trainer.run()
     finally:

@@ -11,8 +11,8 @@ import pytest
 
 from rlfb.config import load_config
 from rlfb.errors import ConfigError
-from rlfb.loop import Trainer
-from rlfb.metrics import read_jsonl
+from rlfb.trainers import make_trainer
+from rlfb.run_log import read_jsonl
 
 # the format verifier's reward: the completion contains a digit (as in tests/test_loop.py)
 DIGIT = {"mode": "regex", "pattern": "[0-9]", "match": "search"}
@@ -36,7 +36,7 @@ def config(out: Path, *overrides: str):
 
 
 def train(cfg) -> list[dict]:
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     try:
         run_dir = trainer.run()
     finally:

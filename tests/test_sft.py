@@ -14,13 +14,13 @@ import torch
 
 from rlfb.config import load_config
 from rlfb.config.schema import RecordFields
-from rlfb.data.offline import Encoder, load_examples, token_batch
+from rlfb.data.records import Encoder, load_examples, token_batch
 from rlfb.errors import ConfigError
 from rlfb.learner.sft import SFTLearner
-from rlfb.metrics import read_jsonl
+from rlfb.run_log import read_jsonl
 from rlfb.models.load import load_tokenizer
 from rlfb.models.tiny import make_tiny_model
-from rlfb.offline import OfflineTrainer
+from rlfb.trainers.offline import OfflineTrainer
 
 
 @pytest.fixture(scope="module")

@@ -10,15 +10,14 @@ from pathlib import Path
 import pytest
 
 from rlfb.config import load_config
-from rlfb.metrics import read_jsonl
+from rlfb.run_log import read_jsonl
 
 DIGIT = {"mode": "regex", "pattern": "[0-9]", "match": "search"}
 
 
 def tiny_run(out: Path, *overrides: str) -> Path:
     """Two steps of the tiny seeded GRPO run of the loop tests (one evaluation at the end)."""
-    from rlfb.loop import Trainer
-
+    from rlfb.trainers import make_trainer
     cfg = load_config(None, [
         f"run.output_dir={out}", "run.name=tiny-tracker", "run.steps=2", "run.seed=0",
         "run.save_every=0", "run.samples_every=0", "run.progress=false", "model.path=tiny:0",
@@ -28,7 +27,7 @@ def tiny_run(out: Path, *overrides: str) -> Path:
         f"reward.options={json.dumps({'verifier': 'format', 'options': DIGIT})}",
         "eval.every=2", "eval.verifier=format", f"eval.verifier_options={json.dumps(DIGIT)}",
         *overrides])
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     try:
         return trainer.run()
     finally:

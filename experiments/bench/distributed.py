@@ -66,8 +66,8 @@ def mean_after_first(records: list[dict], key: str) -> float | None:
 
 def child_train(args: argparse.Namespace, variant: str) -> dict:
     """One training variant (local / ray / ray-async): start-up, wall and stage times."""
-    from rlfb.loop import Trainer
-    from rlfb.metrics import read_jsonl
+    from rlfb.trainers import make_trainer
+    from rlfb.run_log import read_jsonl
 
     extra = {"local": ["run.executor=local"], "ray": ["run.executor=ray"],
              "ray-async": ["run.executor=ray", "ray.mode=async", "buffer.max_staleness=1"]}
@@ -78,7 +78,7 @@ def child_train(args: argparse.Namespace, variant: str) -> dict:
 
         torch.set_num_threads(args.local_threads or max(1, int(cfg.ray.learner.num_cpus)))
     start = time.perf_counter()
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     startup = time.perf_counter() - start
     start = time.perf_counter()
     try:

@@ -82,8 +82,8 @@ def prompts_in_order(args: argparse.Namespace) -> list[Any]:
 def child_rlfb(args: argparse.Namespace, engine: str, workdir: Path) -> dict:
     """Train with rlfb's local executor; the figures come from its metrics.jsonl."""
     from rlfb.config import load_config
-    from rlfb.loop import Trainer
-    from rlfb.metrics import read_jsonl
+    from rlfb.trainers import make_trainer
+    from rlfb.run_log import read_jsonl
 
     out = workdir / f"rlfb-{engine}"
     engine_options = ({"max_model_len": 512, "llm_options": {"max_num_batched_tokens": 32768}}
@@ -100,7 +100,7 @@ def child_rlfb(args: argparse.Namespace, engine: str, workdir: Path) -> dict:
         f"learner.micro_batch_size={args.micro_batch}", f"run.steps={args.steps}",
         f"run.seed={args.seed}", f"run.output_dir={out}", "run.progress=false",
         "run.tracker=none", "eval.every=0", "run.save_every=0", "run.samples_every=0"])
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     try:
         trainer.run()
     finally:

@@ -1,107 +1,157 @@
-"""Aggregating an ablation's runs: per-run final/best metrics, mean ± 95% CI across seeds, and
-mean curves. Pure functions over the records of each run's ``metrics.jsonl``; `write_sweep_report`
-turns them into ``report.md`` and PNGs.
-
->>> recs = [{"step": 0, "eval/accuracy": 0.25}, {"step": 1, "reward/mean": 0.5},
-...         {"step": 2, "reward/mean": 0.25, "eval/accuracy": 0.5}]
->>> run_summary(recs)["eval/accuracy"]
-{'final': 0.5, 'best': 0.5}
->>> run_summary(recs)["reward/mean"]
-{'final': 0.25, 'best': 0.5}
-"""
+"""Writing a sweep's ``report.md`` and PNG curves from its arms' ``metrics.jsonl`` files."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from rlfb.ablate.stats import mean_ci
-
-#: Report metrics: key → (label, direction of "best": "max", "min", or None = final only).
-METRICS: dict[str, tuple[str, str | None]] = {
-    "eval/accuracy": ("held-out accuracy", "max"),
-    "reward/mean": ("training reward (mean)", "max"),
-    "eval/reward_mean": ("held-out reward (mean)", "max"),
-    "eval/hedge_rate": ("held-out hedge rate", None),
-    "eval/abstention_rate": ("held-out abstention rate", None),
-    "eval/wrong_unhedged_rate": ("held-out wrong-unhedged rate", "min"),
-}
-
-#: PNG curves: file → (title, metric key).
-CURVES: dict[str, tuple[str, str]] = {
-    "reward.png": ("Training reward (mean per step)", "reward/mean"),
-    "eval_accuracy.png": ("Held-out accuracy", "eval/accuracy"),
-    "hedge_rate.png": ("Held-out hedge rate", "eval/hedge_rate"),
-    "wrong_unhedged_rate.png": ("Held-out wrong-unhedged rate", "eval/wrong_unhedged_rate"),
-}
+from rlfb.ablate.aggregate import (
+    CURVES,
+    METRICS,
+    Cell,
+    aggregate,
+    mean_curve,
+    paired_difference,
+    run_summary,
+)
+from rlfb.ablate.sweep import Arm, Sweep
+from rlfb.run_log import METRICS_FILE, read_jsonl
 
 
-def metric_values(records: Sequence[Mapping[str, Any]], key: str) -> list[tuple[int, float]]:
-    """``(step, value)`` of every record that logged ``key`` (None values skipped)."""
-    return [(int(r["step"]), float(r[key])) for r in records if r.get(key) is not None]
-
-
-def run_summary(records: Sequence[Mapping[str, Any]],
-                metrics: Mapping[str, tuple[str, str | None]] = METRICS
-                ) -> dict[str, dict[str, float | None]]:
-    """Per metric logged by the run: ``final`` (value at the last step that logged it) and
-    ``best`` (max or min over the run by the metric's direction; None for final-only ones)."""
-    out: dict[str, dict[str, float | None]] = {}
-    for key, (_, direction) in metrics.items():
-        values = [v for _, v in metric_values(records, key)]
-        if not values:
-            continue
-        best = max(values) if direction == "max" else min(values) if direction == "min" else None
-        out[key] = {"final": values[-1], "best": best}
+def collect(sweep: Sweep, arms: Sequence[Arm]) -> dict[str, dict[int, list[dict[str, Any]]]]:
+    """``{group: {seed: records}}`` of the arms whose ``metrics.jsonl`` exists and has records."""
+    out: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for arm in arms:
+        path = sweep.output_dir / arm.name / METRICS_FILE
+        records = read_jsonl(path) if path.is_file() else []
+        if records:
+            out.setdefault(arm.group, {})[arm.seed] = records
     return out
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One aggregated figure: mean ± half width (None when n < 2) over n runs."""
-
-    mean: float
-    half_width: float | None
-    n: int
-
-    def text(self, digits: int = 3) -> str:
-        """``"0.250 ± 0.120"`` (or just the mean when there is no interval)."""
-        if self.half_width is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f}"
+def _cell(cell: Cell | None) -> str:
+    return "–" if cell is None else cell.text()
 
 
-def aggregate(summaries: Sequence[Mapping[str, Mapping[str, float | None]]], key: str,
-              which: str) -> Cell | None:
-    """Mean ± 95% Student-t CI of ``summaries[i][key][which]`` over the runs that have it;
-    None when no run does."""
-    values = [s[key][which] for s in summaries if key in s and s[key][which] is not None]
-    if not values:
-        return None
-    mean, half, n = mean_ci([float(v) for v in values])  # type: ignore[arg-type]
-    return Cell(mean, half, n)
+def metric_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]],
+                 which: str = "final") -> list[str]:
+    """Markdown rows: one per arm, the ``which`` ("final" or "best") value of each logged
+    metric as mean ± 95% CI across seeds (best: only metrics with a direction)."""
+    summaries = {g: [run_summary(r) for r in seeds.values()] for g, seeds in runs.items()}
+    keys = [k for k in METRICS if (which == "final" or METRICS[k][1])
+            and any(k in s for ss in summaries.values() for s in ss)]
+    head = ["arm", "n"] + [METRICS[k][0] + (f" ({METRICS[k][1]})" if which == "best" else "")
+                           for k in keys]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for group, ss in summaries.items():
+        row = [f"`{group}`", str(len(ss))] + [_cell(aggregate(ss, k, which)) for k in keys]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
 
 
-def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> Cell | None:
-    """Mean ± 95% CI of ``a[seed] − b[seed]`` over the seeds both have (matched seeds);
-    None when they share none."""
-    seeds = sorted(set(a) & set(b))
-    if not seeds:
-        return None
-    mean, half, n = mean_ci([a[s] - b[s] for s in seeds])
-    return Cell(mean, half, n)
+def per_run_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]) -> list[str]:
+    """Markdown rows: every run's final value of each logged metric (the CI's inputs)."""
+    keys = [k for k in METRICS if any(k in run_summary(r) for s in runs.values()
+                                      for r in s.values())]
+    lines = ["| arm | seed | last step | " + " | ".join(METRICS[k][0] for k in keys) + " |",
+             "|" + " --- |" * (3 + len(keys))]
+    for group, seeds in runs.items():
+        for seed, records in seeds.items():
+            s = run_summary(records)
+            vals = [f"{s[k]['final']:.3f}" if k in s else "–" for k in keys]
+            last = max(int(r["step"]) for r in records)
+            lines.append(f"| `{group}` | {seed} | {last} | " + " | ".join(vals) + " |")
+    return lines
 
 
-def mean_curve(runs: Sequence[Sequence[Mapping[str, Any]]], key: str
-               ) -> tuple[list[int], list[float], list[float], list[float], list[int]]:
-    """``(steps, mean, low, high, n)`` of ``key`` across runs at each step any run logged it;
-    low/high are the smallest and largest run values at that step (the band), n how many runs
-    logged it there."""
-    by_step: dict[int, list[float]] = {}
-    for records in runs:
-        for step, value in metric_values(records, key):
-            by_step.setdefault(step, []).append(value)
-    steps = sorted(by_step)
-    vals = [by_step[s] for s in steps]
-    return (steps, [sum(v) / len(v) for v in vals], [min(v) for v in vals],
-            [max(v) for v in vals], [len(v) for v in vals])
+def difference_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]
+                     ) -> list[str]:
+    """Markdown rows: each arm minus the first arm, final values, paired by seed."""
+    groups = list(runs)
+    if len(groups) < 2:
+        return []
+    finals = {g: {seed: run_summary(r) for seed, r in seeds.items()} for g, seeds in runs.items()}
+    keys = [k for k in METRICS if any(k in s for f in finals.values() for s in f.values())]
+    base = groups[0]
+    lines = [f"| arm − `{base}` | " + " | ".join(METRICS[k][0] for k in keys) + " |",
+             "|" + " --- |" * (1 + len(keys))]
+    for group in groups[1:]:
+        cells = []
+        for key in keys:
+            a = {s: v[key]["final"] for s, v in finals[group].items() if key in v}
+            b = {s: v[key]["final"] for s, v in finals[base].items() if key in v}
+            diff = paired_difference(a, b)  # type: ignore[arg-type]
+            cells.append("–" if diff is None else f"{diff.text()} (n={diff.n})")
+        lines.append(f"| `{group}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def plot_sweep(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]],
+               out_dir: Path) -> list[Path]:
+    """One PNG per entry of `CURVES` that some arm logged: per arm the mean across seeds,
+    shaded between the lowest and highest seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    written = []
+    for name, (title, key) in CURVES.items():
+        curves = {g: mean_curve(list(seeds.values()), key) for g, seeds in runs.items()}
+        curves = {g: c for g, c in curves.items() if c[0]}
+        if not curves:
+            continue
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        for group, (steps, mean, lo, hi, n) in curves.items():
+            line, = ax.plot(steps, mean, marker="o" if len(steps) < 30 else None,
+                            label=f"{group} (n={max(n)})")
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.set(title=f"{title}: mean across seeds, band = min–max", xlabel="step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.title.set_fontsize(9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=100)
+        plt.close(fig)
+        written.append(out_dir / name)
+    return written
+
+
+def write_sweep_report(sweep: Sweep, arms: Sequence[Arm], command: str = "",
+                       missing: Sequence[str] = ()) -> Path:
+    """Write ``report.md`` and the PNGs into the sweep's output folder; returns the report."""
+    runs = collect(sweep, arms)
+    out = sweep.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    pngs = plot_sweep(runs, out)
+    lines = [f"# Ablation: {sweep.name}", ""]
+    if command:
+        lines += ["Command:", "", f"    {command}", ""]
+    lines += [
+        f"Arms: {len(runs)} × seeds {sweep.seeds}. Every figure is computed from the "
+        f"`{METRICS_FILE}` of each run directory `<arm>/seed=<seed>/` under this folder.",
+        "", "Final = the value at the last step that logged the metric; best = its maximum "
+        "(or minimum, for the wrong-unhedged rate) over the run. Cells are the mean over "
+        "seeds ± the half width of the two-sided 95% Student-t interval "
+        "(t_{0.975, n−1} · s/√n, "
+        "n = the seeds that logged it, in column n); a bare number has n = 1.", ""]
+    lines += ["Final values:", ""] + metric_table(runs, "final") + [""]
+    lines += ["Best values over the run:", ""] + metric_table(runs, "best") + [""]
+    lines += ["Rewards are on each arm's own reward scale (a hedging payoff and a 0/1 "
+              "correctness reward are not comparable); held-out accuracy (one verifier) and the "
+              "hedge rates (one detector) are the same yardstick for every arm.", ""]
+    diff = difference_table(runs)
+    if diff:
+        lines += ["Differences to the first arm (final values, paired by seed, mean ± 95% "
+                  "Student-t CI). An interval that contains 0 shows no difference at this n.",
+                  ""] + diff + [""]
+    lines += ["Per run (final values):", ""] + per_run_table(runs) + [""]
+    if missing:
+        lines += [f"Not finished (left out above where they logged nothing): "
+                  f"{', '.join(missing)}", ""]
+    lines += [f"![{p.stem}]({p.name})" for p in pngs]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -89,7 +89,7 @@ class OfflineAlgorithm(Algorithm):
             raise ConfigError("set offline.eval_files or offline.holdout, not both")
 
     def load_rows(self, files: list[str], encoder: Any, fmt: str) -> list[Any]:
-        """Tokenised rows of ``files`` (`rlfb.data.offline`)."""
+        """Tokenised rows of ``files`` (`rlfb.data.records`)."""
         raise NotImplementedError
 
     def learner(self, cfg: Any, model_path: str, total_steps: int) -> Any:

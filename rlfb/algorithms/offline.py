@@ -29,8 +29,8 @@ class SFT(OfflineAlgorithm):
     """Supervised fine-tuning on (prompt, completion) rows."""
 
     def load_rows(self, files: list[str], encoder: Any, fmt: str) -> list[Any]:
-        """Tokenised examples (`rlfb.data.offline.load_examples`)."""
-        from rlfb.data.offline import load_examples
+        """Tokenised examples (`rlfb.data.records.load_examples`)."""
+        from rlfb.data.records import load_examples
 
         return load_examples(files, encoder, fmt)
 
@@ -42,7 +42,7 @@ class SFT(OfflineAlgorithm):
 
     def batch(self, rows: list[Any], pad_token_id: int, reference: Any = None) -> Any:
         """Right-padded tokens with the prompt masked out of the loss."""
-        from rlfb.data.offline import token_batch
+        from rlfb.data.records import token_batch
 
         return token_batch(rows, pad_token_id)
 
@@ -59,8 +59,8 @@ class DPO(OfflineAlgorithm):
     needs_reference = True
 
     def load_rows(self, files: list[str], encoder: Any, fmt: str) -> list[Any]:
-        """Tokenised pairs (`rlfb.data.offline.load_pairs`)."""
-        from rlfb.data.offline import load_pairs
+        """Tokenised pairs (`rlfb.data.records.load_pairs`)."""
+        from rlfb.data.records import load_pairs
 
         return load_pairs(files, encoder, fmt)
 
@@ -77,7 +77,7 @@ class DPO(OfflineAlgorithm):
         """Chosen then rejected completions, with their ``[N, 2]`` reference logprobs."""
         import torch
 
-        from rlfb.data.offline import preference_batch
+        from rlfb.data.records import preference_batch
 
         return preference_batch(rows, pad_token_id,
                                 ref_logps=torch.cat([reference[:, 0], reference[:, 1]]))

@@ -1,6 +1,6 @@
 """Online DPO: the verifier registry drives preference learning.
 
-Each step of the online trainer (`rlfb.loop.Trainer`) samples
+Each step of the online trainer (`rlfb.trainers.online.OnlineTrainer`) samples
 ``rollout.n`` completions per prompt from the current policy and scores them with the configured
 reward (verifiers, composites, reward models). `preference_pairs` then makes one pair per
 prompt: the highest-scoring completion is chosen, the lowest-scoring one rejected. A prompt
@@ -50,7 +50,7 @@ def preference_pairs(groups: Sequence[Any], pad_token_id: int) -> tuple[Any, dic
     Stats: ``dpo/pairs``, ``dpo/ties_skipped``, and the mean score of chosen and rejected
     completions (``dpo/chosen_score``, ``dpo/rejected_score``).
     """
-    from rlfb.data.offline import Pair, preference_batch
+    from rlfb.data.records import Pair, preference_batch
 
     pairs, chosen_scores, rejected_scores = [], [], []
     for group in groups:

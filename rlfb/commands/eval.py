@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate (or read) completions, score, write the report; the console shows a start
     line, the report (eval.md), the accuracy, the files and the wall time."""
     from rlfb.console import Console, say
-    from rlfb.evaluation.offline_eval import score_items, summarise, write_eval
+    from rlfb.evaluation.sampling import score_items, summarise, write_eval
 
     temperature = _check_args(args)
     reward, accuracy, detector, spec = _judges(args)
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _inputs(args: argparse.Namespace, spec: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """``(completion items or None, prompts or None, settings)`` read from the input file."""
-    from rlfb.evaluation.offline_eval import Fields, load_completions, load_prompts
+    from rlfb.evaluation.sampling import Fields, load_completions, load_prompts
 
     fields = Fields(args.prompt_field, args.reference_field, args.completion_field, args.id_field)
     settings: dict[str, Any] = {"reward": spec, "verifier": args.verifier,
@@ -154,7 +154,7 @@ def _inputs(args: argparse.Namespace, spec: dict[str, Any]) -> tuple[Any, Any, d
 def _generate(args: argparse.Namespace, temperature: float, prompts: Any, out: Path,
               settings: dict[str, Any]) -> Any:
     """Sample ``args.n`` completions per prompt with the model; records the sampling settings."""
-    from rlfb.evaluation.offline_eval import generate_items
+    from rlfb.evaluation.sampling import generate_items
     from rlfb.run import resolve_model
     from rlfb.types import SamplingParams
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,12 +45,10 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, train, write the report."""
     from pathlib import Path
 
-    from rlfb.algorithms import make_algorithm
     from rlfb.config import load_config
     from rlfb.console import Console, result_lines, say, start_line
-    from rlfb.loop import Trainer
-    from rlfb.metrics import METRICS_FILE, read_jsonl
-    from rlfb.report import write_report
+    from rlfb.run_log import METRICS_FILE, read_jsonl
+    from rlfb.trainers import train
 
     overrides = [shorthand(o) for o in args.overrides]
     if args.ray_address:
@@ -63,18 +60,6 @@ def run(args: argparse.Namespace) -> int:
     # library output goes to RUN_DIR/logs/; the console shows a start line, one bar, results
     with Console(Path(cfg.run.output_dir) / "logs", verbose=args.verbose) as console:
         say(start_line("train", cfg))
-        if not make_algorithm(cfg.algo).online:  # offline: data files, no rollouts
-            from rlfb.offline import OfflineTrainer, write_offline_report
-
-            trainer: Any = OfflineTrainer(cfg)
-            report_fn = write_offline_report
-        else:
-            trainer, report_fn = Trainer(cfg), write_report
-        console.after_build()
-        try:
-            run_dir = trainer.run()
-        finally:
-            trainer.close()
-        report = report_fn(run_dir, title=cfg.run.name)
+        run_dir, report = train(cfg, on_built=console.after_build)
         console.finish(result_lines(read_jsonl(Path(run_dir) / METRICS_FILE)), report)
     return 0

@@ -1,7 +1,11 @@
-"""Config checks: a field's bounds (`check_range`, run as each section is built). An
-algorithm's own checks are `rlfb.algorithms.Algorithm.check`, run by `rlfb.config.validate`."""
+"""Config checks: a field's bounds (`check_range`, run as each section is built) and the
+cross-field checks of a mode (`check_async_mode`), run by `rlfb.config.validate` when the config
+loads. An algorithm's own checks are `rlfb.algorithms.Algorithm.check`, run there too."""
 
 from __future__ import annotations
+
+import warnings
+from typing import Any
 
 from rlfb.errors import ConfigError
 
@@ -10,3 +14,20 @@ def check_range(ok: bool, message: str) -> None:
     """Raise `ConfigError` with ``message`` unless ``ok`` (a field's own bounds)."""
     if not ok:
         raise ConfigError(message)
+
+
+def check_async_mode(cfg: Any) -> None:
+    """`ConfigError` when the config cannot run with ``ray.mode: async``; a warning when its
+    stale samples go uncorrected (no ``algo.tis_cap``)."""
+    depth, limit = cfg.ray.async_depth, cfg.buffer.max_staleness
+    if limit is not None and limit < depth:
+        raise ConfigError(f"ray.mode=async trains on samples ray.async_depth={depth} weight "
+                          f"versions old, but buffer.max_staleness={limit} drops them; set "
+                          f"buffer.max_staleness >= {depth} (or null)")
+    if cfg.run.executor != "ray":
+        raise ConfigError("ray.mode=async needs run.executor=ray (the local executor runs one "
+                          "role at a time)")
+    if cfg.algo.tis_cap is None:
+        warnings.warn("ray.mode=async without algo.tis_cap: samples up to "
+                      f"{depth} versions stale are trained on without importance correction; "
+                      "set algo.tis_cap (e.g. 2.0)", stacklevel=3)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from rlfb.algorithms import get_algorithm, make_algorithm
+from rlfb.config.checks import check_async_mode
 from rlfb.config.coerce import apply_override, build, parse_override
 from rlfb.config.schema import TrainConfig
 from rlfb.errors import ConfigError
@@ -110,6 +111,8 @@ def validate(cfg: TrainConfig) -> None:
     _validate_rollout_algo(cfg)
     _validate_learner_rest(cfg)
     make_algorithm(cfg.algo).check(cfg)
+    if cfg.ray.mode == "async":
+        check_async_mode(cfg)
 
 
 def _validate_run_model_data(cfg: TrainConfig) -> None:

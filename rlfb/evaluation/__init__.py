@@ -1,7 +1,10 @@
-"""Evaluation outside training: `rlfb eval` (score a model or saved completions on a data file)
-and `rlfb rescore` (re-score a run's saved rollouts under another reward).
+"""Evaluation: held-out evaluation during training, `rlfb eval` (score a model or saved
+completions on a data file) and `rlfb rescore` (re-score a run's saved rollouts under another
+reward).
 
-Modules: `stats` (pure statistics: quantiles, Spearman, pass@k over judged samples, reliability
-bins), `reward_spec` (a reward named on the command line or in YAML), `offline_eval` (the eval
-pipeline), `rescore` (the re-scoring pipeline), `plots` and `markdown` (the reports).
+Modules: `held_out` (the trainer's held-out metrics: accuracy, pass@k, reward parts, hedging),
+`sampling` (the `rlfb eval` pipeline: sample or load completions, score, summarise), `rescore`
+(the re-scoring pipeline), `pass_at_k` and `stats` (pure statistics: the unbiased pass@k,
+quantiles, Spearman, reliability bins), `reward_spec` (a reward named on the command line or in
+YAML), `plots` and `markdown` (the reports).
 """

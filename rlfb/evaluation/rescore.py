@@ -34,7 +34,7 @@ def load_rollouts(run_dir: str | Path) -> tuple[Any, list[dict[str, Any]]]:
     """``(config, records)`` of a run directory; a one-line `RlfbError` when it has no saved
     rollouts or they lack a field."""
     from rlfb.config import load_config
-    from rlfb.metrics import SAMPLES_FILE, read_jsonl
+    from rlfb.run_log import SAMPLES_FILE, read_jsonl
 
     run = Path(run_dir)
     if not (run / "config.yaml").is_file():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any, Hashable, Sequence
 
-from rlfb.eval_metrics import pass_at_k
+from rlfb.evaluation.pass_at_k import pass_at_k
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 

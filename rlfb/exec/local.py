@@ -1,8 +1,8 @@
 """The local executor: every role in this process (zero workers).
 
-The controller (`rlfb.loop.Trainer`) talks to roles only through an executor's methods —
-`generate`, `score`, `update`, `sync_weights`, `save_learner`, `load_learner`, `close` — so the
-Ray executor runs the same loop with the roles as actors.
+The online trainer talks to roles only through an executor's methods
+(`rlfb.exec.protocol.Executor`), so the Ray executor runs the same loop with the roles as
+actors.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlfb.buffer import ExperienceBuffer
 from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
 
 
@@ -62,6 +63,10 @@ class LocalExecutor:
         nbytes = sum(t.numel() * t.element_size() for _, t in weights)
         self.engine.update_weights(weights, self.learner.version)
         return {"sync/seconds": time.perf_counter() - start, "sync/bytes": float(nbytes)}
+
+    def make_buffer(self, **options: Any) -> ExperienceBuffer:
+        """An `ExperienceBuffer` in this process."""
+        return ExperienceBuffer(**options)
 
     @property
     def policy_version(self) -> int:

@@ -313,8 +313,8 @@ class RayExecutor:
 
 def ray_executor(cfg: Any, model_path: str) -> RayExecutor:
     """The `RayExecutor` of a `TrainConfig` (``run.executor: ray``)."""
+    from rlfb.algorithms import make_algorithm
     from rlfb.rollout import get_engine
-    from rlfb.run import learner_factory
     from rlfb.scoring import Scorer
 
     model_path = str(Path(model_path).resolve())
@@ -322,7 +322,8 @@ def ray_executor(cfg: Any, model_path: str) -> RayExecutor:
         engine_factory=_partial(get_engine, cfg.rollout.engine, model_path,
                                 **dict(cfg.rollout.engine_options)),
         scorer_factory=_partial(Scorer, cfg.reward.name, dict(cfg.reward.options)),
-        learner_factory=learner_factory(cfg, model_path), ray_cfg=cfg.ray,
+        learner_factory=make_algorithm(cfg.algo).learner_factory(cfg, model_path),
+        ray_cfg=cfg.ray,
         run_dir=cfg.run.output_dir)
 
 

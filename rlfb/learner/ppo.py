@@ -116,7 +116,7 @@ class PPOLearner(PolicyLearner):
 
     def _load_ptx(self, ptx: dict[str, Any], seed: int) -> None:
         from rlfb.data.base import PromptSampler
-        from rlfb.data.offline import Encoder, ListSource, load_examples
+        from rlfb.data.records import Encoder, ListSource, load_examples
 
         if not ptx.get("files"):
             raise RlfbError("ppo.ptx_coef > 0 needs ppo.ptx_files (the pretraining/SFT data)")
@@ -233,7 +233,7 @@ class PPOLearner(PolicyLearner):
 
     def _ptx_backward(self) -> float:
         """Back-propagate ``ptx_coef`` x the mean NLL of the next PPO-ptx rows; returns the NLL."""
-        from rlfb.data.offline import token_batch
+        from rlfb.data.records import token_batch
         from rlfb.learner.sft import nll_sum
 
         idx = self.ptx_sampler.next_indices(self.ppo.ptx_batch_size)

@@ -11,7 +11,7 @@ import yaml
 
 from rlfb.ablate.runner import DONE_FILE
 from rlfb.cli import main
-from rlfb.metrics import read_jsonl
+from rlfb.run_log import read_jsonl
 
 REPO = Path(__file__).resolve().parents[2]
 DIGIT = {"mode": "regex", "pattern": "[0-9]", "match": "search"}

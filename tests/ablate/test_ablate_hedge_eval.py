@@ -6,7 +6,7 @@ import pytest
 
 from rlfb.config import load_config
 from rlfb.rewards.hedging.detect import get_hedge_detector
-from rlfb.scoring.evaluate import hedge_eval_metrics
+from rlfb.evaluation.held_out import hedge_eval_metrics
 
 TEXTS = ["<answer>7</answer>",                    # unhedged, correct
          "<answer>12</answer>",                   # unhedged, wrong

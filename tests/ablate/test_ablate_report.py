@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rlfb.ablate.report import (
+from rlfb.ablate.aggregate import (
     Cell,
     aggregate,
     mean_curve,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rlfb.cli import main
-from rlfb.metrics import read_jsonl
+from rlfb.run_log import read_jsonl
 from rlfb.verifiers import Verdict, Verifier, VerifyStatus, register_verifier
 
 DIGIT = ["-V", "mode=regex", "-V", "pattern='[0-9]'", "-V", "match=search"]

@@ -12,7 +12,7 @@ import yaml
 
 from rlfb.cli import main
 from rlfb.config import load_config, save_config
-from rlfb.metrics import read_jsonl
+from rlfb.run_log import read_jsonl
 
 DIGIT = {"mode": "regex", "pattern": "[0-9]", "match": "search"}
 REWARD = {"verifier": "format", "options": DIGIT}
@@ -21,8 +21,7 @@ REWARD = {"verifier": "format", "options": DIGIT}
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     """Two GRPO steps of a tiny model, every sample saved."""
-    from rlfb.loop import Trainer
-
+    from rlfb.trainers import make_trainer
     out = tmp_path_factory.mktemp("run") / "run"
     cfg = load_config(None, [
         f"run.output_dir={out}", "run.steps=2", "run.seed=0", "run.save_every=0",
@@ -33,7 +32,7 @@ def trained_run(tmp_path_factory) -> Path:
         "rollout.max_new_tokens=12", "reward.name=verifier",
         f"reward.options={json.dumps(REWARD)}", "learner.lr=3e-3", "learner.micro_batch_size=16",
     ])
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     try:
         trainer.run()
     finally:

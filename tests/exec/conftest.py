@@ -41,10 +41,10 @@ def tiny_config(out: Path, *overrides: str) -> Any:
 
 def train(cfg: Any, executor: Any = None) -> list[dict]:
     """Run ``cfg`` to the end; the metrics records."""
-    from rlfb.loop import Trainer
-    from rlfb.metrics import read_jsonl
+    from rlfb.trainers import make_trainer
+    from rlfb.run_log import read_jsonl
 
-    trainer = Trainer(cfg, executor)
+    trainer = make_trainer(cfg, executor)
     try:
         run_dir = trainer.run()
     finally:
@@ -62,7 +62,7 @@ def prompt_counts(run_dir: Path) -> dict[str, int]:
     """How many samples of each prompt id the run trained on (from samples.jsonl)."""
     from collections import Counter
 
-    from rlfb.metrics import read_jsonl
+    from rlfb.run_log import read_jsonl
 
     return dict(Counter(r["prompt_id"] for r in read_jsonl(run_dir / "samples.jsonl")))
 

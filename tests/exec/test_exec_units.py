@@ -7,7 +7,6 @@ import torch
 
 from rlfb.config import load_config
 from rlfb.errors import ConfigError, RlfbError
-from rlfb.exec.async_trainer import check_async
 from rlfb.exec.ray_executor import split_by_prompt
 from rlfb.exec.ray_metrics import RoleMetrics, staleness_metrics
 from rlfb.exec.ray_placement import Slot, check_fits, demand, slots
@@ -90,16 +89,16 @@ def test_role_metrics_busy_deltas_survive_a_restart():
 
 
 def test_async_config_checks():
-    check_async(load_config(None, ["run.executor=ray", "ray.mode=async",
-                                   "buffer.max_staleness=1", "algo.tis_cap=2"]))
+    """Checked once, when the config loads."""
+    load_config(None, ["run.executor=ray", "ray.mode=async", "buffer.max_staleness=1",
+                       "algo.tis_cap=2"])
     with pytest.warns(UserWarning, match="without importance correction"):
-        check_async(load_config(None, ["run.executor=ray", "ray.mode=async",
-                                       "buffer.max_staleness=null"]))
+        load_config(None, ["run.executor=ray", "ray.mode=async", "buffer.max_staleness=null"])
     with pytest.raises(ConfigError, match="buffer.max_staleness >= 2"):
-        check_async(load_config(None, ["run.executor=ray", "ray.mode=async",
-                                       "ray.async_depth=2", "buffer.max_staleness=1"]))
+        load_config(None, ["run.executor=ray", "ray.mode=async", "ray.async_depth=2",
+                           "buffer.max_staleness=1"])
     with pytest.raises(ConfigError, match="needs run.executor=ray"):
-        check_async(load_config(None, ["ray.mode=async", "buffer.max_staleness=1"]))
+        load_config(None, ["ray.mode=async", "buffer.max_staleness=1"])
     with pytest.raises(ConfigError, match="ray.learner.count must be 1"):
         load_config(None, ["ray.learner.count=2"])
 
@@ -108,7 +107,7 @@ def test_executor_modules_import_without_ray():
     import subprocess
     import sys
 
-    code = ("import sys, rlfb.exec.ray_executor, rlfb.exec.async_trainer, rlfb.sync.base, "
+    code = ("import sys, rlfb.exec.ray_executor, rlfb.trainers.async_online, rlfb.sync.base, "
             "rlfb.sync.collective, rlfb.sync.object_store; "
             "print(sorted(m for m in ('ray', 'vllm') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

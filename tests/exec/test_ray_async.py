@@ -22,7 +22,7 @@ def expected_prompt_ids(cfg, steps: int) -> list[set[str]]:
 
 
 def test_async_run_is_one_version_stale_and_resumes_exactly(ray_local, kit, tmp_path):
-    from rlfb.metrics import read_jsonl
+    from rlfb.run_log import read_jsonl
 
     options = [*kit.RAY_SMALL, "ray.mode=async", "buffer.max_staleness=1", "algo.tis_cap=2.0"]
     full = tmp_path / "full"

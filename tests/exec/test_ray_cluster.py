@@ -113,7 +113,7 @@ def test_rlfb_train_joins_an_existing_cluster_with_ray_address(kit, tmp_path):
     from ray.cluster_utils import Cluster
 
     from rlfb.config import save_config
-    from rlfb.metrics import read_jsonl
+    from rlfb.run_log import read_jsonl
 
     was_up = ray.is_initialized()
     if was_up:

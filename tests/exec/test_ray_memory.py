@@ -35,9 +35,8 @@ def large_block_faults(host) -> tuple[str | None, int]:
 def test_learner_and_engine_actors_reuse_freed_blocks(ray_local, kit, tmp_path):
     import ray
 
-    from rlfb.loop import Trainer
-
-    trainer = Trainer(kit.tiny_config(tmp_path / "run", *kit.RAY_SMALL))
+    from rlfb.trainers import make_trainer
+    trainer = make_trainer(kit.tiny_config(tmp_path / "run", *kit.RAY_SMALL))
     try:
         ex = trainer.ex
         actors = {"learner": ex.learner, "rollout": ex.engines.actors[0],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Sequence
 
-from rlfb.eval_metrics import mean_pass_at_k
+from rlfb.evaluation.pass_at_k import mean_pass_at_k
 from rlfb.types import Prompt, ScoredSample
 
 

@@ -1,9 +1,12 @@
-"""The controller loop of online RL: GRPO, Dr.GRPO, RLOO, REINFORCE++, PPO, online DPO.
+"""The online trainer: RL from the policy's own scored rollouts (GRPO, RLOO, REINFORCE++, PPO,
+online DPO, plugin algorithms).
 
-Each step: sample prompts → rollout → score → buffer → advantages → learner update → weight
-sync; every ``eval_every`` steps a held-out evaluation, every ``save_every`` a checkpoint. The
-loop talks to roles only through an executor (`rlfb.exec.local.LocalExecutor`, or the Ray
-executor), so the same code runs in one process or on a cluster.
+Each step: sample prompts → rollout → score → buffer → the algorithm's batch (advantages,
+scores or pairs; `rlfb.algorithms`) → learner update → weight sync; every ``eval.every`` steps a
+held-out evaluation, every ``run.save_every`` a checkpoint (the skeleton is
+`rlfb.trainers.base.Trainer`). The trainer talks to roles only through an executor
+(`rlfb.exec.protocol.Executor`: the local one, or Ray's), so the same code runs in one process
+or on a cluster.
 
 Determinism: the sampling seed of step s is derived from ``(run.seed, s)``, the data order from
 ``run.seed``, and the learner's RNG is checkpointed, so a seeded CPU run is reproducible and a
@@ -19,53 +22,41 @@ from typing import Any
 import torch
 
 from rlfb.algorithms import make_algorithm
-from rlfb.buffer import ExperienceBuffer
-from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
-from rlfb.config import config_to_dict
-from rlfb.console import terminal
 from rlfb.errors import RlfbError
-from rlfb.metrics import MetricsLogger
+from rlfb.evaluation.held_out import evaluation_metrics, hedge_eval_metrics
+from rlfb.exec.protocol import Executor
+from rlfb.report import write_report
 from rlfb.run import RunContext, build_run, step_seed
-from rlfb.scoring.evaluate import evaluation_metrics, hedge_eval_metrics
 from rlfb.scoring.scorer import status_counts
+from rlfb.trainers.base import Trainer, check_resumable
 from rlfb.types import SamplingParams
 
 
-class Trainer:
+class OnlineTrainer(Trainer):
     """Runs a configured online-RL job; `run` returns the run directory.
 
-    ``Trainer(cfg)`` with ``ray.mode: async`` builds the pipelined subclass
-    `rlfb.exec.async_trainer.AsyncTrainer`, whose rollouts overlap the learner's update.
+    `rlfb.trainers.make_trainer` builds it, or, with ``ray.mode: async``, its pipelined subclass
+    `rlfb.trainers.async_online.AsyncTrainer`, whose rollouts overlap the learner's update.
     """
 
-    def __new__(cls, cfg: Any, executor: Any = None) -> "Trainer":
-        if cls is Trainer and cfg.ray.mode == "async":
-            from rlfb.exec.async_trainer import AsyncTrainer
-
-            cls = AsyncTrainer
-        return super().__new__(cls)
+    progress_metric = ("reward", "reward/mean", ".3f")
 
     def __init__(self, cfg: Any, executor: Any = None) -> None:
-        if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
-            raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
-                            "(runs save every run.save_every steps)")
+        check_resumable(cfg)
         self.cfg = cfg
         self.algorithm = make_algorithm(cfg.algo)
         if not self.algorithm.online:
             raise RlfbError(f"algo.name={cfg.algo.name!r} trains offline; use "
-                            "rlfb.offline.OfflineTrainer (rlfb train picks it)")
+                            "rlfb.trainers.make_trainer (rlfb train does)")
         self.ctx: RunContext = build_run(cfg, executor)
-        self.ex = self.ctx.executor
-        make_buffer = getattr(self.ex, "make_buffer", ExperienceBuffer)  # Ray: a buffer actor
-        self.buffer = make_buffer(max_staleness=cfg.buffer.max_staleness,
-                                  drop_zero_variance=cfg.buffer.drop_zero_variance)
+        self.run_dir = self.ctx.run_dir
+        self.ex: Executor = self.ctx.executor
+        self.buffer = self.ex.make_buffer(max_staleness=cfg.buffer.max_staleness,
+                                          drop_zero_variance=cfg.buffer.drop_zero_variance)
         self.step = 0
-        resume = cfg.run.resume
-        if resume:
-            self._restore(Path(resume))
-        self.log = MetricsLogger(self.ctx.run_dir, resume_step=self.step if resume else None,
-                                 tracker=cfg.run.tracker, run_name=cfg.run.name,
-                                 run_config=config_to_dict(cfg))
+        if cfg.run.resume:
+            self.resume(Path(cfg.run.resume))
+        self.open_log()
 
     # -- one step --------------------------------------------------------------------------
     def sampling(self, step: int) -> SamplingParams:
@@ -165,52 +156,28 @@ class Trainer:
         out["time/eval"] = time.perf_counter() - start
         return out
 
-    def save(self, step: int) -> Path:
-        """Checkpoint after ``step`` steps."""
-        return save_checkpoint(self.ctx.run_dir, step, self.checkpoint_state(),
-                               self.ex.save_learner, keep=self.cfg.run.keep_checkpoints)
+    def save_learner(self, path: Path) -> None:
+        """The learner role writes its checkpoint part."""
+        self.ex.save_learner(path)
+
+    def load_learner(self, path: Path) -> None:
+        """The learner role restores itself and pushes its weights to the engines."""
+        self.ex.load_learner(path)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """The controller state a checkpoint holds (a subclass adds its own)."""
         return {"sampler": self.ctx.sampler.state_dict(), "buffer": self.buffer.state_dict(),
                 "algorithm": self.algorithm.state_dict()}
 
-    def _restore(self, run_dir: Path) -> None:
-        ckpt = latest_checkpoint(run_dir)
-        assert ckpt is not None  # checked in __init__
-        state = load_state(ckpt)
-        self.ex.load_learner(ckpt / "learner")
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Data position, buffer and the algorithm's own state."""
         self.ctx.sampler.load_state_dict(state["sampler"])
         self.buffer.load_state_dict(state["buffer"])
         self.algorithm.load_state_dict(state.get("algorithm", {}))
-        set_rng_state(state["rng"])
-        self.step = state["step"]
 
-    def run(self) -> Path:
-        """Train for ``run.steps`` steps (from the resumed step); returns the run directory."""
-        from tqdm import tqdm
-
-        cfg = self.cfg.run
-        if self.step == 0 and self.cfg.eval.every:
-            self.log.log(0, self.evaluate(0))
-        bar = tqdm(range(self.step + 1, cfg.steps + 1), initial=self.step, total=cfg.steps,
-                   desc=cfg.name, unit="step", disable=not cfg.progress, file=terminal(),
-                   dynamic_ncols=True)
-        try:
-            for step in bar:
-                metrics = self.train_step(step)
-                if self.cfg.eval.every and (step % self.cfg.eval.every == 0 or step == cfg.steps):
-                    metrics.update(self.evaluate(step))
-                record = self.log.log(step, metrics)
-                bar.set_postfix(reward=f"{record.get('reward/mean') or 0:.3f}",
-                                step_s=f"{record.get('time/step') or 0:.1f}")
-                self.step = step
-                if cfg.save_every and (step % cfg.save_every == 0 or step == cfg.steps):
-                    self.save(step)
-        finally:
-            bar.close()
-            self.log.close()
-        return self.ctx.run_dir
+    def write_report(self, title: str | None = None) -> Path:
+        """`rlfb.report.write_report` of this run."""
+        return write_report(self.run_dir, title=title)
 
     def close(self) -> None:
         """Release the executor's roles."""

@@ -1,7 +1,7 @@
 """Offline training: SFT (warm starts) and DPO on preference pairs, from HF datasets files.
 
 ``rlfb train`` with an offline algorithm (``sft``, ``dpo``) runs `OfflineTrainer`: rows of
-``offline.files`` are tokenized once (`rlfb.data.offline`), a held-out set is taken from
+``offline.files`` are tokenized once (`rlfb.data.records`), a held-out set is taken from
 ``offline.eval_files`` or ``offline.holdout``, and each step is one optimiser step on
 ``offline.batch_size`` rows drawn in seeded epochs (`rlfb.data.base.PromptSampler`). Every
 ``eval.every`` steps (and before training and at the end) the held-out set is scored: SFT
@@ -16,7 +16,7 @@ held-out pair, and kept in ``RUN_DIR/reference_logps.pt`` (checked against the d
 so full fine-tuning needs no second model in memory.
 
 Logging, checkpoints (``RUN_DIR/checkpoints/step-N``) and exact resume work as in the online
-loop (`rlfb.loop`); the run's ``report.md`` gets the loss and accuracy curves.
+loop (`rlfb.trainers.online`); the run's ``report.md`` gets the loss and accuracy curves.
 """
 
 from __future__ import annotations
@@ -31,31 +31,27 @@ from typing import Any
 import torch
 
 from rlfb.algorithms import make_algorithm
-from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
-from rlfb.config import config_to_dict
-from rlfb.console import terminal
 from rlfb.errors import ConfigError, RlfbError
-from rlfb.metrics import MetricsLogger
+from rlfb.trainers.base import Trainer, check_resumable
 
 REFERENCE_FILE = "reference_logps.pt"
 
 
-class OfflineTrainer:
-    """Runs a configured SFT or DPO job; `run` returns the run directory."""
+class OfflineTrainer(Trainer):
+    """Runs a configured offline job (SFT, DPO); `run` returns the run directory."""
 
     def __init__(self, cfg: Any) -> None:
         from rlfb.config import save_config
         from rlfb.data.base import PromptSampler
-        from rlfb.data.offline import ListSource
+        from rlfb.data.records import ListSource
         from rlfb.models.load import load_tokenizer
         from rlfb.run import resolve_model
 
         self.algorithm = make_algorithm(cfg.algo)
         if self.algorithm.online:
-            raise ConfigError(f"algo.name={cfg.algo.name!r} trains online; use rlfb.loop.Trainer")
-        if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
-            raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
-                            "(runs save every run.save_every steps)")
+            raise ConfigError(f"algo.name={cfg.algo.name!r} trains online; use "
+                              "rlfb.trainers.make_trainer (rlfb train does)")
+        check_resumable(cfg)
         self.cfg = cfg
         self.run_dir = Path(cfg.run.output_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -74,14 +70,20 @@ class OfflineTrainer:
         if self.algorithm.needs_reference:
             self.ref_train, self.ref_held = self._reference_logps(bool(cfg.run.resume))
         if cfg.run.resume:
-            self._restore(Path(cfg.run.resume))
-        self.log = MetricsLogger(self.run_dir, resume_step=self.step if cfg.run.resume else None,
-                                 tracker=cfg.run.tracker, run_name=cfg.run.name,
-                                 run_config=config_to_dict(cfg))
+            self.resume(Path(cfg.run.resume))
+        if cfg.eval.every and not self.held:
+            print("rlfb: no held-out rows (set offline.eval_files or offline.holdout); "
+                  "evaluation is skipped", file=sys.stderr)
+        self.open_log()
+
+    @property
+    def total_steps(self) -> int:
+        """``offline.epochs`` epochs of ``offline.batch_size`` rows, or ``run.steps``."""
+        return self.total
 
     # -- setup -----------------------------------------------------------------------------
     def _load_data(self, tokenizer: Any) -> tuple[list[Any], list[Any]]:
-        from rlfb.data.offline import Encoder, split_holdout
+        from rlfb.data.records import Encoder, split_holdout
 
         o = self.cfg.offline
         encoder = Encoder(tokenizer, o.fields, system_prompt=o.system_prompt,
@@ -111,7 +113,7 @@ class OfflineTrainer:
         return out[0], out[1]
 
     def _score_reference(self, pairs: list[Any]) -> torch.Tensor:
-        from rlfb.data.offline import preference_batch
+        from rlfb.data.records import preference_batch
 
         size = self.cfg.offline.batch_size
         parts = []
@@ -126,7 +128,7 @@ class OfflineTrainer:
         return self.algorithm.batch(rows, self.pad, reference)
 
     # -- steps, evaluation, checkpoints ----------------------------------------------------
-    def train_step(self) -> dict[str, Any]:
+    def train_step(self, step: int) -> dict[str, Any]:
         """One optimiser step on the next batch; returns its metrics."""
         start = time.perf_counter()
         index = self.sampler.next_indices(self.cfg.offline.batch_size)
@@ -140,7 +142,11 @@ class OfflineTrainer:
         metrics["perf/samples_per_s"] = len(rows) / elapsed if elapsed else 0.0
         return metrics
 
-    def evaluate(self) -> dict[str, Any]:
+    def can_evaluate(self) -> bool:
+        """Only with held-out rows."""
+        return bool(self.held)
+
+    def evaluate(self, step: int) -> dict[str, Any]:
         """Held-out loss (SFT) or loss and pairwise accuracy (DPO); {} without held-out rows."""
         if not self.held:
             return {}
@@ -157,52 +163,25 @@ class OfflineTrainer:
         out["time/eval"] = time.perf_counter() - start
         return out
 
-    def save(self, step: int) -> Path:
-        """Checkpoint after ``step`` steps."""
-        return save_checkpoint(self.run_dir, step, {"sampler": self.sampler.state_dict()},
-                               self.learner.save, keep=self.cfg.run.keep_checkpoints)
+    def save_learner(self, path: Path) -> None:
+        """The learner writes its checkpoint part."""
+        self.learner.save(path)
 
-    def _restore(self, run_dir: Path) -> None:
-        ckpt = latest_checkpoint(run_dir)
-        assert ckpt is not None  # checked in __init__
-        state = load_state(ckpt)
-        self.learner.load(ckpt / "learner")
+    def load_learner(self, path: Path) -> None:
+        """The learner restores itself."""
+        self.learner.load(path)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The data position."""
+        return {"sampler": self.sampler.state_dict()}
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """The data position."""
         self.sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"])
-        self.step = state["step"]
 
-    def run(self) -> Path:
-        """Train for the configured steps (from the resumed step); returns the run directory."""
-        from tqdm import tqdm
-
-        cfg = self.cfg.run
-        every = self.cfg.eval.every
-        if every and not self.held:
-            print("rlfb: no held-out rows (set offline.eval_files or offline.holdout); "
-                  "evaluation is skipped", file=sys.stderr)
-        if self.step == 0 and every and self.held:
-            self.log.log(0, self.evaluate())
-        bar = tqdm(range(self.step + 1, self.total + 1), initial=self.step, total=self.total,
-                   desc=cfg.name, unit="step", disable=not cfg.progress, file=terminal(),
-                   dynamic_ncols=True)
-        try:
-            for step in bar:
-                metrics = self.train_step()
-                if every and self.held and (step % every == 0 or step == self.total):
-                    metrics.update(self.evaluate())
-                record = self.log.log(step, metrics)
-                bar.set_postfix(loss=f"{record.get('learner/loss') or 0:.4f}")
-                self.step = step
-                if cfg.save_every and (step % cfg.save_every == 0 or step == self.total):
-                    self.save(step)
-        finally:
-            bar.close()
-            self.log.close()
-        return self.run_dir
-
-    def close(self) -> None:
-        """Nothing to release (the learner lives in this process); for symmetry with
-        `rlfb.loop.Trainer`."""
+    def write_report(self, title: str | None = None) -> Path:
+        """`write_offline_report` of this run."""
+        return write_offline_report(self.run_dir, title=title)
 
 
 def _fingerprint(*parts: list[Any]) -> str:
@@ -225,7 +204,7 @@ OFFLINE_CURVES = {
 def write_offline_report(run_dir: str | Path, title: str | None = None) -> Path:
     """Write ``report.md`` (first and last loss and held-out figures, step time) and PNG curves
     of an offline run from its ``metrics.jsonl``; returns the report path."""
-    from rlfb.metrics import METRICS_FILE, read_jsonl
+    from rlfb.run_log import METRICS_FILE, read_jsonl
     from rlfb.report import plot_curves, series
 
     run_dir = Path(run_dir)

@@ -28,40 +28,20 @@ checkpoint waits for the rollouts in flight and stores them, so a resumed run co
 from __future__ import annotations
 
 import time
-import warnings
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from rlfb.checkpoint import latest_checkpoint, load_state
 from rlfb.errors import ConfigError, RlfbError
-from rlfb.loop import Trainer
+from rlfb.trainers.online import OnlineTrainer
 from rlfb.run import step_seed
 
 
-def check_async(cfg: Any) -> None:
-    """`ConfigError` when the config cannot run in async mode."""
-    depth, limit = cfg.ray.async_depth, cfg.buffer.max_staleness
-    if limit is not None and limit < depth:
-        raise ConfigError(f"ray.mode=async trains on samples ray.async_depth={depth} weight "
-                          f"versions old, but buffer.max_staleness={limit} drops them; set "
-                          f"buffer.max_staleness >= {depth} (or null)")
-    if cfg.run.executor != "ray":
-        raise ConfigError("ray.mode=async needs run.executor=ray (the local executor runs one "
-                          "role at a time)")
-    if cfg.algo.tis_cap is None:
-        warnings.warn("ray.mode=async without algo.tis_cap: samples up to "
-                      f"{depth} versions stale are trained on without importance correction; "
-                      "set algo.tis_cap (e.g. 2.0)", stacklevel=2)
-
-
-class AsyncTrainer(Trainer):
-    """`Trainer` whose rollouts run ``ray.async_depth`` steps ahead (module docstring)."""
+class AsyncTrainer(OnlineTrainer):
+    """`OnlineTrainer` whose rollouts run ``ray.async_depth`` steps ahead (module docstring)."""
 
     def __init__(self, cfg: Any, executor: Any = None) -> None:
-        check_async(cfg)
         self._ahead: deque[tuple[int, list[Any], Future]] = deque()
         super().__init__(cfg, executor)
         self._last_launched = self._ahead[-1][0] if self._ahead else self.step
@@ -109,9 +89,9 @@ class AsyncTrainer(Trainer):
         ahead = [(s, prompts, future.result()) for s, prompts, future in self._ahead]
         return {**super().checkpoint_state(), "async_ahead": ahead}
 
-    def _restore(self, run_dir: Path) -> None:
-        super()._restore(run_dir)
-        state = load_state(latest_checkpoint(run_dir))  # type: ignore[arg-type]
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """The sync state, and the rollouts that were in flight, as finished futures."""
+        super().restore_state(state)
         for s, prompts, samples in state.get("async_ahead", []):
             future: Future = Future()
             future.set_result(samples)
