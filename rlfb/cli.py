@@ -15,6 +15,7 @@ import importlib
 import sys
 from typing import Sequence
 
+from rlfb.commands._options import is_override
 from rlfb.errors import RlfbError
 
 # Subcommand modules, in the order `rlfb --help` lists them.
@@ -61,10 +62,29 @@ def _version() -> str:
     return f"rlfb {__version__}"
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None
+          ) -> argparse.Namespace:
+    """Parse ``argv``. A command with ``key=value`` overrides (``train``, ``ablate``) takes them
+    before and after its options: argparse fills the positional list with the words before the
+    first option, and the ``key=value`` words it leaves over join the list, in order.
+
+    >>> args = parse(build_parser(), ["train", "c.yaml", "a=1", "--resume", "runs/x", "b=2"])
+    >>> args.overrides, args.resume
+    (['a=1', 'b=2'], 'runs/x')
+    """
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not isinstance(getattr(args, "overrides", None), list) or \
+                not all(is_override(word) for word in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 a check failed, 2 bad input)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(build_parser(), argv)
         return int(args.func(args) or 0)
     except RlfbError as exc:
         print(f"rlfb: error: {exc}", file=sys.stderr)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlfb.exec.ray_join import join_cluster
+
 DONE_FILE = "ablate_done.json"
 LOG_FILE = "ablate.log"
 
@@ -64,13 +66,19 @@ def run_arm(cfg_data: dict[str, Any], log_to_file: bool = False) -> dict[str, An
 def _train(cfg_data: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     from rlfb.checkpoint import latest_checkpoint
     from rlfb.config import config_from_dict
-    from rlfb.trainers import train
+    from rlfb.loop import Trainer
+    from rlfb.report import write_report
 
     resumed = latest_checkpoint(run_dir) is not None
     data = {**cfg_data, "run": {**cfg_data["run"], "resume": str(run_dir) if resumed else None}}
     cfg = config_from_dict(data)
     start = time.time()
-    train(cfg)
+    trainer = Trainer(cfg)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    write_report(run_dir, title=cfg.run.name)
     record = {"arm": cfg.run.name, "run_dir": str(run_dir), "resumed": resumed,
               "pid": os.getpid(),
               "wall_s": round(time.time() - start, 1),
@@ -161,7 +169,7 @@ def run_ray(jobs: Sequence[Job], progress: Progress, max_parallel: int, num_cpus
     started = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False)
+            join_cluster(address, log_to_driver=False)  # token authentication as Ray's docs
         else:
             # Ray starts task workers at niceness 15 by default; an arm is the whole job here,
             # so on a busy machine it would starve behind every other process

@@ -11,6 +11,16 @@ import yaml
 from rlfb.errors import RlfbError
 
 
+def is_override(word: str) -> bool:
+    """True for a ``key=value`` word of the command line (not an option, a key before ``=``).
+
+    >>> is_override("run.steps=3"), is_override("--ray-address=auto"), is_override("x.yaml")
+    (True, False, False)
+    """
+    key, sep, _ = word.partition("=")
+    return bool(sep) and bool(key.strip()) and not word.startswith("-")
+
+
 def parse_options(pairs: Sequence[str] | None) -> dict[str, Any]:
     """Turn ``["key=value", ...]`` into a dict; values are read as YAML scalars or lists
     (``3`` → int, ``true`` → bool, ``[a, b]`` → list, anything else → str).

@@ -30,6 +30,9 @@ Sweep file:
       hedging: {reward.name: hedging, reward.options: {verifier: math}}
       binary:  {reward.name: verifier, reward.options: {verifier: math}}
 
+Overrides: `rlfb ablate SWEEP.yaml run.steps=2 --max-parallel 2 model.path=tiny` applies
+key=value words (before or after the options) to every arm, after the sweep's `overrides:`.
+
 Execution: with --max-parallel > 1 or --ray-address, arms are Ray tasks (a fresh worker per
 arm, num_cpus_per_arm each, at most --max-parallel at once; output in <arm>/ablate.log);
 otherwise they run one after another in this process. --mode forces either. The local Ray
@@ -45,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ablate", help="run a reward-shaping ablation (grid × seeds) and write its report",
         description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("sweep", help="sweep YAML file")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="dotted overrides for every arm, after the sweep's own overrides "
+                        "(an axis level still sets its keys), e.g. run.steps=2 model.path=tiny")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in its output_dir: skip finished arms, resume "
                         "interrupted ones from their checkpoints")
@@ -78,11 +84,16 @@ def run(args: argparse.Namespace) -> int:
     """Validate every arm, run the unfinished ones, write the report."""
     from pathlib import Path
 
-    from rlfb.ablate.report import collect, write_sweep_report
+    from rlfb.ablate.render import collect, write_sweep_report
     from rlfb.ablate.runner import is_done
     from rlfb.ablate.sweep import arm_configs, load_sweep
+    from rlfb.commands._options import parse_options
+    from rlfb.commands.train import shorthand
 
     sweep = load_sweep(args.sweep)
+    for key, value in parse_options([shorthand(o) for o in args.overrides]).items():
+        sweep.overrides.pop(key, None)  # applied after every override of the sweep file
+        sweep.overrides[key] = value
     if args.output_dir:
         sweep.output_dir = Path(args.output_dir)
     if args.max_parallel is not None and args.max_parallel < 1:
@@ -93,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         for arm in arms:
             print(f"{arm.name}\t{configs[arm].run.output_dir}\t"
                   f"{' '.join(f'{k}={v}' for k, v in arm.overrides)}")
+        if sweep.overrides:
+            print("every arm: " + " ".join(f"{k}={v}" for k, v in sweep.overrides.items()))
         print(f"{len(arms)} arms, all configs valid")
         return 0
     if args.report_only:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlfb.errors import ConfigError, RlfbError
+from rlfb.exec.ray_join import join_cluster
 
 ROLES = ("learner", "rollout", "reward")
 STRATEGY = {"colocate": "PACK", "spread": "SPREAD"}
@@ -64,12 +65,7 @@ def ensure_ray(ray_cfg: Any, need: dict[str, float]) -> bool:
     if ray.is_initialized():
         return False
     if ray_cfg.address:
-        try:
-            ray.init(address=ray_cfg.address, log_to_driver=True)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RlfbError(f"cannot join the Ray cluster at ray.address={ray_cfg.address!r}: "
-                            f"{exc}; start one with `ray start --head` or fix the address"
-                            ) from exc
+        join_cluster(ray_cfg.address, log_to_driver=True)  # token authentication as Ray's docs
         return True
     cpus = ray_cfg.num_cpus or max(os.cpu_count() or 1, math.ceil(need["CPU"]))
     gpus = None if need["GPU"] == 0 else math.ceil(need["GPU"])
