@@ -66,19 +66,13 @@ def run_arm(cfg_data: dict[str, Any], log_to_file: bool = False) -> dict[str, An
 def _train(cfg_data: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     from rlfb.checkpoint import latest_checkpoint
     from rlfb.config import config_from_dict
-    from rlfb.loop import Trainer
-    from rlfb.report import write_report
+    from rlfb.trainers import train
 
     resumed = latest_checkpoint(run_dir) is not None
     data = {**cfg_data, "run": {**cfg_data["run"], "resume": str(run_dir) if resumed else None}}
     cfg = config_from_dict(data)
     start = time.time()
-    trainer = Trainer(cfg)
-    try:
-        trainer.run()
-    finally:
-        trainer.close()
-    write_report(run_dir, title=cfg.run.name)
+    train(cfg)
     record = {"arm": cfg.run.name, "run_dir": str(run_dir), "resumed": resumed,
               "pid": os.getpid(),
               "wall_s": round(time.time() - start, 1),

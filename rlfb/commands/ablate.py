@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     """Validate every arm, run the unfinished ones, write the report."""
     from pathlib import Path
 
-    from rlfb.ablate.render import collect, write_sweep_report
+    from rlfb.ablate.report import collect, write_sweep_report
     from rlfb.ablate.runner import is_done
     from rlfb.ablate.sweep import arm_configs, load_sweep
     from rlfb.commands._options import parse_options
