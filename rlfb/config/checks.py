@@ -16,6 +16,17 @@ def check_range(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+#: Advantage estimators that compare the samples of a group with each other.
+GROUP_ESTIMATORS = {"grpo", "dr_grpo", "rloo", "reinforce_pp_baseline"}
+
+
+def check_group_size(cfg: Any) -> None:
+    """A group estimator needs at least two samples per prompt."""
+    if cfg.algo.advantage in GROUP_ESTIMATORS and cfg.rollout.n < 2:
+        raise ConfigError(f"algo.advantage={cfg.algo.advantage!r} compares samples within a "
+                          f"group, so rollout.n must be >= 2 (got {cfg.rollout.n})")
+
+
 def check_async_mode(cfg: Any) -> None:
     """`ConfigError` when the config cannot run with ``ray.mode: async``; a warning when its
     stale samples go uncorrected (no ``algo.tis_cap``)."""

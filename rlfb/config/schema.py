@@ -61,6 +61,16 @@ class RunConfig:
     progress: bool = True
     """Show a progress bar."""
 
+    def __post_init__(self) -> None:
+        _check_range(self.steps >= 0, f"run.steps must be >= 0, got {self.steps}")
+        _check_range(self.log_every >= 1, f"run.log_every must be >= 1, got {self.log_every}")
+        for name in ("save_every", "samples_every"):
+            _check_range(getattr(self, name) >= 0, f"run.{name} must be >= 0 (0 = never), "
+                                          f"got {getattr(self, name)}")
+        _check_range(self.keep_checkpoints is None or self.keep_checkpoints >= 1,
+                     f"run.keep_checkpoints must be >= 1 or null (keep all), "
+                     f"got {self.keep_checkpoints}")
+
 
 @dataclass
 class LoraConfig:
@@ -78,6 +88,13 @@ class LoraConfig:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     """Module names that get adapters."""
 
+    def __post_init__(self) -> None:
+        _check_range(self.rank >= 1, f"model.lora.rank must be >= 1, got {self.rank}")
+        _check_range(self.alpha > 0, f"model.lora.alpha must be > 0, got {self.alpha}")
+        _check_range(0 <= self.dropout < 1, f"model.lora.dropout must be in [0, 1), got {self.dropout}")
+        _check_range(not self.enabled or bool(self.target_modules),
+                     "model.lora.target_modules is empty; name the modules that get adapters")
+
 
 @dataclass
 class ModelConfig:
@@ -92,6 +109,14 @@ class ModelConfig:
     """Recompute activations in the backward pass to save memory."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     """LoRA adapters."""
+
+    def __post_init__(self) -> None:
+        _check_range(self.path != "", "model.path is empty; give an HF folder, smollm2-135m-instruct "
+                                  "or tiny:0")
+        if self.path == "tiny" or self.path.startswith("tiny:"):
+            seed = self.path.partition(":")[2]
+            _check_range(seed == "" or seed.isdigit(), f"model.path {self.path!r}: write tiny:<seed> "
+                                                   "with an integer seed, e.g. tiny:0")
 
 
 @dataclass
@@ -115,6 +140,13 @@ class DataConfig:
     shuffle: bool = True
     """Visit training prompts in a seeded random order each epoch (false = file order)."""
 
+    def __post_init__(self) -> None:
+        _check_range(self.prompts_per_step >= 1, f"data.prompts_per_step must be >= 1, got "
+                                             f"{self.prompts_per_step}")
+        _check_range(self.eval_prompts >= 0, f"data.eval_prompts must be >= 0, got {self.eval_prompts}")
+        _check_range(self.eval_source is not None or not self.eval_options,
+                     "data.eval_options is set but data.eval_source is not; set data.eval_source")
+
 
 @dataclass
 class RolloutConfig:
@@ -134,6 +166,15 @@ class RolloutConfig:
     """Keep only the k most likely tokens (-1 = off)."""
     engine_options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword options of the engine (e.g. vLLM's gpu_memory_utilization)."""
+
+    def __post_init__(self) -> None:
+        _check_range(self.n >= 1, f"rollout.n must be >= 1, got {self.n}")
+        _check_range(self.max_new_tokens >= 1, f"rollout.max_new_tokens must be >= 1, "
+                                           f"got {self.max_new_tokens}")
+        _check_range(self.temperature >= 0, f"rollout.temperature must be >= 0, got {self.temperature}")
+        _check_range(0 < self.top_p <= 1, f"rollout.top_p must be in (0, 1], got {self.top_p}")
+        _check_range(self.top_k == -1 or self.top_k >= 1, f"rollout.top_k must be -1 (off) or >= 1, "
+                                                      f"got {self.top_k}")
 
 
 @dataclass
@@ -188,6 +229,16 @@ class AlgoConfig:
     """Truncated importance sampling: cap on the learner/engine probability ratio that corrects
     for engine-learner mismatch (null = off)."""
 
+    def __post_init__(self) -> None:
+        _check_range(self.clip_low >= 0 and self.clip_high >= 0, f"algo.clip_low and algo.clip_high must "
+                     f"be >= 0, got {self.clip_low}, {self.clip_high}")
+        _check_range(self.clip_low < 1, f"algo.clip_low must be < 1 (the ratio floor is 1 - clip_low), "
+                                    f"got {self.clip_low}")
+        _check_range(self.kl_coef >= 0, f"algo.kl_coef must be >= 0, got {self.kl_coef}")
+        _check_range(self.ppo_epochs >= 1, f"algo.ppo_epochs must be >= 1, got {self.ppo_epochs}")
+        _check_range(self.tis_cap is None or self.tis_cap > 0, f"algo.tis_cap must be > 0 or null (off), "
+                                                           f"got {self.tis_cap}")
+
 
 @dataclass
 class LearnerConfig:
@@ -212,6 +263,19 @@ class LearnerConfig:
     """How sequences are laid out for the forward pass: packed into rows, bucketed by length,
     or padded as given."""
 
+    def __post_init__(self) -> None:
+        _check_range(self.lr > 0, f"learner.lr must be > 0, got {self.lr}")
+        _check_range(self.weight_decay >= 0, f"learner.weight_decay must be >= 0, "
+                                         f"got {self.weight_decay}")
+        _check_range(all(0 <= beta < 1 for beta in self.betas),
+                     f"learner.betas must be in [0, 1), got {list(self.betas)}")
+        _check_range(self.max_grad_norm > 0, f"learner.max_grad_norm must be > 0, "
+                                         f"got {self.max_grad_norm}")
+        _check_range(self.micro_batch_size >= 1, f"learner.micro_batch_size must be >= 1, "
+                                             f"got {self.micro_batch_size}")
+        _check_range(self.warmup_steps >= 0, f"learner.warmup_steps must be >= 0, "
+                                         f"got {self.warmup_steps}")
+
 
 @dataclass
 class BufferConfig:
@@ -223,6 +287,13 @@ class BufferConfig:
     """Drop groups whose rewards are all equal and sample more prompts (DAPO dynamic sampling)."""
     max_refill_rounds: int = 3
     """Extra sampling rounds per step to refill dropped groups."""
+
+    def __post_init__(self) -> None:
+        _check_range(self.max_staleness is None or self.max_staleness >= 0,
+                     f"buffer.max_staleness must be >= 0 or null (no limit), "
+                     f"got {self.max_staleness}")
+        _check_range(self.max_refill_rounds >= 0, f"buffer.max_refill_rounds must be >= 0, "
+                                              f"got {self.max_refill_rounds}")
 
 
 @dataclass
@@ -249,6 +320,15 @@ class EvalConfig:
     eval/wrong_unhedged_rate (correctness from ``verifier``). null = off."""
     hedge_detector_options: dict[str, Any] = field(default_factory=dict)
     """Keyword options of that detector."""
+
+    def __post_init__(self) -> None:
+        _check_range(self.every >= 0, f"eval.every must be >= 0 (0 = never), got {self.every}")
+        _check_range(self.k >= 1, f"eval.k must be >= 1, got {self.k}")
+        _check_range(self.temperature >= 0, f"eval.temperature must be >= 0, got {self.temperature}")
+        _check_range(not self.greedy or self.k == 1, f"eval.greedy decodes one answer per prompt, so "
+                                                 f"eval.k must be 1 (got {self.k})")
+        _check_range(self.max_new_tokens is None or self.max_new_tokens >= 1,
+                     f"eval.max_new_tokens must be >= 1, got {self.max_new_tokens}")
 
 
 @dataclass
@@ -304,6 +384,10 @@ class RayConfig:
     """Seconds to wait for the placement group and every actor to start."""
 
     def __post_init__(self) -> None:
+        for role in ("rollout", "learner", "reward"):
+            res = getattr(self, role)
+            _check_range(res.count >= 1 and res.num_cpus >= 0 and res.num_gpus >= 0,
+                         f"ray.{role}: count must be >= 1 and num_cpus, num_gpus >= 0, got {res}")
         _check_range(self.async_depth >= 1, f"ray.async_depth must be >= 1, got {self.async_depth}")
         _check_range(self.max_restarts >= 0, f"ray.max_restarts must be >= 0, "
                                              f"got {self.max_restarts}")
