@@ -206,8 +206,9 @@ class Judge:
         if self.server is not None:  # servers replaced between executions (see ForkServer)
             self.reap_failures += self.server.replaced
             self.server.replaced = []
-        failures, self.reap_failures = self.reap_failures, []
-        return {"op": "synced", "clean": not failures, "failures": failures}
+        failures, self.reap_failures = self.reap_failures, []  # may name a candidate's files
+        return {"op": "synced", "clean": not failures,
+                "failures": [safe_text(f) for f in failures]}
 
     def drop_server(self) -> None:
         """Close the fork server (best effort) so the next request starts a fresh one."""
