@@ -9,6 +9,7 @@ lock file behind, and two rlfb processes on one machine never pick the same uid.
 from __future__ import annotations
 
 import binascii
+import importlib.machinery
 import json
 import marshal
 import os
@@ -17,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import types
 from typing import Any
 
 from rlfb.verifiers.code import cgroup, wire
@@ -44,16 +46,27 @@ BOOT = (
 _compiled: dict[str, str] = {}
 
 
+def _renamed(code: types.CodeType, filename: str) -> types.CodeType:
+    """``code`` and every code object inside it, with ``filename`` as their file name."""
+    consts = tuple(_renamed(c, filename) if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
+
+
 def server_code() -> dict[str, str]:
     """The fork server's modules, by name: marshalled code objects (for this interpreter, which
-    runs the server too), base64-encoded, compiled once per process. Their file names say
-    only which module they are."""
+    runs the server too), base64-encoded, once per process, from the bytecode cache where it is
+    current. Their file names say only which module they are, not where it is installed."""
     if not _compiled:
         for name in SERVER_MODULES:
-            with open(os.path.join(_HERE, f"{name}.py"), encoding="utf-8") as fh:
-                code = compile(fh.read(), f"<rlfb-sandbox:{name}>", "exec", dont_inherit=True)
+            path = os.path.join(_HERE, f"{name}.py")
+            code = importlib.machinery.SourceFileLoader(f"_rlfb_sandbox_{name}", path).get_code(
+                f"_rlfb_sandbox_{name}")
+            code = _renamed(code, f"<rlfb-sandbox:{name}>")
             _compiled[name] = binascii.b2a_base64(marshal.dumps(code), newline=False).decode()
     return dict(_compiled)
+
+
 UID_SPAN = 1024
 _CONTROL_TIMEOUT_S = 30.0
 # The fork server runs with exactly the environment its children get (`runtime.sandbox_env`
