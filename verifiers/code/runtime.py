@@ -73,7 +73,10 @@ def armed_main(conn: socket.socket, cfg: dict[str, Any], uid: int, workdir: str 
             raise RuntimeError("the fork server died")
         # The OOM killer (the worker's memory cgroup's, or the host's) takes a sandboxed
         # process first, never the fork server or the judge (raising needs no privilege).
-        _write_small("/proc/self/oom_score_adj", b"1000")
+        try:
+            _write_small("/proc/self/oom_score_adj", b"1000")
+        except OSError:  # a read-only /proc: the cgroup limit holds all the same
+            pass
         if cfg["userns"]:
             _nest(conn, lx)
         req, fds = _recv_request(conn, wire)  # still root while armed: no sandbox-uid process

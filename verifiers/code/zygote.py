@@ -7,14 +7,17 @@ path or a setting of the host. It never sees a test or an expected output, only 
 and its input, so a child that reads its own memory finds nothing to cheat with. Start-up, once
 per worker (`setup_main`, then `serve_main`):
 
-1. kill any stale process of this worker's two uids (left by a crashed earlier run);
-2. enter new PID, network, mount, IPC and UTS namespaces where the kernel allows (each tried
-   on its own when all at once fails; what worked is reported);
+1. join the worker's memory cgroup, if the judge could make one (`cgroup`); kill any stale
+   process of this worker's two uids (left by a crashed earlier run);
+2. enter new PID, network, mount, IPC, UTS and cgroup namespaces where the kernel allows (each
+   tried on its own when all at once fails; what worked is reported); without root, all of
+   them at once inside a new user namespace, or refuse;
 3. fork the server proper, which is PID 1 of the new PID namespace: when it dies the kernel
    kills every process in it;
-4. in the mount namespace (`namespaces.setup_mounts`): make every mount private and read-only,
-   mount a fresh /proc (``hidepid=2``) and /sys, a minimal /dev, and hide ``hide_paths``; in the
-   IPC namespace, cap System V IPC; send the isolation report;
+4. in the mount namespace (`namespaces.setup_mounts`): pivot into a minimal root (or keep the
+   host's tree), every mount read-only, with a fresh /proc (``hidepid=2``, /proc/sys
+   read-only), a minimal /dev, and ``hide_paths`` shown empty; in the IPC namespace, cap
+   System V IPC; send the isolation report;
 5. exec a fresh interpreter with only what serving needs (namespaces and mounts stay): the
    process whose memory every child shares never held the setup's configuration;
 6. import the preload modules, so a child pays a fork, not an interpreter start-up; install
