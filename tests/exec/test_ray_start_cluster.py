@@ -151,6 +151,12 @@ class TwoNodes:
             out[node] = roles
         return out
 
+    def tasks_by_node(self, name: str) -> dict[str, int]:
+        """Each node's ``:task_name:NAME`` log lines (Ray writes some per task it runs)."""
+        return {node: sum(log.read_text(errors="replace").splitlines().count(f":task_name:{name}")
+                          for log in temp.glob("session_*/logs/worker-*.out"))
+                for node, temp in self.logs.items()}
+
     def stop(self) -> None:
         """Stop both nodes (module docstring) and remove their temp dirs."""
         stop_marked(self.marker)
@@ -208,6 +214,35 @@ def test_a_wrong_or_missing_token_is_refused_in_one_line(nodes, tiny_cfg, tmp_pa
     assert "set RAY_AUTH_TOKEN" in ours[0] and "docs/ray.md" in ours[0]
     assert "ray start --head" not in ours[0]
     assert not marked(marker)  # the refused client left no process behind
+
+
+def test_rlfb_ablate_runs_its_arms_on_both_nodes(nodes, tmp_path):
+    import json
+
+    from rlfb.ablate.runner import DONE_FILE
+
+    digit = {"mode": "regex", "pattern": "[0-9]", "match": "search"}
+    base = {"run": {"steps": 2, "save_every": 0, "samples_every": 0, "progress": False},
+            "model": {"path": "tiny:0"},
+            "data": {"source": "reasoning_gym", "options": {"task": "basic_arithmetic",
+                                                            "size": 20},
+                     "prompts_per_step": 2, "eval_prompts": 0},
+            "rollout": {"engine": "hf", "n": 2, "max_new_tokens": 4},
+            "reward": {"name": "verifier", "options": {"verifier": "format", "options": digit}},
+            "learner": {"micro_batch_size": 4}, "eval": {"every": 0}}
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(json.dumps({"name": "two", "base": base, "seeds": [0, 1],
+                                 "output_dir": str(tmp_path / "out"), "num_cpus_per_arm": 1,
+                                 "axes": {"reward": {"digit": {}}}}))
+    # two 1-CPU arms at once on two 1-CPU nodes: one arm on each; an override after the options
+    proc = nodes.rlfb("ablate", str(sweep), "--ray-address", nodes.address, "--max-parallel",
+                      "2", "run.steps=1", token=nodes.token, marker=secrets.token_hex(8))
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    for seed in (0, 1):
+        done = json.loads((tmp_path / "out" / f"reward=digit/seed={seed}" / DONE_FILE).read_text())
+        assert done["step"] == 1 and not done["resumed"]
+    ran = nodes.tasks_by_node("run_arm")
+    assert ran["head"] > 0 and ran["worker"] > 0, ran
 
 
 def test_rlfb_train_runs_on_two_ray_start_nodes_and_nothing_is_left(nodes, tiny_cfg, tmp_path):
