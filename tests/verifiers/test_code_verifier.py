@@ -328,7 +328,10 @@ def test_a_worker_killed_mid_sample_gives_error_then_recovers(quick):
     box = {}
     thread = threading.Thread(target=lambda: box.update(r=quick.verify(hang, ADD_REF)))
     thread.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30.0
+    while not quick.worker_pids() and time.monotonic() < deadline:  # a worker may be starting
+        time.sleep(0.01)
+    time.sleep(0.3)  # its judge is on the hang now (which lasts timeout_s, 1 s)
     for pid in quick.worker_pids():
         os.killpg(pid, signal.SIGKILL)
     thread.join()
@@ -337,7 +340,7 @@ def test_a_worker_killed_mid_sample_gives_error_then_recovers(quick):
     assert sandbox_pids() == []
 
 
-def test_a_worker_killed_mid_batch_fails_only_its_sample(quick):
+def test_a_worker_killed_mid_batch_fails_only_its_sample():
     """Each worker holds its next request while judging one: when it dies, the sample it was
     judging is ERROR and the one queued behind it is judged by another worker."""
     import threading
@@ -345,10 +348,13 @@ def test_a_worker_killed_mid_batch_fails_only_its_sample(quick):
     hang = fenced("def add(a, b):\n    while True:\n        pass")
     box = {}
     batch = [hang] + [ADD] * 20
+    # the hang lasts until its worker is killed, however long the other one takes to start
+    slow = get_verifier("code", concurrency=2, timeout_s=30.0, sample_timeout_s=40.0,
+                        uid_base=TEST_UID_BASE)
     thread = threading.Thread(
-        target=lambda: box.update(r=quick.verify_batch(batch, [ADD_REF] * len(batch))))
+        target=lambda: box.update(r=slow.verify_batch(batch, [ADD_REF] * len(batch))))
     thread.start()
-    pool, deadline = quick._pool, time.monotonic() + 5.0
+    pool, deadline = slow._pool, time.monotonic() + 25.0
     while time.monotonic() < deadline:  # until only the worker judging the hang is busy
         with pool._cond:
             busy = [w for w in pool._all if w not in pool._idle]
@@ -357,6 +363,7 @@ def test_a_worker_killed_mid_batch_fails_only_its_sample(quick):
         time.sleep(0.01)
     os.killpg(busy[0].proc.pid, signal.SIGKILL)
     thread.join()
+    slow.close()
     statuses = [r.status for r in box["r"]]
     assert statuses == [E] + [C] * 20, [r.info.get("reason") for r in box["r"]]
     assert "sandbox failure" in box["r"][0].info["reason"]
