@@ -5,6 +5,7 @@ sample's verdict, nor can be read by a later execution (issue 23, classes 5 and 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ GOOD_ADD = "def add(a, b):\n    return a + b\n"
 
 DEEP_CHAIN = """
 import os
+import time
 def f():
     os.chdir('/tmp')
     for _ in range(1500):  # deeper than Python's recursion limit
@@ -255,3 +257,26 @@ def test_memory_in_total_is_bounded_by_the_workers_cgroup():
         # the OOM killer takes some of its processes (a survivor may keep the call open)
         assert result.status in (VerifyStatus.WRONG, VerifyStatus.TIMEOUT), result.info
         assert v.verify(GOOD_ADD, ADD).status is C  # the worker is fine
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as fh:
+            found += [int(c) for c in fh.read().split()]
+    return found
+
+
+def test_a_fork_server_lost_between_samples_is_replaced_quietly():
+    """Whatever ends a fork server between two executions (a cleanup that failed, a crash), the
+    next sample gets its own verdict on a fresh server; the replacement is reported."""
+    with get_verifier("code", concurrency=1, uid_base=1_900_051_000, timeout_s=10) as v:
+        assert v.verify(GOOD_ADD, ADD).status is C
+        for judge in v.worker_pids():
+            for outer in _children(judge):
+                for server in _children(outer):  # PID 1 of the sandbox: all of it dies
+                    os.kill(server, 9)
+        time.sleep(0.2)
+        results = v.verify_batch([GOOD_ADD, GOOD_ADD], [ADD, ADD])
+        assert [r.status for r in results] == [C, C], [r.info for r in results]
+        assert any("fork server replaced" in f for f in v.reap_failures), v.reap_failures

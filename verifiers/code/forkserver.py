@@ -258,7 +258,10 @@ class ForkServer:
             except OSError as exc:  # the armed child died: reap it (which arms another), retry
                 if attempt == 2:
                     raise SandboxFailure(f"could not start an execution: {exc}") from exc
-                self.reap(pid)
+                try:
+                    self.reap(pid)
+                except SandboxFailure as gone:  # with the server: replace it
+                    self._replace(gone)
             finally:
                 conn.close()
         self.seq += 1
@@ -273,11 +276,16 @@ class ForkServer:
             while self.armed is None:
                 self._recv()
         except SandboxFailure as exc:
-            self.replaced.append(f"fork server replaced before an execution: {exc}")
-            self._stop()
-            self._start()
+            self._replace(exc)
             while self.armed is None:
                 self._recv()
+
+    def _replace(self, why: SandboxFailure) -> None:
+        """Stop a server that died or broke between executions and start a fresh one on the
+        same uids; ``why`` goes to `replaced` (reported by the judge's sync)."""
+        self.replaced.append(f"fork server replaced before an execution: {why}")
+        self._stop()
+        self._start()
 
     def reap(self, pid: int | None = None, wait: bool = True) -> dict[str, Any] | None:
         """Kill what is left of an execution (default: the last one). With ``wait``, wait until
