@@ -164,3 +164,28 @@ def test_an_unknown_view_is_refused():
 
     with pytest.raises(ConfigError, match="view must be one of minimal, host"):
         get_verifier("code", view="none")
+
+
+# Which processes' /proc entries a candidate can open, other than its own: in either mode none
+# (the fork server is root, or non-dumpable, under hidepid=2; without root, relays too).
+PROC_VIEW_CODE = """
+import os
+def f():
+    me = os.readlink('/proc/self')
+    seen = []
+    for p in os.listdir('/proc'):
+        if p.isdigit() and p != me:
+            try:
+                with open(f'/proc/{p}/cmdline', 'rb') as fh:
+                    seen.append((p, fh.read()[:80].decode('latin-1')))
+            except OSError:
+                pass
+    return seen
+"""
+PROC_VIEW_REF = {"entry_point": "f", "test": "def check(c):\n    r = c()\n    assert r == [], r\n"}
+
+
+def test_no_other_process_of_the_sandbox_is_visible():
+    with get_verifier("code", concurrency=1, uid_base=1_900_053_000, timeout_s=10) as v:
+        result = v.verify(PROC_VIEW_CODE, PROC_VIEW_REF)
+        assert result.status is VerifyStatus.CORRECT, result.info

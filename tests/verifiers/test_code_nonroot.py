@@ -141,6 +141,7 @@ def run():
         "host files": _job(one, [(host_view.LOOK_AROUND,
                                   host_view.look_around_ref(host_view.HOST_FILE))] * 2),
         "etc passwd": _job(one, [(host_view.PASSWD_CODE, host_view.PASSWD_REF)]),
+        "proc view": _job(one, [(host_view.PROC_VIEW_CODE, host_view.PROC_VIEW_REF)] * 2),
     }
     with open(host_view.HOST_FILE, "w") as fh:
         fh.write("host data\n")
@@ -192,7 +193,7 @@ def test_no_process_or_trace_survives_without_root(run):
 
 @pytest.mark.parametrize("name", ["deep tree", "odd leftovers", "keys", "keys, new verifier",
                                   "other objects", "configuration", "cgroup path",
-                                  "host files"])
+                                  "host files", "proc view"])
 def test_nothing_carries_over_or_leaks_without_root(run, name):
     job = run["jobs"][name]
     assert set(job["statuses"]) == {"correct"}, job["infos"]
