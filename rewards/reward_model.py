@@ -13,7 +13,7 @@ contract carries the prompt in the reference instead:
 - a string reference: the prompt text itself;
 - a list of chat messages: the prompt as messages.
 
-Text is rendered as in training: the template and max_length saved by ``rlfb train-rm`` in
+Text is rendered as in training: the template and max_length saved by reward-model training in
 ``rlfb_reward_model.json`` (a model without that file uses ``template="auto"``, max_length 1024;
 options override both). The value is the raw score; ``scale`` and ``shift`` map it as
 ``scale · (score − shift)``, e.g. to centre it on a reference completion's score.
@@ -47,7 +47,7 @@ class RewardModelScorer:
     """Scores ``(prompt, completion)`` pairs with a reward model; usable from a Ray actor.
 
     Args:
-        path: HF folder of a one-label sequence classifier (e.g. written by ``rlfb train-rm``).
+        path: HF folder of a one-label sequence classifier (e.g. ``RUN_DIR/reward_model`` of a run with ``algo.name: reward_model``).
         batch_size: sequences per forward pass.
         max_length: tokens per sequence (None: from training metadata, else 1024).
         template: "auto", "chat" or "concat" (None: from training metadata, else "auto").
@@ -69,7 +69,7 @@ class RewardModelScorer:
 
         if not (Path(path) / "config.json").is_file():
             raise ConfigError(f"reward model {path!r} is not a HF model folder (no config.json); "
-                              "train one with `rlfb train-rm CONFIG`")
+                              "train one with `rlfb train CONFIG` and algo.name: reward_model")
         if dtype not in DTYPES:
             raise ConfigError(f"dtype {dtype!r} must be one of {sorted(DTYPES)}")
         if batch_size < 1:

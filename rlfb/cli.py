@@ -21,7 +21,6 @@ from rlfb.errors import RlfbError
 # Subcommand modules, in the order `rlfb --help` lists them.
 COMMAND_MODULES = (
     "rlfb.commands.train",
-    "rlfb.commands.train_rm",
     "rlfb.commands.verifiers",
     "rlfb.commands.hedges",
     "rlfb.commands.verify",

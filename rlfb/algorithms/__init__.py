@@ -10,7 +10,8 @@ package compares ``algo.name`` with a literal, so a new algorithm can come as a 
 (`experiments/plugins/rlfb-reinforce-baseline` is one).
 
 Built-ins: ``grpo``, ``rloo``, ``reinforce_pp`` (outcome estimators; `outcome`), ``ppo``
-(`ppo`), ``online_dpo`` (`online_dpo`), ``sft`` and ``dpo`` (offline; `offline`).
+(`ppo`), ``online_dpo`` (`online_dpo`), ``sft`` and ``dpo`` (offline; `offline`), and
+``reward_model`` (offline: Bradley-Terry reward-model training; `reward_model`).
 """
 
 from __future__ import annotations

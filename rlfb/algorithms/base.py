@@ -19,6 +19,7 @@ An algorithm is a class registered in `rlfb.algorithms.ALGORITHMS`, built on the
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from rlfb.errors import ConfigError
@@ -104,6 +105,10 @@ class OfflineAlgorithm(Algorithm):
     def eval_metrics(self, sums: dict[str, float]) -> dict[str, Any]:
         """``eval/*`` metrics from the learner's held-out sums, pooled over batches."""
         raise NotImplementedError
+
+    def finish(self, learner: Any, run_dir: Path) -> None:
+        """After the last step: write what the run produces besides checkpoints (nothing by
+        default; a reward model exports itself for the ``reward_model`` reward)."""
 
 
 def policy_settings(cfg: Any) -> tuple[Any, dict[str, Any]]:

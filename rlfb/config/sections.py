@@ -25,6 +25,8 @@ class RecordFields:
     """Preferred completion column (DPO): a string or a list of messages ending with it."""
     rejected: str = "rejected"
     """Dispreferred completion column (DPO), like chosen."""
+    margin: str | None = None
+    """Reward-model training: a column with each pair's margin (Llama 2); null = no margin."""
     text: str = "text"
     """Plain-text column (SFT or PPO-ptx without prompt/completion or messages): every token is
     trained on."""
@@ -32,8 +34,8 @@ class RecordFields:
 
 @dataclass
 class OfflineConfig:
-    """Offline training data and schedule (algo.name = "sft" or "dpo"), from local HF datasets
-    files. SFT rows use (prompt, completion) columns if both exist, else messages, else text."""
+    """Offline training data and schedule (algo.name = "sft", "dpo" or "reward_model"), from
+    local HF datasets files. SFT rows use (prompt, completion) columns if both exist, else messages, else text."""
 
     files: list[str] = field(default_factory=list)
     """Training files (jsonl, json, parquet, csv, arrow, or a save_to_disk folder; globs ok)."""

@@ -6,7 +6,9 @@ folders; nothing is downloaded). Column names come from a `rlfb.config.RecordFie
 - **SFT** rows use (prompt, completion) columns when both exist, else a messages column (the
   last message, which must be the assistant's, is the target; every earlier one is prompt), else
   a text column (every token is a target). The kind is decided per file.
-- **Preference** rows have prompt, chosen and rejected columns.
+- **Preference** rows have prompt, chosen and rejected columns: tokenised for DPO
+  (`load_pairs`), or kept as text for reward models (`load_text_pairs`), which render them
+  themselves.
 
 A prompt is a string (one user message) or a list of chat messages, rendered with the
 tokenizer's chat template and the assistant-turn opening (exactly as the rollout engines render
@@ -40,6 +42,17 @@ class Example:
     prompt_ids: tuple[int, ...]
     target_ids: tuple[int, ...]
     truncated: bool = False
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One comparison as text, for reward models: ``chosen`` is preferred to ``rejected`` for
+    ``prompt`` by ``margin``. Prompt and completions are strings or lists of chat messages."""
+
+    prompt: Any
+    chosen: Any
+    rejected: Any
+    margin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,25 @@ def load_pairs(files: str | Sequence[str], encoder: Encoder, fmt: str | None = N
             raise ConfigError(f"{where} lacks the preference column(s) {', '.join(missing)}; it "
                               f"has {', '.join(row)} (rename them with offline.fields)")
     return [encoder.pair(row, where) for where, row in rows]
+
+
+def load_text_pairs(files: str | Sequence[str], fields: Any, fmt: str | None = None
+                    ) -> list[PreferencePair]:
+    """Preference pairs of every row of ``files`` as text (`PreferencePair`), for reward-model
+    training: columns ``fields.prompt``, ``fields.chosen``, ``fields.rejected`` and, when set,
+    ``fields.margin``."""
+    rows = read_rows(files, fmt)
+    if not rows:
+        raise ConfigError(f"no rows in {files!r}; check the data files")
+    wanted = [c for c in (fields.prompt, fields.chosen, fields.rejected, fields.margin) if c]
+    for where, row in rows[:1]:
+        missing = [c for c in wanted if c not in row]
+        if missing:
+            raise ConfigError(f"{where} lacks the preference column(s) {', '.join(missing)}; it "
+                              f"has {', '.join(row)} (rename them with offline.fields)")
+    return [PreferencePair(row[fields.prompt], row[fields.chosen], row[fields.rejected],
+                           float(row[fields.margin]) if fields.margin else 0.0)
+            for _, row in rows]
 
 
 def split_holdout(items: Sequence[Any], holdout: float, seed: int) -> tuple[list[Any], list[Any]]:

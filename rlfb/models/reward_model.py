@@ -1,6 +1,6 @@
 """A reward model as a file on disk: how it is loaded and how it reads text.
 
-Shared by the trainer that writes one (`rlfb.learner.rm_trainer`) and the ``reward_model``
+Shared by the learner that trains one (`rlfb.learner.reward_model`) and the ``reward_model``
 reward that scores with one (`rlfb.rewards.reward_model`), so that a model scores text in
 exactly the form it was trained on. A reward model is an HF folder holding a one-label
 ``AutoModelForSequenceClassification``, its tokenizer and ``rlfb_reward_model.json`` (the

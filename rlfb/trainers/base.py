@@ -81,6 +81,9 @@ class Trainer:
         """Write the run's ``report.md`` (and curves); returns its path."""
         raise NotImplementedError
 
+    def finish(self) -> None:
+        """After the last step: what the run writes besides checkpoints; nothing by default."""
+
     def close(self) -> None:
         """Release what the trainer holds (roles, actors); nothing by default."""
 
@@ -131,6 +134,7 @@ class Trainer:
                 self.step = step
                 if run.save_every and (step % run.save_every == 0 or step == total):
                     self.save(step)
+            self.finish()
         finally:
             bar.close()
             self.log.close()

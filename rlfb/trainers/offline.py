@@ -1,15 +1,12 @@
-"""Offline training: SFT (warm starts) and DPO on preference pairs, from HF datasets files.
+"""The offline trainer: SFT, DPO and reward-model training from HF datasets files.
 
-``rlfb train`` with an offline algorithm (``sft``, ``dpo``) runs `OfflineTrainer`: rows of
-``offline.files`` are tokenized once (`rlfb.data.records`), a held-out set is taken from
-``offline.eval_files`` or ``offline.holdout``, and each step is one optimiser step on
-``offline.batch_size`` rows drawn in seeded epochs (`rlfb.data.base.PromptSampler`). Every
-``eval.every`` steps (and before training and at the end) the held-out set is scored: SFT
-reports ``eval/loss`` (mean NLL of completion tokens) and ``eval/perplexity``; DPO reports
-``eval/loss``, ``eval/pair_accuracy`` (the fraction of held-out pairs whose implicit reward
-``beta * (log pi - log pi_ref)`` is higher for the chosen completion), ``eval/reward_margin``,
-``eval/logp_accuracy`` (the policy itself gives the chosen completion the higher logprob) and
-the chosen/rejected logprobs.
+``rlfb train`` with an offline algorithm (``sft``, ``dpo``, ``reward_model``) runs
+`OfflineTrainer`: rows of ``offline.files`` are read once (`rlfb.data.records`; the algorithm
+says how), a held-out set is taken from ``offline.eval_files`` or ``offline.holdout``, and each
+step is one optimiser step on ``offline.batch_size`` rows drawn in seeded epochs
+(`rlfb.data.base.PromptSampler`). Every ``eval.every`` steps (and before training and at the
+end) the held-out set is scored; what is reported is the algorithm's (`rlfb.algorithms.offline`,
+`rlfb.algorithms.reward_model`).
 
 DPO's reference logprobs are computed once, with the untrained policy, for every training and
 held-out pair, and kept in ``RUN_DIR/reference_logps.pt`` (checked against the data on resume),
@@ -38,7 +35,8 @@ REFERENCE_FILE = "reference_logps.pt"
 
 
 class OfflineTrainer(Trainer):
-    """Runs a configured offline job (SFT, DPO); `run` returns the run directory."""
+    """Runs a configured offline job (SFT, DPO, reward model); `run` returns the run
+    directory."""
 
     def __init__(self, cfg: Any) -> None:
         from rlfb.config import save_config
@@ -136,7 +134,8 @@ class OfflineTrainer(Trainer):
         metrics = dict(self.learner.update(self._batch(rows, index, getattr(self, "ref_train",
                                                                             None))))
         metrics["data/epoch"] = self.sampler.epoch + self.sampler.position / self.sampler.size
-        metrics["data/truncated"] = sum(r.truncated for r in rows)
+        # tokenised rows know whether they were cut; text rows (reward models) are cut later
+        metrics["data/truncated"] = sum(getattr(r, "truncated", False) for r in rows)
         elapsed = time.perf_counter() - start
         metrics["time/step"] = elapsed
         metrics["perf/samples_per_s"] = len(rows) / elapsed if elapsed else 0.0
@@ -147,7 +146,7 @@ class OfflineTrainer(Trainer):
         return bool(self.held)
 
     def evaluate(self, step: int) -> dict[str, Any]:
-        """Held-out loss (SFT) or loss and pairwise accuracy (DPO); {} without held-out rows."""
+        """The algorithm's held-out metrics; {} without held-out rows."""
         if not self.held:
             return {}
         start = time.perf_counter()
@@ -178,6 +177,10 @@ class OfflineTrainer(Trainer):
     def restore_state(self, state: dict[str, Any]) -> None:
         """The data position."""
         self.sampler.load_state_dict(state["sampler"])
+
+    def finish(self) -> None:
+        """What the algorithm writes at the end (a reward model's export)."""
+        self.algorithm.finish(self.learner, self.run_dir)
 
     def write_report(self, title: str | None = None) -> Path:
         """`write_offline_report` of this run."""

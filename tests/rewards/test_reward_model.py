@@ -1,24 +1,25 @@
-"""Reward-model training on generated arithmetic preferences, and the `reward_model` reward."""
+"""Reward-model training (``algo.name: reward_model``) on generated arithmetic preferences, and
+the `reward_model` reward."""
 
 from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from rlfb.config import load_config
+from rlfb.config.sections import RecordFields
+from rlfb.data.arith_pairs import arith_pairs, write_jsonl
+from rlfb.data.records import PreferencePair, load_text_pairs
 from rlfb.errors import ConfigError, RlfbError
-from rlfb.learner.rm_data import PreferencePair, arith_pairs, load_pairs, write_jsonl
-from rlfb.learner.rm_trainer import (
-    RMTrainConfig,
-    config_from_dict,
-    evaluate_pairs,
-    pair_scores,
-    train_reward_model,
-)
+from rlfb.learner.reward_model import RewardModelLearner, pair_scores
 from rlfb.models.reward_model import encode, load_reward_model, render
+from rlfb.run_log import read_jsonl
+from rlfb.trainers import train
 from rlfb.models.tiny import make_tiny_model
 from rlfb.rewards import get_reward
 from rlfb.rewards.reward_model import prompt_of
@@ -39,19 +40,32 @@ def arith_files(tmp_path_factory):
     return train, held_out
 
 
+def rm_config(out: Path, base: Path, *overrides: str):
+    return load_config(None, [
+        f"run.output_dir={out}", "run.seed=0", "run.save_every=0", "run.samples_every=0",
+        "run.progress=false", "run.tracker=none", f"model.path={base}",
+        "algo.name=reward_model", "algo.options={template: concat}", "offline.max_length=64",
+        "learner.lr=1e-3", "learner.lr_schedule=linear", *overrides])
+
+
 @pytest.fixture(scope="module")
 def trained(base, arith_files, tmp_path_factory):
-    train, held_out = arith_files
-    out = tmp_path_factory.mktemp("rm-out") / "rm"
-    cfg = RMTrainConfig(model=str(base), train_file=str(train), eval_file=str(held_out),
-                        output_dir=str(out), template="concat", max_length=64, lr=1e-3,
-                        epochs=10, batch_size=32, seed=0, device="cpu", log_every=50,
-                        num_threads=1)
-    metrics = train_reward_model(cfg)
+    train_file, held_out = arith_files
+    cfg = rm_config(tmp_path_factory.mktemp("rm-out") / "rm", base,
+                    f"offline.files=[{train_file}]", f"offline.eval_files=[{held_out}]",
+                    "offline.epochs=10", "offline.batch_size=32", "learner.micro_batch_size=32",
+                    "eval.every=250")
+    run_dir, _ = train(cfg)
+    records = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    evals = [r for r in records if "eval/pair_accuracy" in r]
+    losses = [r["learner/loss"] for r in records if "learner/loss" in r]
+    metrics = {"eval_accuracy": evals[-1]["eval/pair_accuracy"],
+               "eval_accuracy_before": evals[0]["eval/pair_accuracy"],
+               "n_eval": evals[-1]["eval/pairs"], "steps": len(losses),
+               "train_loss_first": losses[0], "train_loss_last": losses[-1]}
     print(f"\nreward model: held-out pairwise accuracy {metrics['eval_accuracy']:.3f} "
-          f"(before {metrics['eval_accuracy_before']:.3f}), {metrics['steps']} steps, "
-          f"{metrics['seconds']:.1f}s on CPU")
-    return out, metrics
+          f"(before {metrics['eval_accuracy_before']:.3f}), {metrics['steps']} steps")
+    return Path(run_dir) / "reward_model", metrics
 
 
 def test_reward_model_learns_arithmetic_preferences(trained):
@@ -59,26 +73,23 @@ def test_reward_model_learns_arithmetic_preferences(trained):
     assert metrics["eval_accuracy"] >= 0.90
     assert metrics["eval_accuracy_before"] < 0.75  # a random head is not already right
     assert metrics["train_loss_last"] < metrics["train_loss_first"]
-    assert metrics["n_train"] == 800 and metrics["n_eval"] == 200
-    assert metrics["steps"] == 10 * 25
+    assert metrics["n_eval"] == 200
+    assert metrics["steps"] == 10 * 25  # 800 pairs / 32 per step, 10 epochs
 
 
 def test_saved_folder_is_hf_format_with_metadata(trained):
-    out, metrics = trained
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json",
-                 "rlfb_reward_model.json"):
+    out, _ = trained
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "rlfb_reward_model.json"):
         assert (out / name).is_file(), name
     meta = json.loads((out / "rlfb_reward_model.json").read_text())
     assert meta["template"] == "concat" and meta["max_length"] == 64
-    assert json.loads((out / "metrics.json").read_text())["eval_accuracy"] == metrics[
-        "eval_accuracy"]
     model, _ = load_reward_model(str(out))
     assert model.config.num_labels == 1
 
 
 def test_reward_reproduces_held_out_accuracy(trained, arith_files):
     out, metrics = trained
-    pairs = load_pairs(str(arith_files[1]))
+    pairs = load_text_pairs([str(arith_files[1])], RecordFields())
     reward = get_reward("reward_model", path=str(out), batch_size=64)
     refs = [{"prompt": p.prompt} for p in pairs]
     chosen = reward.score_batch([p.chosen for p in pairs], refs)
@@ -121,15 +132,16 @@ def test_prompt_of_reference_forms():
 
 
 def test_bradley_terry_loss_with_margins_by_hand(base):
-    model, tok = load_reward_model(str(base))
+    learner = RewardModelLearner(str(base), template="concat", max_length=64)
     pairs = [PreferencePair("What is 1 + 1? ", "2", "3", margin=0.5),
              PreferencePair("What is 2 + 2? ", "4", "1", margin=2.0)]
-    chosen, rejected = pair_scores(model.eval(), tok, pairs, "concat", 64)
-    expected_loss = -(F.logsigmoid(chosen - rejected - torch.tensor([0.5, 2.0]))).mean().item()
-    got = evaluate_pairs(model, tok, pairs, "concat", 64)
+    chosen, rejected = pair_scores(learner.model.eval(), learner.tokenizer, pairs, "concat", 64)
+    expected_loss = -(F.logsigmoid(chosen - rejected - torch.tensor([0.5, 2.0]))).sum().item()
+    got = learner.evaluate(pairs)
+    assert got["pairs"] == 2.0
     assert got["loss"] == pytest.approx(expected_loss, rel=1e-5)
-    assert got["accuracy"] == ((chosen > rejected).float().mean().item())
-    assert got["margin"] == pytest.approx((chosen - rejected).mean().item(), rel=1e-5)
+    assert got["reward_accuracy"] == float((chosen > rejected).sum())
+    assert got["reward_margin"] == pytest.approx((chosen - rejected).sum().item(), rel=1e-5)
 
 
 def test_render_chat_and_concat(base):
@@ -153,37 +165,43 @@ def test_truncation_keeps_the_end(base):
     assert last == "2"
 
 
-def test_chat_template_training_runs(base, arith_files, tmp_path):
-    """The default template for a chat tokenizer is "chat"; one short epoch trains and saves."""
+def test_chat_template_training_runs(base, tmp_path):
+    """The default template for a chat tokenizer is "chat"; one short epoch trains, holds out
+    a quarter of the pairs, and exports."""
     small = write_jsonl(arith_pairs(24, seed=3), tmp_path / "small.jsonl")
-    cfg = RMTrainConfig(model=str(base), train_file=str(small), output_dir=str(tmp_path / "o"),
-                        eval_fraction=0.25, batch_size=8, lr=1e-4, device="cpu", log_every=0,
-                        num_threads=1)
-    metrics = train_reward_model(cfg, log=lambda _: None)
-    assert metrics["template"] == "chat" and metrics["n_eval"] == 6 and metrics["steps"] == 3
-    assert all(math.isfinite(metrics[k]) for k in ("eval_loss", "train_loss_last"))
+    cfg = rm_config(tmp_path / "o", base, "algo.options={}", f"offline.files=[{small}]",
+                    "offline.holdout=0.25", "offline.epochs=1", "offline.batch_size=8",
+                    "learner.lr=1e-4", "eval.every=3")
+    run_dir, report = train(cfg)
+    records = read_jsonl(Path(run_dir) / "metrics.jsonl")
+    assert [r["step"] for r in records] == [0, 1, 2, 3]  # 18 pairs / 8 per step
+    assert records[-1]["eval/pairs"] == 6 and math.isfinite(records[-1]["eval/loss"])
+    meta = json.loads((Path(run_dir) / "reward_model" / "rlfb_reward_model.json").read_text())
+    assert meta["template"] == "chat" and report.name == "report.md"
+
+
+def test_resumed_training_matches_an_uninterrupted_run(base, tmp_path):
+    small = write_jsonl(arith_pairs(32, seed=4), tmp_path / "small.jsonl")
+    # a constant schedule: a decaying one depends on run.steps, which the first part shortens
+    common = [f"offline.files=[{small}]", "offline.batch_size=8", "run.steps=4",
+              "run.save_every=2", "eval.every=0", "learner.lr_schedule=constant"]
+    full, _ = train(rm_config(tmp_path / "full", base, *common))
+    train(rm_config(tmp_path / "part", base, *common, "run.steps=2"))
+    part, _ = train(rm_config(tmp_path / "part", base, *common, f"run.resume={tmp_path / 'part'}"))
+    losses = [[r["learner/loss"] for r in read_jsonl(Path(d) / "metrics.jsonl")]
+              for d in (full, part)]
+    assert losses[0] == losses[1] and len(losses[0]) == 4
 
 
 def test_config_errors(base, arith_files, tmp_path):
-    train = str(arith_files[0])
-    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
-        config_from_dict({"model": str(base), "train_file": train, "output_dir": "o",
-                          "epoch": 3})
-    with pytest.raises(ConfigError, match="missing required key"):
-        config_from_dict({"model": str(base)})
-    with pytest.raises(ConfigError, match="does not exist"):
-        RMTrainConfig(model=str(base), train_file="nope.jsonl", output_dir="o").validate()
-    with pytest.raises(ConfigError, match="no config.json"):
-        RMTrainConfig(model=str(tmp_path), train_file=train, output_dir="o").validate()
-    with pytest.raises(ConfigError, match="template"):
-        RMTrainConfig(model=str(base), train_file=train, output_dir="o",
-                      template="jinja").validate()
-    with pytest.raises(ConfigError, match=r"no field\(s\) \['preferred'\]"):
-        load_pairs(train, chosen_field="preferred")
-    csv = tmp_path / "pairs.csv"
-    csv.write_text("prompt,chosen,rejected\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="unsupported type .csv"):
-        load_pairs(str(csv))
+    with pytest.raises(ConfigError, match="algo.options.template='jinja' must be one of"):
+        rm_config(tmp_path, base, "algo.options={template: jinja}", "offline.files=[x.jsonl]")
+    with pytest.raises(ConfigError, match="trains on data files: set offline.files"):
+        rm_config(tmp_path, base)
+    with pytest.raises(ConfigError, match="leave algo.advantage unset"):
+        rm_config(tmp_path, base, "offline.files=[x.jsonl]", "algo.kl_coef=0.1")
+    with pytest.raises(ConfigError, match="lacks the preference column"):
+        load_text_pairs([str(arith_files[0])], RecordFields(chosen="preferred"))
 
 
 def test_reward_model_errors(tmp_path):
