@@ -96,6 +96,25 @@ def test_wandb_offline_run_holds_the_logged_metrics(tmp_path, monkeypatch):
     assert config["run"]["tracker"] == "wandb" and config["rollout"]["n"] == 2
 
 
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path, monkeypatch):
+    pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_DIR", raising=False)  # default: inside the run directory
+    run = tmp_path / "run"
+    tiny_run(run, "run.tracker=wandb", "run.steps=1", "run.save_every=1", "eval.every=0")
+    run_id = (run / "wandb-run-id").read_text().strip()
+    tiny_run(run, "run.tracker=wandb", "run.save_every=1", "eval.every=0", f"run.resume={run}")
+    assert (run / "wandb-run-id").read_text().strip() == run_id
+    files = sorted(run.glob(f"wandb/offline-run-*-{run_id}/run-{run_id}.wandb"))
+    steps = []
+    for path in files:
+        for r in wandb_records(path):
+            if r.WhichOneof("record_type") == "history":
+                steps += [json.loads(i.value_json) for i in r.history.item
+                          if (i.key or "/".join(i.nested_key)) == "_step"]
+    assert steps == [1, 2]  # one W&B run id; the resumed part logs only the new step
+
+
 def test_tracker_none_writes_no_tracker_files(tmp_path):
     run_dir = tiny_run(tmp_path / "run", "run.tracker=none", "eval.every=0")
     assert [r["step"] for r in read_jsonl(run_dir / "metrics.jsonl")] == [1, 2]
