@@ -25,7 +25,7 @@ from rlfb.verifiers.code import cgroup, wire
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # What the fork server runs: its modules, compiled here once and sent with its configuration.
-SERVER_MODULES = ("zygote", "linux", "wire", "runtime", "namespaces", "seccomp")
+SERVER_MODULES = ("zygote", "linux", "wire", "runtime", "namespaces", "seccomp", "sweep")
 # The fork server's whole command line (``python -I -B -S -c BOOT``, the same in every child's
 # /proc/self/cmdline): read one frame, the configuration with the compiled modules, from fd 0,
 # and run the zygote. No path or setting of the host is in argv or the environment.

@@ -81,12 +81,13 @@ wire: Any = None
 runtime: Any = None
 ns: Any = None
 sc: Any = None
+sw: Any = None
 
 
 def _bind(code: dict[str, str]) -> None:
-    global lx, wire, runtime, ns, sc
+    global lx, wire, runtime, ns, sc, sw
     lx, wire = _load("linux", code["linux"]), _load("wire", code["wire"])
-    runtime = _load("runtime", code["runtime"])
+    runtime, sw = _load("runtime", code["runtime"]), _load("sweep", code["sweep"])
     ns, sc = _load("namespaces", code["namespaces"]), _load("seccomp", code["seccomp"])
 
 
@@ -238,7 +239,7 @@ class Server:
         if uid is not None and self.iso["ipcns"]:
             lx.remove_sysv_ipc(uid)
         if uid is not None and not self.iso["mntns"]:
-            clean = remove_host_leftovers(self.cfg, uid, pid) and clean
+            clean = sw.remove_host_leftovers(self.cfg, uid, pid) and clean
         self.runs.pop(pid, None)
         if not late or self.single:
             self.arm(reuse=not late)
@@ -256,8 +257,8 @@ class Server:
         while True:
             if run["status"] is not None:
                 if found is None:
-                    found = sweep_uid(uid)
-                if not found or not uid_processes(uid):
+                    found = sw.sweep_uid(uid)
+                if not found or not sw.uid_processes(uid):
                     return False
             left = deadline - time.monotonic()
             if left <= 0:
@@ -265,7 +266,7 @@ class Server:
             select.select([self.wake_r], [], [], min(0.05, left))
             self._drain_wake()
             self._collect()
-            found = sweep_uid(uid)
+            found = sw.sweep_uid(uid)
 
     def _kill_everything(self) -> None:
         for pid in list(self.runs):
@@ -274,76 +275,7 @@ class Server:
             except ProcessLookupError:
                 pass
         for uid in self.cfg["uids"]:
-            sweep_uid(uid)
-
-
-def remove_host_leftovers(cfg: dict[str, Any], uid: int, pid: int | None) -> bool:
-    """Without a mount namespace: remove an execution's host working directory (all of this
-    uid's when ``pid`` is None) and whatever the uid created at the top of the world-writable
-    temp dirs. True when all of it is gone."""
-    prefix = f"{cfg['workprefix']}{uid}-" + ("" if pid is None else f"{pid}")
-    clean = True
-    for directory in cfg["temp_dirs"]:
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                ours = entry.path == prefix or (pid is None and entry.path.startswith(prefix))
-                if not ours and entry.stat(follow_symlinks=False).st_uid != uid:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    import shutil  # here: it loads zlib, bz2 and lzma, which every fork copies
-
-                    shutil.rmtree(entry.path)
-                else:
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
-            except Exception:  # OSError, or RecursionError on a deep tree: never fatal here
-                clean = False
-    return clean
-
-
-def sweep_uid(uid: int) -> bool:
-    """SIGKILL every process whose real uid is ``uid`` (never root's): kill(-1) sent with the
-    real and effective uid switched to ``uid``, the saved uid kept at 0 to switch back.
-
-    Returns False when kill found no process at all to signal (ESRCH). kill(-1) reaches every
-    process of this PID namespace, zombies included, whose real or saved uid is ``uid``, which
-    covers everything `uid_processes` would list, so then there is nothing to look for in /proc.
-    """
-    os.setresuid(uid, uid, 0)
-    try:
-        os.kill(-1, signal.SIGKILL)
-        return True
-    except ProcessLookupError:
-        return False
-    finally:
-        os.setresuid(0, 0, 0)
-
-
-def uid_processes(uid: int) -> list[int]:
-    """Other processes (zombies included) whose real uid is ``uid``, from /proc (in the PID
-    namespace the sandbox's own, listing only sandbox processes)."""
-    found, own, wanted = [], str(os.getpid()), f"\nUid:\t{uid}\t".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or entry == own:
-            continue
-        try:
-            fd = os.open(f"/proc/{entry}/status", os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            head = os.read(fd, 4096)  # "Uid:\treal\teffective..." is among the first lines
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        if wanted in head:
-            found.append(int(entry))
-    return found
+            sw.sweep_uid(uid)
 
 
 def _preload(names: list[str]) -> list[str]:
@@ -441,8 +373,8 @@ def setup_main(cfg: dict[str, Any]) -> None:
             os._exit(4)
     else:
         for uid in cfg["uids"]:  # stale, from a crashed earlier run of these uids
-            sweep_uid(uid)
-            remove_host_leftovers(cfg, uid, None)
+            sw.sweep_uid(uid)
+            sw.remove_host_leftovers(cfg, uid, None)
         iso = ns.enter_namespaces(lx, cfg["namespaces"])
     outer = os.getpid()
     pid = os.fork()
