@@ -89,7 +89,8 @@ def build_run(cfg: Any, executor: Any = None) -> RunContext:
     from rlfb.models.load import load_tokenizer
     from rlfb.verifiers import get_verifier
 
-    run_dir = Path(cfg.run.output_dir)
+    # absolute: a Ray actor on another node resolves a relative path from its own folder
+    run_dir = Path(cfg.run.output_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
     model_path = resolve_model(cfg.model.path, run_dir)

@@ -51,7 +51,7 @@ class OfflineTrainer(Trainer):
                               "rlfb.trainers.make_trainer (rlfb train does)")
         check_resumable(cfg)
         self.cfg = cfg
-        self.run_dir = Path(cfg.run.output_dir)
+        self.run_dir = Path(cfg.run.output_dir).resolve()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, self.run_dir / "config.yaml")
         model_path = resolve_model(cfg.model.path, self.run_dir)
