@@ -34,7 +34,10 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 LOG_FILE = "libraries.log"
 OUTPUT_FILE = "output.log"
@@ -359,7 +362,7 @@ def result_lines(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def start_line(command: str, cfg: Any) -> str:
+def start_line(command: str, cfg: TrainConfig) -> str:
     """The first line of a training run: model, algorithm, executor and engine, run folder."""
     return (f"rlfb {command}: model {cfg.model.path} · {cfg.algo.name} · executor "
             f"{cfg.run.executor} ({cfg.rollout.engine} engine) · {cfg.run.steps} steps · run "

@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from rlfb.algorithms import make_algorithm
 from rlfb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 
 def step_seed(seed: int, step: int, extra: int = 0) -> int:
@@ -60,12 +63,12 @@ class RunContext:
     decode: Callable[[list[int]], str]
 
 
-def learner_factory(cfg: Any, model_path: str) -> Callable[[], Any]:
+def learner_factory(cfg: TrainConfig, model_path: str) -> Callable[[], Any]:
     """A picklable zero-argument builder of the learner of the algorithm ``cfg`` names."""
     return make_algorithm(cfg.algo).learner_factory(cfg, model_path)
 
 
-def build_executor(cfg: Any, model_path: str) -> Any:
+def build_executor(cfg: TrainConfig, model_path: str) -> Any:
     """The configured executor with its roles built."""
     if cfg.run.executor == "local":
         from rlfb.exec.local import LocalExecutor
@@ -81,7 +84,7 @@ def build_executor(cfg: Any, model_path: str) -> Any:
     raise ConfigError(f"run.executor={cfg.run.executor!r} is unknown; use 'local' or 'ray'")
 
 
-def build_run(cfg: Any, executor: Any = None) -> RunContext:
+def build_run(cfg: TrainConfig, executor: Any = None) -> RunContext:
     """Create the run directory (with the resolved config) and every role."""
     from rlfb.config import save_config
     from rlfb.data.base import PromptSampler

@@ -27,12 +27,15 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, TYPE_CHECKING
 
 import yaml
 
 from rlfb.algorithms import make_algorithm
 from rlfb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 SWEEP_KEYS = ("name", "base", "output_dir", "overrides", "seeds", "num_cpus_per_arm", "axes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -227,7 +230,7 @@ def arm_configs(sweep: Sweep) -> dict[Arm, Any]:
     return out
 
 
-def _check_names(cfg: Any, arm: Arm) -> None:
+def _check_names(cfg: TrainConfig, arm: Arm) -> None:
     """The reward, evaluation verifier and hedge detector an arm names are registered."""
     from rlfb.rewards import list_rewards
     from rlfb.rewards.hedging.detect import list_hedge_detectors

@@ -16,10 +16,13 @@ Built-ins: ``grpo``, ``rloo``, ``reinforce_pp`` (outcome estimators; `outcome`),
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from rlfb.algorithms.base import Algorithm, OfflineAlgorithm, OnlineAlgorithm
 from rlfb.registry import Registry, make_instance, subclass_check
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import AlgoConfig
 
 ALGORITHMS: Registry[type[Algorithm]] = Registry(
     "algorithm", group="rlfb.algorithms", check=subclass_check(Algorithm))
@@ -36,7 +39,7 @@ def get_algorithm(name: str) -> type[Algorithm]:
     return ALGORITHMS.get(name)
 
 
-def make_algorithm(settings: Any) -> Algorithm:
+def make_algorithm(settings: AlgoConfig) -> Algorithm:
     """The algorithm that ``settings`` (the config's ``algo`` section) names, built on them and
     on ``settings.options`` (an unknown option is a `rlfb.errors.RegistryError` listing the
     accepted ones)."""

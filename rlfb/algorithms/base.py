@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TYPE_CHECKING
 
 from rlfb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import AlgoConfig, TrainConfig
 
 
 class Algorithm:
@@ -36,14 +39,14 @@ class Algorithm:
     online: ClassVar[bool]
     advantage: ClassVar[str | None] = None
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: AlgoConfig) -> None:
         self.settings = settings
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: TrainConfig) -> None:
         """Raise `rlfb.errors.ConfigError` for settings of ``cfg`` this algorithm cannot honour
         (one line naming the field and the fix). Run once, when the config loads."""
 
-    def learner_factory(self, cfg: Any, model_path: str) -> Callable[[], Any]:
+    def learner_factory(self, cfg: TrainConfig, model_path: str) -> Callable[[], Any]:
         """A picklable zero-argument builder of this algorithm's learner for ``cfg``."""
         raise NotImplementedError
 
@@ -60,7 +63,7 @@ class OnlineAlgorithm(Algorithm):
 
     online = True
 
-    def learner_factory(self, cfg: Any, model_path: str) -> Callable[[], Any]:
+    def learner_factory(self, cfg: TrainConfig, model_path: str) -> Callable[[], Any]:
         """The policy learner (`rlfb.learner.policy.PolicyLearner`) with ``cfg``'s settings;
         algorithms with another learner override this."""
         return policy_learner_factory(cfg, model_path)
@@ -78,7 +81,7 @@ class OfflineAlgorithm(Algorithm):
     #: True when training needs the untrained policy's logprobs of every row (DPO's reference).
     needs_reference: ClassVar[bool] = False
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: TrainConfig) -> None:
         """Offline training needs data files and runs in this process."""
         if not cfg.offline.files:
             raise ConfigError(f"algo.name={self.settings.name} trains on data files: set "
@@ -93,7 +96,7 @@ class OfflineAlgorithm(Algorithm):
         """Tokenised rows of ``files`` (`rlfb.data.records`)."""
         raise NotImplementedError
 
-    def learner(self, cfg: Any, model_path: str, total_steps: int) -> Any:
+    def learner(self, cfg: TrainConfig, model_path: str, total_steps: int) -> Any:
         """The learner, built in this process for ``total_steps`` optimiser steps."""
         raise NotImplementedError
 
@@ -111,7 +114,7 @@ class OfflineAlgorithm(Algorithm):
         default; a reward model exports itself for the ``reward_model`` reward)."""
 
 
-def policy_settings(cfg: Any) -> tuple[Any, dict[str, Any]]:
+def policy_settings(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     """The policy objective's settings (`rlfb.learner.objective.LossSettings`) and the
     `PolicyLearner` keyword options of ``cfg``: the one place config fields become a policy
     learner's settings."""
@@ -132,7 +135,7 @@ def policy_settings(cfg: Any) -> tuple[Any, dict[str, Any]]:
                       lr_schedule=l.lr_schedule, total_steps=cfg.run.steps, packing=l.packing)
 
 
-def policy_learner_factory(cfg: Any, model_path: str) -> Callable[[], Any]:
+def policy_learner_factory(cfg: TrainConfig, model_path: str) -> Callable[[], Any]:
     """A picklable builder of the `PolicyLearner` for ``cfg`` (with the configured advantage
     estimator, which the learner needs when the KL is in the reward)."""
     from rlfb.learner.policy import PolicyLearner

@@ -13,12 +13,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.algorithms.base import OfflineAlgorithm, policy_settings
 
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
-def _learner_kwargs(cfg: Any, total_steps: int) -> dict[str, Any]:
+
+def _learner_kwargs(cfg: TrainConfig, total_steps: int) -> dict[str, Any]:
     _, kwargs = policy_settings(cfg)
     kwargs = {k: v for k, v in kwargs.items() if k != "ppo_epochs"}
     kwargs["total_steps"] = total_steps
@@ -34,7 +37,7 @@ class SFT(OfflineAlgorithm):
 
         return load_examples(files, encoder, fmt)
 
-    def learner(self, cfg: Any, model_path: str, total_steps: int) -> Any:
+    def learner(self, cfg: TrainConfig, model_path: str, total_steps: int) -> Any:
         """An `rlfb.learner.sft.SFTLearner`."""
         from rlfb.learner.sft import SFTLearner
 
@@ -64,7 +67,7 @@ class DPO(OfflineAlgorithm):
 
         return load_pairs(files, encoder, fmt)
 
-    def learner(self, cfg: Any, model_path: str, total_steps: int) -> Any:
+    def learner(self, cfg: TrainConfig, model_path: str, total_steps: int) -> Any:
         """An `rlfb.learner.preference.DPOLearner` that reads the cached reference."""
         from rlfb.learner.preference import DPOLearner
 

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from rlfb.algorithms.base import OnlineAlgorithm, policy_settings
 from rlfb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 
 def pick_pair(rewards: Sequence[float | None], lengths: Sequence[int]
@@ -79,7 +82,7 @@ def preference_pairs(groups: Sequence[Any], pad_token_id: int) -> tuple[Any, dic
 class OnlineDPO(OnlineAlgorithm):
     """Online DPO: n samples per prompt ranked by the reward, (best, worst) pairs, DPO steps."""
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: TrainConfig) -> None:
         """Pairs need two samples per prompt; pairs replace advantages; dpo.beta is the KL."""
         if cfg.rollout.n < 2:
             raise ConfigError(f"online_dpo ranks several completions per prompt, so rollout.n "
@@ -91,7 +94,7 @@ class OnlineDPO(OnlineAlgorithm):
             raise ConfigError("online_dpo takes one DPO step per batch and its KL control is "
                               "dpo.beta; leave algo.ppo_epochs=1 and algo.kl_coef=0")
 
-    def learner_factory(self, cfg: Any, model_path: str) -> Callable[[], Any]:
+    def learner_factory(self, cfg: TrainConfig, model_path: str) -> Callable[[], Any]:
         """The `DPOLearner` with the reference model kept in memory."""
         from rlfb.learner.preference import DPOLearner
 

@@ -12,16 +12,19 @@ per-token KL into them and recomputes the advantages (`rlfb.algo.kl_reward`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.algorithms.base import OnlineAlgorithm
 from rlfb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 
 class OutcomeAlgorithm(OnlineAlgorithm):
     """Group advantages of outcome rewards, with the estimator of ``algo.advantage``."""
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: TrainConfig) -> None:
         """Group advantages need several samples per prompt to compare."""
         if cfg.algo.advantage is None:
             raise ConfigError(f"algo.name={self.settings.name} needs an advantage estimator; "

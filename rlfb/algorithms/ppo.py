@@ -5,16 +5,19 @@ per-token advantages with GAE, so the batch carries scores, not advantages
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from rlfb.algorithms.base import OnlineAlgorithm, policy_settings
 from rlfb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 
 class PPO(OnlineAlgorithm):
     """Actor + critic, GAE, clipped value loss, KL in the reward (fixed or adaptive), PPO-ptx."""
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: TrainConfig) -> None:
         """GAE makes the advantages; adaptive KL control needs a starting coefficient."""
         if cfg.algo.advantage is not None:
             raise ConfigError(f"algo.advantage={cfg.algo.advantage!r} does not apply to ppo (GAE "
@@ -23,7 +26,7 @@ class PPO(OnlineAlgorithm):
             raise ConfigError("ppo.kl_control=adaptive scales algo.kl_coef, which is 0; set "
                               "algo.kl_coef to the starting coefficient (e.g. 0.05)")
 
-    def learner_factory(self, cfg: Any, model_path: str) -> Callable[[], Any]:
+    def learner_factory(self, cfg: TrainConfig, model_path: str) -> Callable[[], Any]:
         """The `PPOLearner`: the policy's settings plus the critic's (``ppo`` section)."""
         from rlfb.learner.ppo import PPOLearner, PPOSettings
 

@@ -17,11 +17,14 @@ in HF format with its metadata: the folder the ``reward_model`` reward takes as 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.algorithms.base import OfflineAlgorithm
 from rlfb.errors import ConfigError
 from rlfb.models.reward_model import TEMPLATES
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import AlgoConfig, TrainConfig
 
 #: Where the trained reward model is exported, inside the run directory.
 EXPORT_DIR = "reward_model"
@@ -35,14 +38,14 @@ class RewardModel(OfflineAlgorithm):
         template: how a (prompt, completion) is rendered: "auto", "chat" or "concat".
     """
 
-    def __init__(self, settings: Any, template: str = "auto") -> None:
+    def __init__(self, settings: AlgoConfig, template: str = "auto") -> None:
         super().__init__(settings)
         if template not in TEMPLATES:
             raise ConfigError(f"algo.options.template={template!r} must be one of "
                               f"{', '.join(TEMPLATES)}")
         self.template = template
 
-    def check(self, cfg: Any) -> None:
+    def check(self, cfg: TrainConfig) -> None:
         """Offline data, and no policy-gradient settings that would be ignored."""
         super().check(cfg)
         if cfg.algo.advantage is not None or cfg.algo.kl_coef:
@@ -55,7 +58,7 @@ class RewardModel(OfflineAlgorithm):
 
         return load_text_pairs(files, encoder.fields, fmt)
 
-    def learner(self, cfg: Any, model_path: str, total_steps: int) -> Any:
+    def learner(self, cfg: TrainConfig, model_path: str, total_steps: int) -> Any:
         """A `RewardModelLearner` on ``model.path``."""
         from rlfb.learner.reward_model import RewardModelLearner
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.commands._options import parse_options
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 EPILOG = """\
 example CONFIG.yaml (a reward section; a whole training config works too, its reward: is used):
@@ -41,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _estimator(cfg: Any, override: str | None) -> tuple[str | None, Any, dict[str, Any]]:
+def _estimator(cfg: TrainConfig, override: str | None) -> tuple[str | None, Any, dict[str, Any]]:
     """``(name, estimator or None, options)``: the run's advantage estimator, or ``override``."""
     from rlfb.algo.registry import get_advantage_estimator
 

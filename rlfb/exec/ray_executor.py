@@ -24,13 +24,16 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TYPE_CHECKING
 
 from rlfb.errors import RlfbError
 from rlfb.exec.ray_metrics import RoleMetrics, staleness_metrics
 from rlfb.exec.ray_placement import Placement, demand, driver_node_options, ensure_ray, slots
 from rlfb.exec.ray_pool import ActorPool
 from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import RayConfig, TrainConfig
 
 
 def split_by_prompt(prompts: Sequence[Prompt], parts: int) -> list[list[int]]:
@@ -67,7 +70,7 @@ class RayExecutor:
     """
 
     def __init__(self, *, engine_factory: Callable[[], Any], scorer_factory: Callable[[], Any],
-                 learner_factory: Callable[[], Any], ray_cfg: Any,
+                 learner_factory: Callable[[], Any], ray_cfg: RayConfig,
                  run_dir: str | Path | None = None) -> None:
         self.cfg = ray_cfg
         self.run_dir = Path(run_dir) if run_dir else None
@@ -311,7 +314,7 @@ class RayExecutor:
             self._started = False
 
 
-def ray_executor(cfg: Any, model_path: str) -> RayExecutor:
+def ray_executor(cfg: TrainConfig, model_path: str) -> RayExecutor:
     """The `RayExecutor` of a `TrainConfig` (``run.executor: ray``)."""
     from rlfb.algorithms import make_algorithm
     from rlfb.rollout import get_engine

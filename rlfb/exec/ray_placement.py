@@ -13,10 +13,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.exec.ray_join import join_cluster
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import RayConfig
 
 ROLES = ("learner", "rollout", "reward")
 STRATEGY = {"colocate": "PACK", "spread": "SPREAD"}
@@ -38,7 +41,7 @@ class Slot:
         return b or None
 
 
-def slots(ray_cfg: Any) -> list[Slot]:
+def slots(ray_cfg: RayConfig) -> list[Slot]:
     """Every actor the config asks for, learner first.
 
     >>> from rlfb.config.schema import RayConfig
@@ -57,7 +60,7 @@ def demand(all_slots: list[Slot]) -> dict[str, float]:
     return {"CPU": sum(s.num_cpus for s in all_slots), "GPU": sum(s.num_gpus for s in all_slots)}
 
 
-def ensure_ray(ray_cfg: Any, need: dict[str, float]) -> bool:
+def ensure_ray(ray_cfg: RayConfig, need: dict[str, float]) -> bool:
     """Join ``ray.address``, or start a local Ray sized for ``need``; True when this call started
     or joined it (so the executor disconnects at close), False when Ray was already up."""
     import ray

@@ -10,7 +10,7 @@ mode; `train` runs one to the end. `rlfb train` and `rlfb ablate` both go throug
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from rlfb.algorithms import make_algorithm
 from rlfb.trainers.async_online import AsyncTrainer
@@ -18,8 +18,11 @@ from rlfb.trainers.base import Trainer
 from rlfb.trainers.offline import OfflineTrainer
 from rlfb.trainers.online import OnlineTrainer
 
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
-def make_trainer(cfg: Any, executor: Any = None) -> Trainer:
+
+def make_trainer(cfg: TrainConfig, executor: Any = None) -> Trainer:
     """The trainer ``cfg`` asks for: offline for an offline algorithm, else online, pipelined
     with ``ray.mode: async``. ``executor`` (online only) replaces the one ``cfg`` would build."""
     if not make_algorithm(cfg.algo).online:
@@ -29,7 +32,7 @@ def make_trainer(cfg: Any, executor: Any = None) -> Trainer:
     return OnlineTrainer(cfg, executor)
 
 
-def train(cfg: Any, *, executor: Any = None,
+def train(cfg: TrainConfig, *, executor: Any = None,
           on_built: Callable[[], None] | None = None) -> tuple[Path, Path]:
     """Build the trainer, run it to the end, release it, write the report; returns
     ``(run directory, report path)``. ``on_built`` runs once the roles are up."""

@@ -31,17 +31,20 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.trainers.online import OnlineTrainer
 from rlfb.run import step_seed
 
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
+
 
 class AsyncTrainer(OnlineTrainer):
     """`OnlineTrainer` whose rollouts run ``ray.async_depth`` steps ahead (module docstring)."""
 
-    def __init__(self, cfg: Any, executor: Any = None) -> None:
+    def __init__(self, cfg: TrainConfig, executor: Any = None) -> None:
         self._ahead: deque[tuple[int, list[Any], Future]] = deque()
         super().__init__(cfg, executor)
         self._last_launched = self._ahead[-1][0] if self._ahead else self.step

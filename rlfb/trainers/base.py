@@ -12,7 +12,7 @@ report are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from rlfb.checkpoint import latest_checkpoint, load_state, save_checkpoint, set_rng_state
 from rlfb.config import config_to_dict
@@ -20,8 +20,11 @@ from rlfb.console import terminal
 from rlfb.errors import RlfbError
 from rlfb.run_log import MetricsLogger
 
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
-def check_resumable(cfg: Any) -> None:
+
+def check_resumable(cfg: TrainConfig) -> None:
     """`RlfbError` when ``run.resume`` names a folder without a checkpoint."""
     if cfg.run.resume and latest_checkpoint(cfg.run.resume) is None:
         raise RlfbError(f"cannot resume: no checkpoint in {cfg.run.resume}/checkpoints "
@@ -36,7 +39,7 @@ class Trainer:
     `save_learner`, `load_learner`, `checkpoint_state`, `restore_state` and `write_report`.
     """
 
-    cfg: Any
+    cfg: TrainConfig
     run_dir: Path
     step: int = 0
     log: MetricsLogger

@@ -23,13 +23,16 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 
 from rlfb.algorithms import make_algorithm
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.trainers.base import Trainer, check_resumable
+
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
 
 REFERENCE_FILE = "reference_logps.pt"
 
@@ -38,7 +41,7 @@ class OfflineTrainer(Trainer):
     """Runs a configured offline job (SFT, DPO, reward model); `run` returns the run
     directory."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: TrainConfig) -> None:
         from rlfb.config import save_config
         from rlfb.data.base import PromptSampler
         from rlfb.data.records import ListSource

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 import torch
 
@@ -31,6 +31,9 @@ from rlfb.scoring.scorer import status_counts
 from rlfb.trainers.base import Trainer, check_resumable
 from rlfb.types import SamplingParams
 
+if TYPE_CHECKING:
+    from rlfb.config.schema import TrainConfig
+
 
 class OnlineTrainer(Trainer):
     """Runs a configured online-RL job; `run` returns the run directory.
@@ -41,7 +44,7 @@ class OnlineTrainer(Trainer):
 
     progress_metric = ("reward", "reward/mean", ".3f")
 
-    def __init__(self, cfg: Any, executor: Any = None) -> None:
+    def __init__(self, cfg: TrainConfig, executor: Any = None) -> None:
         check_resumable(cfg)
         self.cfg = cfg
         self.algorithm = make_algorithm(cfg.algo)
