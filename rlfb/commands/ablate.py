@@ -164,9 +164,8 @@ def _run_arms(args: argparse.Namespace, sweep: Any, configs: Mapping[Any, Any]) 
 def _check_output(output_dir: Any, configs: Mapping[Any, Any], resume: bool) -> None:
     """Without --resume, refuse an output folder that already holds arm runs; with it, refuse
     an arm whose saved config differs from the one the sweep now gives it."""
-    import yaml
-
     from rlfb.config import config_to_dict
+    from rlfb.config.load import read_yaml
 
     existing = [a for a in configs if (output_dir / a.name / "config.yaml").exists()]
     if existing and not resume:
@@ -174,7 +173,7 @@ def _check_output(output_dir: Any, configs: Mapping[Any, Any], resume: bool) -> 
                           "--resume to continue the sweep, or remove the folder / set "
                           "--output-dir")
     for arm in existing:
-        saved = yaml.safe_load((output_dir / arm.name / "config.yaml").read_text())
+        saved = read_yaml(output_dir / arm.name / "config.yaml")
         now = config_to_dict(configs[arm])
         for data in (saved, now):
             data["run"].pop("resume", None)

@@ -35,19 +35,21 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     return config_from_dict(data)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML file's top-level mapping (an empty file is an empty mapping)."""
+def read_yaml(path: Path, what: str = "config file",
+              shape: str = "a mapping of sections (run:, model: ...)") -> dict[str, Any]:
+    """A YAML file's top-level mapping (an empty file is an empty mapping): the one reader of
+    rlfb's YAML files (training configs, sweeps, reward specs). ``what`` names the file and
+    ``shape`` what it must hold, in the one-line errors."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {str(path)!r}")
+        raise ConfigError(f"{what} not found: {str(path)!r}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {' '.join(str(exc).split())}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections (run:, model: ...), "
-                          f"got {type(data).__name__}")
+        raise ConfigError(f"{path} must hold {shape}, got {type(data).__name__}")
     return data
 
 

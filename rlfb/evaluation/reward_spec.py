@@ -45,23 +45,21 @@ def reward_spec(text: str, options: Mapping[str, Any] | None = None) -> RewardSp
     return RewardSpec(text, dict(options or {}))
 
 
+_SHAPE = ("a mapping with a 'name' (reward registry name) and optional 'options', or a training "
+          "config with a 'reward:' section")
+
+
 def _from_yaml(path: Path) -> RewardSpec:
-    import yaml
+    from rlfb.config.load import read_yaml
 
     if not path.is_file():
         raise ConfigError(f"reward config file {str(path)!r} does not exist; give a YAML file "
                           "with name: and options:, or a reward registry name")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"reward config {str(path)!r} is not valid YAML: "
-                          f"{' '.join(str(exc).split())}") from None
+    data = read_yaml(path, "reward config", _SHAPE)
     if isinstance(data, Mapping) and isinstance(data.get("reward"), Mapping):
         data = data["reward"]
     if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
-        raise ConfigError(f"reward config {str(path)!r} must be a mapping with a 'name' (reward "
-                          "registry name) and optional 'options', or a training config with a "
-                          "'reward:' section")
+        raise ConfigError(f"reward config {str(path)!r} must be {_SHAPE}")
     unknown = set(data) - {"name", "options"}
     if unknown:
         raise ConfigError(f"reward config {str(path)!r} has unknown keys {sorted(unknown)}; "
