@@ -90,18 +90,37 @@ def _message(message: Mapping[str, Any], where: str) -> dict[str, str]:
     return {"role": role, "content": content}
 
 
-def holdout_count(holdout: float | int, n: int, what: str) -> int:
-    """Number of held-out prompts among ``n``: a count (int >= 1) or a fraction (0 < f < 1)."""
+def parse_holdout(holdout: float | int, n: int) -> int:
+    """How many items ``holdout`` asks for out of ``n``: a count (a whole number) or a fraction
+    of ``n`` (0 < f < 1, at least one)."""
     if isinstance(holdout, float) and 0 < holdout < 1:
-        count = max(1, round(holdout * n))
-    elif float(holdout).is_integer():
-        count = int(holdout)
-    else:
+        return max(1, round(holdout * n))
+    if not float(holdout).is_integer():
         raise ConfigError(f"holdout must be a fraction in (0, 1) or a whole count, got {holdout!r}")
+    return int(holdout)
+
+
+def holdout_count(holdout: float | int, n: int, what: str) -> int:
+    """Number of held-out items among the ``n`` of ``what`` (`parse_holdout`), leaving at least
+    one to train on."""
+    count = parse_holdout(holdout, n)
     if count >= n:
         raise ConfigError(f"holdout={holdout!r} holds out {count} of the {n} prompts of {what}, "
                           "leaving none to train on; hold out fewer")
     return count
+
+
+def split_holdout(items: Sequence[Any], holdout: float | int, seed: int, what: str
+                  ) -> tuple[list[Any], list[Any]]:
+    """``(train, held_out)``: a seeded choice of ``holdout`` items (a fraction or a count) held
+    out, both in their original order; ``holdout`` 0 holds out nothing. The one splitter of data
+    files and offline rows, so a seed picks the same held-out rows wherever they are split."""
+    if holdout == 0:
+        return list(items), []
+    count = holdout_count(holdout, len(items), what)
+    held = set(np.random.default_rng(seed).permutation(len(items))[:count].tolist())
+    return ([x for i, x in enumerate(items) if i not in held],
+            [x for i, x in enumerate(items) if i in held])
 
 
 class PromptSampler:

@@ -25,9 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from rlfb.data.base import build_messages, check_index, check_part, holdout_count
+from rlfb.data.base import build_messages, check_index, check_part, split_holdout
 from rlfb.errors import ConfigError
 from rlfb.types import Prompt
 
@@ -183,12 +182,8 @@ class HFFilesSource:
     @staticmethod
     def _split(rows: list[tuple[int, int]], part: str, holdout: float | int, seed: int
                ) -> list[tuple[int, int]]:
-        if holdout == 0:
-            return rows
-        count = holdout_count(holdout, len(rows), "the data files")
-        held = set(np.random.default_rng(seed).permutation(len(rows))[:count].tolist())
-        keep = (lambda i: i in held) if part == "holdout" else (lambda i: i not in held)
-        return [row for i, row in enumerate(rows) if keep(i)]
+        train, held = split_holdout(rows, holdout, seed, "the data files")
+        return held if part == "holdout" else train
 
     def _check_ids(self) -> None:
         if self.id_field is None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from rlfb.data.base import build_messages, check_index, check_part
+from rlfb.data.base import build_messages, check_index, check_part, parse_holdout
 from rlfb.errors import ConfigError
 from rlfb.types import Prompt
 
@@ -41,15 +41,6 @@ def create_task(task: str, size: int, seed: int, config: dict[str, Any]) -> Any:
         return reasoning_gym.create_dataset(task, size=size, seed=seed, **config)
     except (TypeError, ValueError, AssertionError) as exc:
         raise ConfigError(f"reasoning_gym task {task!r} rejects config {config!r}: {exc}") from exc
-
-
-def _count(holdout: float | int, size: int) -> int:
-    """Held-out prompts wanted: a count, or a fraction of the training size."""
-    if isinstance(holdout, float) and holdout < 1:
-        return max(1, round(holdout * size))
-    if not float(holdout).is_integer():
-        raise ConfigError(f"holdout must be a fraction in (0, 1) or a whole count, got {holdout!r}")
-    return int(holdout)
 
 
 class ReasoningGymSource:
@@ -84,7 +75,7 @@ class ReasoningGymSource:
         if part == "train":
             self._data, self._indices = train, list(range(size))
         else:
-            self._data, self._indices = self._holdout(train, size, _count(holdout, size))
+            self._data, self._indices = self._holdout(train, size, parse_holdout(holdout, size))
 
     def _holdout(self, train: Any, size: int, count: int) -> tuple[Any, list[int]]:
         scan = SCAN_FACTOR * count + 100

@@ -26,10 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from rlfb.data.base import build_messages, holdout_count
+from rlfb.data.base import build_messages
 from rlfb.data.files import expand_files, file_format, load_table
 from rlfb.errors import ConfigError
 from rlfb.types import PreferenceBatch, Prompt, TokenBatch
@@ -225,17 +224,6 @@ def load_text_pairs(files: str | Sequence[str], fields: Any, fmt: str | None = N
     return [PreferencePair(row[fields.prompt], row[fields.chosen], row[fields.rejected],
                            float(row[fields.margin]) if fields.margin else 0.0)
             for _, row in rows]
-
-
-def split_holdout(items: Sequence[Any], holdout: float, seed: int) -> tuple[list[Any], list[Any]]:
-    """``(train, held_out)``: a seeded choice of ``holdout`` items (a fraction or a count) held
-    out, both in their original order; ``holdout`` 0 holds out nothing."""
-    if holdout == 0:
-        return list(items), []
-    count = holdout_count(holdout, len(items), "the offline files")
-    held = set(np.random.default_rng(seed).permutation(len(items))[:count].tolist())
-    return ([x for i, x in enumerate(items) if i not in held],
-            [x for i, x in enumerate(items) if i in held])
 
 
 class ListSource:

@@ -84,7 +84,8 @@ class OfflineTrainer(Trainer):
 
     # -- setup -----------------------------------------------------------------------------
     def _load_data(self, tokenizer: Any) -> tuple[list[Any], list[Any]]:
-        from rlfb.data.records import Encoder, split_holdout
+        from rlfb.data.base import split_holdout
+        from rlfb.data.records import Encoder
 
         o = self.cfg.offline
         encoder = Encoder(tokenizer, o.fields, system_prompt=o.system_prompt,
@@ -93,7 +94,7 @@ class OfflineTrainer(Trainer):
         rows = load(o.files, encoder, o.format)[:o.limit]
         if o.eval_files:
             return rows, load(o.eval_files, encoder, o.format)
-        return split_holdout(rows, o.holdout, o.holdout_seed)
+        return split_holdout(rows, o.holdout, o.holdout_seed, "the offline files")
 
     def _reference_logps(self, resume: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """``([N, 2], [M, 2])`` reference logprobs (chosen, rejected) of train and held-out
