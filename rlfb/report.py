@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlfb.reporting import pyplot, save_figure, table
 from rlfb.run_log import METRICS_FILE, read_jsonl
 
 CURVES = {
@@ -26,11 +27,7 @@ def plot_curves(records: Sequence[dict[str, Any]], out_dir: Path,
                 curves: dict[str, tuple[str, list[str]]] | None = None) -> list[Path]:
     """Write one PNG per entry of ``curves`` (default `CURVES`: file name → (title, metric
     keys)) that has data; returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     written = []
     for name, (title, keys) in (CURVES if curves is None else curves).items():
         lines = [(k, *series(records, k)) for k in keys]
@@ -43,15 +40,8 @@ def plot_curves(records: Sequence[dict[str, Any]], out_dir: Path,
         ax.set(title=title, xlabel="step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=100)
-        plt.close(fig)
-        written.append(out_dir / name)
+        written.append(save_figure(fig, out_dir / name))
     return written
-
-
-def _fmt(value: Any) -> str:
-    return "–" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def summary(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -80,14 +70,13 @@ def write_report(run_dir: str | Path, title: str | None = None) -> Path:
     s = summary(records)
     lines = [f"# {title or run_dir.name}", "",
              f"Steps: {s['steps']}. Source: `{METRICS_FILE}` in this folder.", "",
-             "| held-out accuracy | step | value |", "| --- | --- | --- |",
-             f"| before | {_fmt(s['eval_first_step'])} | {_fmt(s['eval_first'])} |",
-             f"| after | {_fmt(s['eval_last_step'])} | {_fmt(s['eval_last'])} |", "",
-             "| mean per training step | value |", "| --- | --- |"]
-    for key in ("reward/mean", "time/step", "time/generate", "time/score", "time/update",
-                "time/sync", "perf/samples_per_s"):
-        lines.append(f"| {key} | {_fmt(s[key])} |")
-    lines.append("")
+             *table(("held-out accuracy", "step", "value"),
+                    [("before", s["eval_first_step"], s["eval_first"]),
+                     ("after", s["eval_last_step"], s["eval_last"])]), "",
+             *table(("mean per training step", "value"),
+                    [(key, s[key]) for key in ("reward/mean", "time/step", "time/generate",
+                                               "time/score", "time/update", "time/sync",
+                                               "perf/samples_per_s")]), ""]
     lines.extend(f"![{p.stem}]({p.name})" for p in pngs)
     path = run_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")

@@ -15,6 +15,7 @@ from rlfb.ablate.aggregate import (
     run_summary,
 )
 from rlfb.ablate.sweep import Arm, Sweep
+from rlfb.reporting import pyplot, save_figure, table
 from rlfb.run_log import METRICS_FILE, read_jsonl
 
 
@@ -29,8 +30,8 @@ def collect(sweep: Sweep, arms: Sequence[Arm]) -> dict[str, dict[int, list[dict[
     return out
 
 
-def _cell(cell: Cell | None) -> str:
-    return "–" if cell is None else cell.text()
+def _text(value: Cell | None) -> str | None:
+    return None if value is None else value.text()
 
 
 def metric_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]],
@@ -42,26 +43,21 @@ def metric_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]],
             and any(k in s for ss in summaries.values() for s in ss)]
     head = ["arm", "n"] + [METRICS[k][0] + (f" ({METRICS[k][1]})" if which == "best" else "")
                            for k in keys]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    for group, ss in summaries.items():
-        row = [f"`{group}`", str(len(ss))] + [_cell(aggregate(ss, k, which)) for k in keys]
-        lines.append("| " + " | ".join(row) + " |")
-    return lines
+    return table(head, ([f"`{group}`", len(ss), *(_text(aggregate(ss, k, which)) for k in keys)]
+                        for group, ss in summaries.items()))
 
 
 def per_run_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]) -> list[str]:
     """Markdown rows: every run's final value of each logged metric (the CI's inputs)."""
     keys = [k for k in METRICS if any(k in run_summary(r) for s in runs.values()
                                       for r in s.values())]
-    lines = ["| arm | seed | last step | " + " | ".join(METRICS[k][0] for k in keys) + " |",
-             "|" + " --- |" * (3 + len(keys))]
+    rows = []
     for group, seeds in runs.items():
         for seed, records in seeds.items():
             s = run_summary(records)
-            vals = [f"{s[k]['final']:.3f}" if k in s else "–" for k in keys]
-            last = max(int(r["step"]) for r in records)
-            lines.append(f"| `{group}` | {seed} | {last} | " + " | ".join(vals) + " |")
-    return lines
+            rows.append([f"`{group}`", seed, max(int(r["step"]) for r in records),
+                         *(f"{s[k]['final']:.3f}" if k in s else None for k in keys)])
+    return table(["arm", "seed", "last step", *(METRICS[k][0] for k in keys)], rows)
 
 
 def difference_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]
@@ -73,29 +69,25 @@ def difference_table(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]
     finals = {g: {seed: run_summary(r) for seed, r in seeds.items()} for g, seeds in runs.items()}
     keys = [k for k in METRICS if any(k in s for f in finals.values() for s in f.values())]
     base = groups[0]
-    lines = [f"| arm − `{base}` | " + " | ".join(METRICS[k][0] for k in keys) + " |",
-             "|" + " --- |" * (1 + len(keys))]
+    rows = []
     for group in groups[1:]:
         cells = []
         for key in keys:
             a = {s: v[key]["final"] for s, v in finals[group].items() if key in v}
             b = {s: v[key]["final"] for s, v in finals[base].items() if key in v}
             diff = paired_difference(a, b)  # type: ignore[arg-type]
-            cells.append("–" if diff is None else f"{diff.text()} (n={diff.n})")
-        lines.append(f"| `{group}` | " + " | ".join(cells) + " |")
-    return lines
+            cells.append(None if diff is None else f"{diff.text()} (n={diff.n})")
+        rows.append([f"`{group}`", *cells])
+    return table([f"arm − `{base}`", *(METRICS[k][0] for k in keys)], rows)
 
 
 def plot_sweep(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]],
                out_dir: Path) -> list[Path]:
     """One PNG per entry of `CURVES` that some arm logged: per arm the mean across seeds,
     shaded between the lowest and highest seed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
+    plt = pyplot()
     written = []
     for name, (title, key) in CURVES.items():
         curves = {g: mean_curve(list(seeds.values()), key) for g, seeds in runs.items()}
@@ -112,10 +104,7 @@ def plot_sweep(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]],
         ax.title.set_fontsize(9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=100)
-        plt.close(fig)
-        written.append(out_dir / name)
+        written.append(save_figure(fig, out_dir / name))
     return written
 
 

@@ -6,21 +6,11 @@ import json
 from typing import Any
 
 from rlfb.evaluation.stats import QUANTILES
-
-
-def fmt(value: Any) -> str:
-    """A table cell: None as an en dash, floats to 4 significant digits."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+from rlfb.reporting import cell, table
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
-    return lines + [""]
+    return [*table(header, rows), ""]
 
 
 def eval_markdown(summary: dict[str, Any], settings: dict[str, Any], png: str | None) -> str:
@@ -48,8 +38,8 @@ def eval_markdown(summary: dict[str, Any], settings: dict[str, Any], png: str | 
         lines += ["No completion states a confidence: no calibration diagram.", ""]
     else:
         lines += [f"Calibration over {cal['n']} answers that state a confidence: ECE "
-                  f"{fmt(cal['ece'])}, mean confidence {fmt(cal['mean_confidence'])}, "
-                  f"accuracy {fmt(cal['accuracy'])}.", ""]
+                  f"{cell(cal['ece'])}, mean confidence {cell(cal['mean_confidence'])}, "
+                  f"accuracy {cell(cal['accuracy'])}.", ""]
         if png:
             lines += [f"![reliability diagram]({png})", ""]
     return "\n".join(lines)

@@ -5,20 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from rlfb.reporting import pyplot, save_figure
 
 
 def reliability_diagram(calibration: dict[str, Any], path: Path) -> Path:
     """Accuracy against mean stated confidence per bin, with the diagonal of perfect
     calibration and the bin counts below; the title gives the ECE. Returns ``path``."""
-    plt = _pyplot()
+    plt = pyplot()
     bins = [b for b in calibration["bins"] if b["count"]]
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 6), sharex=True,
                                    gridspec_kw={"height_ratios": [3, 1]})
@@ -35,16 +28,13 @@ def reliability_diagram(calibration: dict[str, Any], path: Path) -> Path:
     hist.bar([b["low"] for b in calibration["bins"]], [b["count"] for b in calibration["bins"]],
              width=width, align="edge", edgecolor="black")
     hist.set(xlim=(0, 1), xlabel="stated confidence", ylabel="answers")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def reward_histogram(old: Sequence[float | None], new: Sequence[float | None],
                      path: Path) -> Path:
     """Overlaid histograms of the old and new rewards (masked samples left out)."""
-    plt = _pyplot()
+    plt = pyplot()
     o = [float(v) for v in old if v is not None]
     n = [float(v) for v in new if v is not None]
     values = o + n
@@ -58,7 +48,4 @@ def reward_histogram(old: Sequence[float | None], new: Sequence[float | None],
         ax.legend(fontsize=8)
     ax.set(title="Reward distribution, old vs new", xlabel="reward", ylabel="samples")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
