@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +19,8 @@ from rlfb.config import (
     save_config,
 )
 from rlfb.errors import ConfigError
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def write(tmp_path, text: str):
@@ -214,4 +217,16 @@ def test_removed_algo_extra_is_refused_with_what_to_do(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("algo:\n  extra: {value_coef: 0.5}\n")
     with pytest.raises(ConfigError, match="'algo.extra' was removed"):
+        load_config(path)
+
+
+def test_removed_run_tensorboard_names_its_replacement():
+    with pytest.raises(ConfigError, match=r"^config key 'run.tensorboard' was removed: "
+                                          r"run.tracker replaces it"):
+        load_config(None, ["run.tensorboard=false"])
+
+
+def test_checked_in_run_configs_still_load():
+    """rlfb rescore and --resume read a run's saved config.yaml; the shipped runs must load."""
+    for path in sorted(REPO.glob("experiments/results/**/config.yaml")):
         load_config(path)

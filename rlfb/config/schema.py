@@ -27,6 +27,7 @@ REMOVED_KEYS: dict[str, str] = {
     "algo.extra": "it was never read; algorithm settings have their own fields (algo.*, "
                   "algo.advantage_options, algo.options for a plugin algorithm's own options, "
                   "and the ppo, dpo and offline sections)",
+    "run.tensorboard": "run.tracker replaces it (tensorboard, the default; wandb; or none)",
 }
 
 
