@@ -189,3 +189,16 @@ def test_no_other_process_of_the_sandbox_is_visible():
     with get_verifier("code", concurrency=1, uid_base=1_900_053_000, timeout_s=10) as v:
         result = v.verify(PROC_VIEW_CODE, PROC_VIEW_REF)
         assert result.status is VerifyStatus.CORRECT, result.info
+
+
+def test_a_directory_under_tmp_is_shown_elsewhere():
+    """Each execution's tmpfs on /tmp would cover an exposed directory under /tmp (a checkout
+    or a virtualenv in /tmp): the minimal root shows it under /.host instead (a clean clone in
+    /tmp once fell back to the host view, host passwd included)."""
+    from rlfb.verifiers.code.namespaces import MOVED_TO, shown_at
+
+    moved = {"/tmp/clean/.venv": MOVED_TO + "/tmp/clean/.venv"}
+    assert shown_at("/tmp/clean/.venv/lib/x", moved) == "/.host/tmp/clean/.venv/lib/x"
+    assert shown_at("/tmp/clean/.venv", moved) == "/.host/tmp/clean/.venv"
+    assert shown_at("/tmp/cleaner", moved) == "/tmp/cleaner"
+    assert shown_at("/usr/lib", moved) == "/usr/lib"

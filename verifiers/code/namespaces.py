@@ -64,16 +64,18 @@ def setup_mounts(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> None:
     if not iso["minimal_root"]:
         _host_view(lx, iso)
     needed = _python_paths()
+    moved = iso.get("moved") or {}
     hidden, exposed = [], []
     for path in cfg["hide_paths"]:
         real = os.path.realpath(path)
-        if not os.path.isdir(real):
+        if not os.path.isdir(shown_at(real, moved)):
             continue
         if iso["minimal_root"] and not any(_under(real, e) and real != e
                                            for e in iso["exposed_dirs"]):
             hidden.append(path)  # not shown at all, or only on the way to a shown directory
             continue
-        exposed += hide_dir(lx, real, [n for n in needed if _under(n, real)])
+        exposed += hide_dir(lx, shown_at(real, moved),
+                            [shown_at(n, moved) for n in needed if _under(n, real)])
         hidden.append(path)
     iso["hidden_paths"], iso["exposed_python_paths"] = hidden, exposed
     # /proc is this namespace's; a fresh /sys and the minimal /dev are read-only already, and
@@ -150,6 +152,7 @@ def build_minimal_root(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> Non
     undoes the new root (`OSError`: the caller falls back to the host view)."""
     new = "/tmp"  # covered by the new root in this mount namespace only
     expose = exposed_dirs()
+    moved = {p: MOVED_TO + p for p in expose if _under(p, "/tmp")}
     links = {n: os.readlink(f"/{n}") for n in _ROOT_LINKS if os.path.islink(f"/{n}")}
     handles = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in expose]
     cache = (os.open("/etc/ld.so.cache", os.O_PATH)
@@ -158,8 +161,9 @@ def build_minimal_root(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> Non
     lx.mount("tmpfs", new, "tmpfs", quiet, "size=1m,nr_inodes=4k,mode=0755")
     try:
         for path, fd in handles:
-            os.makedirs(new + path, mode=0o755, exist_ok=True)
-            lx.mount(f"/proc/self/fd/{fd}", new + path, None, lx.MS_BIND | lx.MS_REC)
+            os.makedirs(new + moved.get(path, path), mode=0o755, exist_ok=True)
+            lx.mount(f"/proc/self/fd/{fd}", new + moved.get(path, path), None,
+                     lx.MS_BIND | lx.MS_REC)
         for name, target in links.items():
             if not os.path.lexists(f"{new}/{name}"):
                 os.symlink(target, f"{new}/{name}")
@@ -188,7 +192,21 @@ def build_minimal_root(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> Non
     os.chdir("/")
     lx.umount_lazy("/.old")
     os.rmdir("/.old")
-    iso.update(fresh_proc=True, minimal_dev=True, exposed_dirs=expose)
+    iso.update(fresh_proc=True, minimal_dev=True, exposed_dirs=expose, moved=moved)
+
+
+#: Where the minimal root shows an exposed directory that lies under /tmp (a checkout or a
+#: virtualenv in /tmp): every execution gets a fresh tmpfs on /tmp, which would cover it.
+MOVED_TO = "/.host"
+
+
+def shown_at(path: str, moved: dict[str, str]) -> str:
+    """Where ``path`` of the host is seen inside the minimal root (`MOVED_TO` for what was
+    under /tmp; elsewhere the same path)."""
+    for source, target in moved.items():
+        if _under(path, source):
+            return target + path[len(source):]
+    return path
 
 
 def lock_proc_sys(lx: Any, iso: dict[str, Any]) -> None:

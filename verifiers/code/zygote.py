@@ -393,8 +393,13 @@ def setup_main(cfg: dict[str, Any]) -> None:
         ns.lock_proc_sys(lx, iso)
     iso.update(cgroup)
     socket.send_fds(sock, [wire.frame_json({"op": "isolation", "isolation": iso})], [])
+    moved = iso.get("moved") or {}  # the minimal root shows what was under /tmp elsewhere
+    site = {**cfg["site"], "prefix": ns.shown_at(cfg["site"]["prefix"], moved),
+            "exec_prefix": ns.shown_at(cfg["site"]["exec_prefix"], moved),
+            "paths": [ns.shown_at(p, moved) for p in cfg["site"]["paths"]]}
+    executable = ns.shown_at(sys.executable, moved)
     serve = {"phase": "serve", "code": cfg["code"], "boot": cfg["boot"],
-             "fd": sock.fileno(), "site": cfg["site"], "preload": cfg["preload"],
+             "fd": sock.fileno(), "site": site, "preload": cfg["preload"],
              "uids": cfg["uids"], "file_mb": cfg["file_mb"], "workprefix": cfg["workprefix"],
              "temp_dirs": cfg["temp_dirs"], "memory_cgroup": iso["memory_cgroup"],
              "userns": iso["userns"], "last_cap": lx.last_capability(),
@@ -407,7 +412,7 @@ def setup_main(cfg: dict[str, Any]) -> None:
         view = view[os.write(carrier, view):]
     os.lseek(carrier, 0, os.SEEK_SET)
     os.dup2(carrier, 0)
-    os.execve(sys.executable, [sys.executable, "-I", "-B", "-S", "-c", cfg["boot"]],
+    os.execve(executable, [executable, "-I", "-B", "-S", "-c", cfg["boot"]],
               {**os.environ, "LD_BIND_NOW": "1"})
 
 
