@@ -68,11 +68,11 @@ def setup_mounts(lx: Any, cfg: dict[str, Any], iso: dict[str, Any]) -> None:
     hidden, exposed = [], []
     for path in cfg["hide_paths"]:
         real = os.path.realpath(path)
-        if not os.path.isdir(shown_at(real, moved)):
-            continue
         if iso["minimal_root"] and not any(_under(real, e) and real != e
                                            for e in iso["exposed_dirs"]):
             hidden.append(path)  # not shown at all, or only on the way to a shown directory
+            continue
+        if not os.path.isdir(shown_at(real, moved)):
             continue
         exposed += hide_dir(lx, shown_at(real, moved),
                             [shown_at(n, moved) for n in needed if _under(n, real)])
