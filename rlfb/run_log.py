@@ -1,8 +1,9 @@
 """Run logging: `metrics.jsonl` (one JSON object per step), a tracker's scalars (TensorBoard, W&B;
-`rlfb.trackers`), and a samples file.
+`rlfb.trackers`), the training samples (`samples.jsonl`) and every held-out completion of every
+evaluation (`eval_samples.jsonl`, so any eval figure can be re-derived or re-scored).
 
-A resumed run first cuts `metrics.jsonl` and `samples.jsonl` back to the resumed step, so the
-files of an interrupted-then-resumed run read exactly like those of an uninterrupted one.
+A resumed run first cuts these files back to the resumed step, so the files of an
+interrupted-then-resumed run read exactly like those of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rlfb.trackers import open_tracker
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_FILE = "samples.jsonl"
+EVAL_SAMPLES_FILE = "eval_samples.jsonl"
 
 
 def _clean(value: Any) -> Any:
@@ -45,6 +47,12 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def _append(path: Path, step: int, records: Iterable[Mapping[str, Any]]) -> None:
+    with path.open("a") as f:
+        for record in records:
+            f.write(json.dumps({"step": step, **_clean(dict(record))}, default=str) + "\n")
+
+
 class MetricsLogger:
     """Writes per-step metrics and periodic samples under ``run_dir``.
 
@@ -64,12 +72,12 @@ class MetricsLogger:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = self.run_dir / METRICS_FILE
         self.samples_path = self.run_dir / SAMPLES_FILE
-        if resume_step is None:
-            for path in (self.metrics_path, self.samples_path):
+        self.eval_samples_path = self.run_dir / EVAL_SAMPLES_FILE
+        for path in (self.metrics_path, self.samples_path, self.eval_samples_path):
+            if resume_step is None:
                 path.unlink(missing_ok=True)
-        else:
-            truncate_jsonl(self.metrics_path, resume_step)
-            truncate_jsonl(self.samples_path, resume_step)
+            else:
+                truncate_jsonl(path, resume_step)
         self._tracker = open_tracker(tracker, self.run_dir, resume_step, run_name, run_config)
 
     def log(self, step: int, metrics: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,9 +92,12 @@ class MetricsLogger:
 
     def log_samples(self, step: int, samples: Iterable[Mapping[str, Any]]) -> None:
         """Append sample records (prompt, completion, reward parts, evidence) for ``step``."""
-        with self.samples_path.open("a") as f:
-            for sample in samples:
-                f.write(json.dumps({"step": step, **_clean(dict(sample))}, default=str) + "\n")
+        _append(self.samples_path, step, samples)
+
+    def log_eval_samples(self, step: int, samples: Iterable[Mapping[str, Any]]) -> None:
+        """Append the held-out records of the evaluation after ``step`` (prompt and its fields,
+        completion, verdict, reward and its parts)."""
+        _append(self.eval_samples_path, step, samples)
 
     def close(self) -> None:
         """Flush and close the tracker."""

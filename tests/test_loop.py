@@ -70,6 +70,9 @@ def test_resumed_run_matches_uninterrupted(tmp_path):
     resumed = deterministic(train(config(tmp_path / "part", f"run.resume={tmp_path / 'part'}")))
     assert resumed == full
     assert [r["step"] for r in read_jsonl(tmp_path / "part" / "samples.jsonl")][-1] == 4
+    # the held-out completions too: cut back to the checkpoint, then continued
+    assert read_jsonl(tmp_path / "part" / "eval_samples.jsonl") == read_jsonl(
+        tmp_path / "full" / "eval_samples.jsonl")
 
 
 def test_run_directory_contents(tmp_path):
@@ -82,6 +85,26 @@ def test_run_directory_contents(tmp_path):
     sample = read_jsonl(run / "samples.jsonl")[0]
     assert {"prompt", "completion", "reward", "components", "statuses", "evidence"} <= set(sample)
     assert sample["statuses"]["format"] in ("correct", "wrong")
+
+
+def test_every_evaluation_stores_its_completions(tmp_path):
+    """eval_samples.jsonl holds every held-out completion of every evaluation, so each eval
+    figure can be re-derived from it."""
+    records = train(config(tmp_path / "run", "eval.group_by=[task]"))
+    evals = {r["step"]: r for r in records if "eval/accuracy" in r}
+    for r in evals.values():  # one task in this source: its group is the whole set
+        assert r["eval/task=basic_arithmetic/accuracy"] == r["eval/accuracy"]
+        assert r["eval/task=basic_arithmetic/n"] == 8
+    stored = read_jsonl(tmp_path / "run" / "eval_samples.jsonl")
+    assert sorted({r["step"] for r in stored}) == sorted(evals) == [0, 2, 4]
+    for step, metrics in evals.items():
+        rows = [r for r in stored if r["step"] == step]
+        assert len(rows) == 8 and len({r["prompt_id"] for r in rows}) == 8  # 8 prompts, k = 1
+        judged = [r["correct"] for r in rows if r["correct"] is not None]
+        assert sum(judged) / len(judged) == pytest.approx(metrics["eval/accuracy"], abs=1e-12)
+        assert all(r["status"] in ("correct", "wrong") and r["prompt"][-1]["role"] == "user"
+                   and "completion" in r and "reward" in r and isinstance(r["fields"], dict)
+                   for r in rows)
 
 
 def test_cli_train_and_resume_errors(tmp_path):

@@ -321,6 +321,10 @@ class EvalConfig:
     eval/wrong_unhedged_rate (correctness from ``verifier``). null = off."""
     hedge_detector_options: dict[str, Any] = field(default_factory=dict)
     """Keyword options of that detector."""
+    group_by: list[str] = field(default_factory=list)
+    """Prompt fields (the source's ``meta``: an hf_files ``meta_fields`` column such as a
+    difficulty tier, or reasoning-gym's ``task``) to also report every eval figure per value of:
+    eval/<field>=<value>/accuracy, /reward, /n (and the hedge rates with a hedge detector)."""
 
     def __post_init__(self) -> None:
         _check_range(self.every >= 0, f"eval.every must be >= 0 (0 = never), got {self.every}")

@@ -80,3 +80,39 @@ def hedge_eval_metrics(
                         for d, c in zip(detections, judged_correct))
     keys = ("hedge_rate", "abstention_rate", "wrong_unhedged_rate", "accuracy_of_answered")
     return {f"{prefix}/{k}": m[k] for k in keys}
+
+
+def grouped_eval_metrics(records: Sequence[dict[str, Any]], fields: Sequence[str],
+                         prefix: str = "eval") -> dict[str, Any]:
+    """Held-out figures per value of each prompt field in ``fields`` (a source's ``meta``, e.g.
+    a difficulty ``tier``), from the records the trainer stores in ``eval_samples.jsonl``:
+    ``{prefix}/{field}={value}/accuracy`` (judged samples only; None when none was judged),
+    ``/reward`` (mean of the unmasked rewards), ``/n`` (samples), and, when the records carry a
+    ``hedge_class``, the hedge, abstention and wrong-unhedged rates of that group.
+
+    >>> rows = [{"fields": {"tier": "easy"}, "correct": True, "reward": 1.0},
+    ...         {"fields": {"tier": "easy"}, "correct": None, "reward": None},
+    ...         {"fields": {"tier": "hard"}, "correct": False, "reward": 0.0}]
+    >>> m = grouped_eval_metrics(rows, ["tier"])
+    >>> m["eval/tier=easy/accuracy"], m["eval/tier=easy/n"], m["eval/tier=hard/accuracy"]
+    (1.0, 2, 0.0)
+    """
+    from rlfb.rewards.hedging.metrics import hedging_metrics
+
+    out: dict[str, Any] = {}
+    for field in fields:
+        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for record in records:
+            groups[str(record.get("fields", {}).get(field))].append(record)
+        for value, rows in sorted(groups.items()):
+            key = f"{prefix}/{field}={value}"
+            judged = [r["correct"] for r in rows if r.get("correct") is not None]
+            rewards = [r["reward"] for r in rows if r.get("reward") is not None]
+            out[f"{key}/accuracy"] = sum(judged) / len(judged) if judged else None
+            out[f"{key}/reward"] = sum(rewards) / len(rewards) if rewards else None
+            out[f"{key}/n"] = len(rows)
+            if all("hedge_class" in r for r in rows):
+                m = hedging_metrics((r["hedge_class"], r.get("correct")) for r in rows)
+                for name in ("hedge_rate", "abstention_rate", "wrong_unhedged_rate"):
+                    out[f"{key}/{name}"] = m[name]
+    return out

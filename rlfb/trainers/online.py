@@ -23,7 +23,7 @@ import torch
 
 from rlfb.algorithms import make_algorithm
 from rlfb.errors import RlfbError
-from rlfb.evaluation.held_out import evaluation_metrics, hedge_eval_metrics
+from rlfb.evaluation.held_out import evaluation_metrics, grouped_eval_metrics, hedge_eval_metrics
 from rlfb.exec.protocol import Executor
 from rlfb.report import write_report
 from rlfb.run import RunContext, build_run, step_seed
@@ -151,11 +151,17 @@ class OnlineTrainer(Trainer):
                                                   [s.reference for s in scored])
         correct = [v.status.value == "correct" if v.judged else None for v in verdicts]
         out = evaluation_metrics(prompts, scored, correct, n=e.k, ks=sorted({1, e.k}))
+        classes: list[str | None] = [None] * len(rollouts)
         if e.hedge_detector:
             from rlfb.rewards.hedging.detect import get_hedge_detector
 
             detector = get_hedge_detector(e.hedge_detector, **dict(e.hedge_detector_options))
-            out.update(hedge_eval_metrics(detector, [r.text for r in rollouts], correct))
+            texts = [r.text for r in rollouts]
+            out.update(hedge_eval_metrics(detector, texts, correct))
+            classes = [d.hedge_class.value for d in detector.detect_batch(texts)]
+        records = _eval_records(prompts, scored, verdicts, correct, classes)
+        out.update(grouped_eval_metrics(records, e.group_by))
+        self.log.log_eval_samples(step, records)
         out["time/eval"] = time.perf_counter() - start
         return out
 
@@ -210,6 +216,28 @@ def _sample_metrics(samples: list[Any], max_new_tokens: int) -> dict[str, Any]:
     out.update({f"reward/{k}": sum(v) / len(v) for k, v in sorted(parts.items())})
     out.update({f"status/{k}": v for k, v in status_counts(samples).items()})
     return out
+
+
+def _eval_records(prompts: list[Any], scored: list[Any], verdicts: list[Any],
+                  correct: list[bool | None], classes: list[str | None]
+                  ) -> list[dict[str, Any]]:
+    """One record per held-out completion: the prompt (messages and the fields its source
+    gave, e.g. a difficulty tier), the completion, the accuracy verifier's verdict (``correct``
+    None when the judge failed), the reward and its parts, and the hedge class when a detector
+    is set."""
+    by_id = {p.prompt_id: p for p in prompts}
+    records = []
+    for sample, verdict, ok, hedge in zip(scored, verdicts, correct, classes):
+        r, prompt = sample.rollout, by_id[sample.rollout.prompt_id]
+        record = {"prompt_id": r.prompt_id, "sample_index": r.sample_index,
+                  "prompt": list(prompt.messages), "fields": dict(prompt.meta),
+                  "reference": sample.reference, "completion": r.text,
+                  "status": verdict.status.value, "correct": ok, "reward": sample.reward,
+                  "components": sample.components, "finish_reason": r.finish_reason}
+        if hedge is not None:
+            record["hedge_class"] = hedge
+        records.append(record)
+    return records
 
 
 def _sample_record(ctx: RunContext, sample: Any) -> dict[str, Any]:
