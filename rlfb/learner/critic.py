@@ -16,13 +16,12 @@ adapters on its backbone plus the full head (peft's token-classification task).
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from rlfb.learner.policy import _apply_lora, adamw, lr_factor
+from rlfb.learner.policy import _apply_lora, scheduled_adamw
 
 
 def load_value_model(path: str, dtype: torch.dtype, pad_token_id: int) -> Any:
@@ -70,10 +69,9 @@ class Critic:
             self.model = _apply_lora(self.model, lora, task_type="TOKEN_CLS")
         self.max_grad_norm = max_grad_norm
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = adamw(self.params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
-                                    schedule=lr_schedule))
+        self.optimizer, self.scheduler = scheduled_adamw(
+            self.params, lr=lr, betas=betas, weight_decay=weight_decay,
+            warmup_steps=warmup_steps, total_steps=total_steps, lr_schedule=lr_schedule)
 
     def values(self, ids: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
         """``[b, w]`` values aligned with token logprobs (module docstring); rows must be

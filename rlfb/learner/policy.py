@@ -76,10 +76,9 @@ class PolicyLearner:
         elif loss.kl_coef > 0:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = adamw(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
-                                    schedule=lr_schedule))
+        self.optimizer, self.scheduler = scheduled_adamw(
+            params, lr=lr, betas=betas, weight_decay=weight_decay, warmup_steps=warmup_steps,
+            total_steps=total_steps, lr_schedule=lr_schedule)
         self.packing = packing
         self.advantage = advantage
         self.advantage_options = dict(advantage_options or {})
@@ -249,6 +248,18 @@ def adamw(params: list[torch.nn.Parameter], **options: Any) -> torch.optim.AdamW
     fused = bool(params) and all(p.is_floating_point() and p.device.type in _FUSED_DEVICES
                                  for p in params)
     return torch.optim.AdamW(params, fused=fused or None, **options)
+
+
+def scheduled_adamw(params: list[torch.nn.Parameter], *, lr: float, betas: Any,
+                    weight_decay: float, warmup_steps: int, total_steps: int,
+                    lr_schedule: str) -> tuple[torch.optim.AdamW, Any]:
+    """`adamw` over ``params`` and its learning-rate schedule (`lr_factor`): the optimiser
+    every learner (policy, critic, reward model) steps."""
+    optimizer = adamw(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
+                           schedule=lr_schedule))
+    return optimizer, scheduler
 
 
 def lr_factor(step: int, *, warmup: int, total: int, schedule: str) -> float:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
-from rlfb.learner.policy import adamw, lr_factor
+from rlfb.learner.policy import scheduled_adamw
 from rlfb.models.reward_model import (
     DTYPES,
     META_FILE,
@@ -51,7 +50,7 @@ class RewardModelLearner:
         template: "auto", "chat" or "concat" (`rlfb.models.reward_model`).
         max_length: tokens per rendered (prompt, completion); longer texts lose their start.
         lr, weight_decay, betas, max_grad_norm, warmup_steps, lr_schedule, total_steps: AdamW,
-            gradient clipping and the schedule (`rlfb.learner.policy.lr_factor`).
+            gradient clipping and the schedule (`rlfb.learner.policy.scheduled_adamw`).
         micro_batch_size: pairs per forward/backward (2 sequences each); gradients accumulate
             into one optimiser step per batch.
         dtype: "float32", "bfloat16" or "float16".
@@ -69,11 +68,9 @@ class RewardModelLearner:
         self.max_length = max_length
         self.max_grad_norm = max_grad_norm
         self.micro_batch_size = micro_batch_size
-        self.optimizer = adamw(list(self.model.parameters()), lr=lr, betas=tuple(betas),
-                               weight_decay=weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, partial(lr_factor, warmup=warmup_steps, total=total_steps,
-                                    schedule=lr_schedule))
+        self.optimizer, self.scheduler = scheduled_adamw(
+            list(self.model.parameters()), lr=lr, betas=betas, weight_decay=weight_decay,
+            warmup_steps=warmup_steps, total_steps=total_steps, lr_schedule=lr_schedule)
         self.version = 0
 
     def _losses(self, pairs: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
