@@ -90,7 +90,8 @@ def test_run_directory_contents(tmp_path):
 def test_every_evaluation_stores_its_completions(tmp_path):
     """eval_samples.jsonl holds every held-out completion of every evaluation, so each eval
     figure can be re-derived from it."""
-    records = train(config(tmp_path / "run", "eval.group_by=[task]"))
+    records = train(config(tmp_path / "run", "eval.group_by=[task]",
+                           "eval.hedge_detector=phrases"))
     evals = {r["step"]: r for r in records if "eval/accuracy" in r}
     for r in evals.values():  # one task in this source: its group is the whole set
         assert r["eval/task=basic_arithmetic/accuracy"] == r["eval/accuracy"]
@@ -105,6 +106,9 @@ def test_every_evaluation_stores_its_completions(tmp_path):
         assert all(r["status"] in ("correct", "wrong") and r["prompt"][-1]["role"] == "user"
                    and "completion" in r and "reward" in r and isinstance(r["fields"], dict)
                    for r in rows)
+        hedged = [r["hedge_class"] == "hedged" for r in rows if r["correct"] is not None]
+        assert sum(hedged) / len(hedged) == pytest.approx(metrics["eval/hedge_rate"], abs=1e-12)
+        assert metrics["eval/task=basic_arithmetic/hedge_rate"] == metrics["eval/hedge_rate"]
 
 
 def test_cli_train_and_resume_errors(tmp_path):

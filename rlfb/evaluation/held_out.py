@@ -70,12 +70,17 @@ def hedge_eval_metrics(
     ``accuracy_of_answered`` (see `rlfb.rewards.hedging.metrics.hedging_metrics`; a sample whose
     judge failed is left out, a rate with an empty denominator is None).
     """
-    from rlfb.rewards.hedging.metrics import hedging_metrics
-
     if len(texts) != len(judged_correct):
         raise ValueError(f"hedge_eval_metrics got {len(texts)} texts and "
                          f"{len(judged_correct)} verdicts")
-    detections = detector.detect_batch(list(texts))
+    return detection_metrics(detector.detect_batch(list(texts)), judged_correct, prefix)
+
+
+def detection_metrics(detections: Sequence[Any], judged_correct: Sequence[bool | None],
+                      prefix: str = "eval") -> dict[str, Any]:
+    """`hedge_eval_metrics` of completions already classified (`HedgeDetection` each)."""
+    from rlfb.rewards.hedging.metrics import hedging_metrics
+
     m = hedging_metrics((d.hedge_class, c, d.confidence)
                         for d, c in zip(detections, judged_correct))
     keys = ("hedge_rate", "abstention_rate", "wrong_unhedged_rate", "accuracy_of_answered")

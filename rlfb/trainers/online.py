@@ -23,7 +23,7 @@ import torch
 
 from rlfb.algorithms import make_algorithm
 from rlfb.errors import RlfbError
-from rlfb.evaluation.held_out import evaluation_metrics, grouped_eval_metrics, hedge_eval_metrics
+from rlfb.evaluation.held_out import detection_metrics, evaluation_metrics, grouped_eval_metrics
 from rlfb.exec.protocol import Executor
 from rlfb.report import write_report
 from rlfb.run import RunContext, build_run, step_seed
@@ -156,9 +156,9 @@ class OnlineTrainer(Trainer):
             from rlfb.rewards.hedging.detect import get_hedge_detector
 
             detector = get_hedge_detector(e.hedge_detector, **dict(e.hedge_detector_options))
-            texts = [r.text for r in rollouts]
-            out.update(hedge_eval_metrics(detector, texts, correct))
-            classes = [d.hedge_class.value for d in detector.detect_batch(texts)]
+            detections = detector.detect_batch([r.text for r in rollouts])
+            out.update(detection_metrics(detections, correct))
+            classes = [d.hedge_class.value for d in detections]
         records = _eval_records(prompts, scored, verdicts, correct, classes)
         out.update(grouped_eval_metrics(records, e.group_by))
         self.log.log_eval_samples(step, records)
