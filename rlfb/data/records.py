@@ -199,12 +199,17 @@ def load_pairs(files: str | Sequence[str], encoder: Encoder, fmt: str | None = N
     """Tokenized preference pairs of every row of ``files``."""
     f = encoder.fields
     rows = read_rows(files, fmt)
+    _check_columns(rows, (f.prompt, f.chosen, f.rejected))
+    return [encoder.pair(row, where) for where, row in rows]
+
+
+def _check_columns(rows: list[tuple[str, dict]], columns: Sequence[str]) -> None:
+    """`ConfigError` naming the preference columns the first row lacks."""
     for where, row in rows[:1]:
-        missing = [c for c in (f.prompt, f.chosen, f.rejected) if c not in row]
+        missing = [c for c in columns if c not in row]
         if missing:
             raise ConfigError(f"{where} lacks the preference column(s) {', '.join(missing)}; it "
                               f"has {', '.join(row)} (rename them with offline.fields)")
-    return [encoder.pair(row, where) for where, row in rows]
 
 
 def load_text_pairs(files: str | Sequence[str], fields: Any, fmt: str | None = None
@@ -215,12 +220,8 @@ def load_text_pairs(files: str | Sequence[str], fields: Any, fmt: str | None = N
     rows = read_rows(files, fmt)
     if not rows:
         raise ConfigError(f"no rows in {files!r}; check the data files")
-    wanted = [c for c in (fields.prompt, fields.chosen, fields.rejected, fields.margin) if c]
-    for where, row in rows[:1]:
-        missing = [c for c in wanted if c not in row]
-        if missing:
-            raise ConfigError(f"{where} lacks the preference column(s) {', '.join(missing)}; it "
-                              f"has {', '.join(row)} (rename them with offline.fields)")
+    _check_columns(rows, [c for c in (fields.prompt, fields.chosen, fields.rejected,
+                                      fields.margin) if c])
     return [PreferencePair(row[fields.prompt], row[fields.chosen], row[fields.rejected],
                            float(row[fields.margin]) if fields.margin else 0.0)
             for _, row in rows]
