@@ -36,6 +36,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TYPE_CHECKING, TextIO
 
+from rlfb.report import series
+
 if TYPE_CHECKING:
     from rlfb.config.schema import TrainConfig
 
@@ -354,11 +356,10 @@ def result_lines(records: list[dict[str, Any]]) -> list[str]:
     for key, label in HEADLINES:
         if key == "learner/loss" and any("reward/mean" in r for r in records):
             continue  # online RL: the reward is the figure; the surrogate loss says little
-        points = [(r["step"], r[key]) for r in records
-                  if isinstance(r.get(key), (int, float)) and not isinstance(r.get(key), bool)]
-        if points:
-            (s0, v0), (s1, v1) = points[0], points[-1]
-            lines.append(f"{label}: {v0:.3f} -> {v1:.3f} (step {s0} -> {s1})")
+        steps, values = series(records, key)
+        if values:
+            lines.append(f"{label}: {values[0]:.3f} -> {values[-1]:.3f} "
+                         f"(step {steps[0]} -> {steps[-1]})")
     return lines
 
 
