@@ -211,17 +211,22 @@ class ParsedTurn:
 class ToolFormat(ABC):
     """How tools are shown to the model, how calls are read back, how results are returned.
 
-    A format is stateless and cheap to build; it takes the tokenizer as an argument, so one
-    format object serves any tokenizer (and pickles to a Ray worker).
+    A format is bound to one tokenizer (its chat template decides whether tools and a ``tool``
+    role are supported); ``tokenizer`` may be None for parsing only. Build one with
+    `rlfb.environments.formats.get_tool_format`.
     """
 
     name: ClassVar[str] = ""
 
+    def __init__(self, tokenizer: Any = None) -> None:
+        self.tokenizer = tokenizer
+
     @abstractmethod
-    def render_tools(self, tokenizer: Any, messages: Sequence[Mapping[str, Any]],
-                     tools: Sequence[Tool], *, add_generation_prompt: bool = True) -> str:
+    def render_tools(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Tool], *,
+                     add_generation_prompt: bool = True) -> str:
         """The chat-template text of ``messages`` with ``tools`` made known to the model (through
-        the template's own ``tools=`` support, or as a system description of the tags format)."""
+        the template's own ``tools=`` support, or as a system description of the tags format):
+        the text to tokenize."""
 
     @abstractmethod
     def parse(self, assistant_text: str, tools: Sequence[Tool] | None = None) -> ParsedTurn:
@@ -229,9 +234,9 @@ class ToolFormat(ABC):
         missing, extra or ill-typed arguments is malformed."""
 
     @abstractmethod
-    def observation(self, tokenizer: Any, content: str, name: str | None = None
-                    ) -> dict[str, str]:
-        """The chat message that carries a tool result (or a malformed call's error) back."""
+    def observations(self, results: Sequence[tuple[str | None, str]]) -> list[dict[str, str]]:
+        """The chat messages that carry one turn's results back: ``results`` are ``(tool name or
+        None for a malformed call, text)`` pairs, in call order."""
 
 
 @dataclass(frozen=True)
