@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from rlfb.errors import RlfbError
-from rlfb.types import ExperienceBatch, ScoredSample
+from rlfb.types import ExperienceBatch, Rollout, ScoredSample
 
 
 @dataclass
@@ -208,6 +208,19 @@ def rewards_and_groups(groups: Sequence[Group]) -> tuple[torch.Tensor, list[int]
     return torch.tensor(rewards, dtype=torch.float32), index
 
 
+def _policy_tokens(rollout: Rollout, length: int) -> torch.Tensor:
+    """``[C]`` float: 1 at the completion tokens the policy sampled, 0 at the ones an
+    environment or tool wrote (`Rollout.completion_mask`; None = all the policy's)."""
+    mask = rollout.completion_mask
+    if mask is None:
+        return torch.ones(length, dtype=torch.float32)
+    if len(mask) != length or any(m not in (0, 1) for m in mask):
+        raise RlfbError(f"rollout {rollout.prompt_id!r}#{rollout.sample_index} has {length} "
+                        f"completion tokens but a completion_mask of {len(mask)} entries (or "
+                        "entries other than 0/1); the episode runner must give one 0/1 per token")
+    return torch.tensor(mask, dtype=torch.float32)
+
+
 def collate(groups: Sequence[Group], advantages: Sequence[float] | torch.Tensor,
             pad_token_id: int) -> ExperienceBatch:
     """One right-padded batch from groups (rows in group order, then sample order).
@@ -220,7 +233,9 @@ def collate(groups: Sequence[Group], advantages: Sequence[float] | torch.Tensor,
 
     Returns:
         `ExperienceBatch` with ``input_ids`` = prompt + completion; ``loss_mask`` 1 on the
-        completion tokens of unmasked samples; ``old_logprobs[b, t]`` the behaviour logprob of
+        completion tokens of unmasked samples that the policy sampled (a multi-turn rollout's
+        ``completion_mask``: the tokens its environment and tools wrote stay 0, so they get no
+        policy loss, KL or entropy); ``old_logprobs[b, t]`` the behaviour logprob of
         token t on the loss mask (0 elsewhere: prompt, padding, masked samples); ``advantages`` the sample's advantage on its
         loss-mask tokens; ``weight_versions`` ``[B]``.
     """
@@ -251,9 +266,10 @@ def collate(groups: Sequence[Group], advantages: Sequence[float] | torch.Tensor,
         if not math.isfinite(float(adv[b])):
             raise RlfbError(f"advantage of unmasked sample {r.prompt_id!r}#{r.sample_index} "
                             f"is {float(adv[b])}")
-        loss_mask[b, p : p + c] = 1.0
-        old_logprobs[b, p : p + c] = torch.tensor(r.logprobs, dtype=torch.float32)
-        token_adv[b, p : p + c] = adv[b]
+        own = _policy_tokens(r, c)
+        loss_mask[b, p : p + c] = own
+        old_logprobs[b, p : p + c] = torch.tensor(r.logprobs, dtype=torch.float32) * own
+        token_adv[b, p : p + c] = adv[b] * own
     versions = torch.tensor([s.rollout.weight_version for s in samples], dtype=torch.long)
     return ExperienceBatch(input_ids=input_ids, attention_mask=attention_mask,
                            loss_mask=loss_mask, old_logprobs=old_logprobs, advantages=token_adv,

