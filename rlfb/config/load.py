@@ -99,6 +99,10 @@ def resolve(cfg: TrainConfig) -> None:
                           f"{a.advantage!r}; for Dr.GRPO set algo.advantage=dr_grpo")
     if cfg.eval.max_new_tokens is None:
         cfg.eval.max_new_tokens = cfg.rollout.max_new_tokens
+    if cfg.env.name is not None:  # its prompts and reward, where the config sets none
+        from rlfb.environments.episodes import resolve_env_defaults
+
+        resolve_env_defaults(cfg)
 
 
 def validate(cfg: TrainConfig) -> None:

@@ -22,6 +22,7 @@ from typing import Any, TYPE_CHECKING
 import torch
 
 from rlfb.algorithms import make_algorithm
+from rlfb.environments.episodes import episode_metrics
 from rlfb.errors import RlfbError
 from rlfb.evaluation.held_out import detection_metrics, evaluation_metrics, grouped_eval_metrics
 from rlfb.exec.protocol import Executor
@@ -151,6 +152,7 @@ class OnlineTrainer(Trainer):
                                                   [s.reference for s in scored])
         correct = [v.status.value == "correct" if v.judged else None for v in verdicts]
         out = evaluation_metrics(prompts, scored, correct, n=e.k, ks=sorted({1, e.k}))
+        out.update(episode_metrics(rollouts, prefix="eval/"))
         classes: list[str | None] = [None] * len(rollouts)
         if e.hedge_detector:
             from rlfb.rewards.hedging.detect import get_hedge_detector
@@ -215,6 +217,7 @@ def _sample_metrics(samples: list[Any], max_new_tokens: int) -> dict[str, Any]:
                 parts.setdefault(name, []).append(value)
     out.update({f"reward/{k}": sum(v) / len(v) for k, v in sorted(parts.items())})
     out.update({f"status/{k}": v for k, v in status_counts(samples).items()})
+    out.update(episode_metrics([s.rollout for s in samples]))
     return out
 
 
@@ -236,6 +239,8 @@ def _eval_records(prompts: list[Any], scored: list[Any], verdicts: list[Any],
                   "components": sample.components, "finish_reason": r.finish_reason}
         if hedge is not None:
             record["hedge_class"] = hedge
+        if r.episode is not None:
+            record.update(episode=r.episode, messages=r.messages)
         records.append(record)
     return records
 
@@ -246,4 +251,5 @@ def _sample_record(ctx: RunContext, sample: Any) -> dict[str, Any]:
             "completion": r.text, "reference": sample.reference, "reward": sample.reward,
             "components": sample.components, "statuses": sample.statuses,
             "evidence": sample.evidence, "finish_reason": r.finish_reason,
-            "weight_version": r.weight_version}
+            "weight_version": r.weight_version,
+            **({"episode": r.episode, "messages": r.messages} if r.episode is not None else {})}
