@@ -3,7 +3,8 @@
 One scalar reward per sample; the advantage estimator named by ``algo.advantage``
 (`rlfb.algo.registry.ADVANTAGES`; by default the one of the same name as the algorithm) turns
 each prompt's group of rewards into one advantage per sample, which every token of the sample
-shares. A masked sample (its judge failed: reward None) takes no part and gets advantage 0.
+shares: in a multi-turn rollout, every token the policy sampled in any of its turns (the
+environment's tokens are off the loss mask and get none). A masked sample (its judge failed: reward None) takes no part and gets advantage 0.
 
 With the KL in the reward (``algo.kl_in = "reward"``, ``algo.kl_coef > 0``) the batch also
 carries the raw scores and group ids: the learner, which holds the reference model, folds the

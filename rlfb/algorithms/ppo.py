@@ -1,6 +1,14 @@
 """PPO with a critic (InstructGPT): the learner's critic turns each sample's score into
 per-token advantages with GAE, so the batch carries scores, not advantages
-(`rlfb.learner.ppo.PPOLearner` holds the rest)."""
+(`rlfb.learner.ppo.PPOLearner` holds the rest).
+
+Multi-turn rollouts (`rlfb.environments.episodes`): the loss mask is 1 only at the tokens the
+policy sampled, so the critic's values, the score (placed at the last model token) and GAE
+cover the model's own tokens only. GAE skips the environment's tokens as if they were absent:
+the value after the last token of one assistant turn is the value at the first token of the
+next, with one step of discount between them, however long the tool output in between. The
+tool output is part of the state transition, not an action, and discounting over its length
+would make a long observation look like a long delay (verl's multi-turn PPO does the same)."""
 
 from __future__ import annotations
 
