@@ -114,6 +114,39 @@ def hedging_metrics(records: Iterable[Any], n_bins: int = 10) -> dict[str, float
     return out
 
 
+def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float | None:
+    """Area under the ROC curve of ``scores`` for telling the positives from the others: the
+    probability that a random positive scores higher than a random negative, ties counting
+    one half (Mann-Whitney). None when either class is empty.
+
+    >>> auroc([1, 1, 0, 0], [True, False, False, False])
+    0.8333333333333334
+    """
+    if len(scores) != len(positives):
+        raise ValueError(f"{len(scores)} scores but {len(positives)} labels")
+    pos = [s for s, y in zip(scores, positives) if y]
+    neg = [s for s, y in zip(scores, positives) if not y]
+    if not pos or not neg:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def hedge_auroc(records: Iterable[Any]) -> float | None:
+    """How well hedging or abstaining flags the wrong answers: `auroc` of the 0/1 signal
+    "hedged or uninformative" against wrongness, over the judged records (`HedgeRecord`s or
+    tuples as for `hedging_metrics`). 0.5 = no better than chance, 1 = the model hedges or
+    abstains exactly when it is wrong. None when all judged records are right, or all wrong.
+
+    >>> hedge_auroc([("hedged", False), ("uninformative", False), ("unhedged", False),
+    ...              ("unhedged", True), ("hedged", True)])
+    0.5833333333333334
+    """
+    judged = [r for r in map(_record, records) if r.correct is not None]
+    return auroc([float(r.hedge_class is not HedgeClass.UNHEDGED) for r in judged],
+                 [not r.correct for r in judged])
+
+
 def _hedging_info(info: dict[str, Any]) -> dict[str, Any]:
     if "hedge_class" in info:
         return info

@@ -12,6 +12,7 @@ turns them into ``report.md`` and PNGs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -90,6 +91,41 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> Cell | 
         return None
     mean, half, n = mean_ci([a[s] - b[s] for s in seeds])
     return Cell(mean, half, n)
+
+
+#: Grouped eval metrics (``eval.group_by``) shown per group: suffix → label.
+GROUP_METRICS: dict[str, str] = {
+    "accuracy": "accuracy",
+    "reward": "held-out reward",
+    "hedge_rate": "hedge rate",
+    "abstention_rate": "abstention rate",
+    "wrong_unhedged_rate": "wrong-unhedged rate",
+    "n": "samples",
+}
+
+_GROUP_KEY = re.compile(r"^eval/([^=/]+)=([^/]+)/([^/]+)$")
+
+
+def group_keys(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, set[str]]]:
+    """``{field: {value: metrics}}`` of the grouped eval metrics the records hold
+    (``eval/<field>=<value>/<metric>``, written for ``eval.group_by``).
+
+    >>> group_keys([{"step": 0, "eval/tier=easy/accuracy": 1.0, "eval/accuracy": 0.5}])
+    {'tier': {'easy': {'accuracy'}}}
+    """
+    out: dict[str, dict[str, set[str]]] = {}
+    for record in records:
+        for key in record:
+            m = _GROUP_KEY.match(key)
+            if m:
+                out.setdefault(m.group(1), {}).setdefault(m.group(2), set()).add(m.group(3))
+    return out
+
+
+def final_value(records: Sequence[Mapping[str, Any]], key: str) -> float | None:
+    """The value of ``key`` at the last step that logged it (None if none did)."""
+    values = metric_values(records, key)
+    return values[-1][1] if values else None
 
 
 def mean_curve(runs: Sequence[Sequence[Mapping[str, Any]]], key: str

@@ -69,3 +69,48 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float 
         return mean, None, n
     var = sum((v - mean) ** 2 for v in values) / (n - 1)
     return mean, t_quantile((1.0 + level) / 2.0, n - 1) * math.sqrt(var / n), n
+
+
+def bootstrap_means(diffs: Sequence[Sequence[float | None]], replicates: int = 10_000,
+                    seed: int = 0) -> list[float]:
+    """Replicate means of a paired two-way (seeds × questions) bootstrap.
+
+    ``diffs[s][q]`` is the paired difference of seed ``s`` and question ``q`` (treatment −
+    control on the same seed and question), None where either side is missing. Each replicate
+    draws the seeds (rows) and the questions (columns) with replacement, independently, and
+    takes the mean of the valid cells of the drawn grid, each cell counted as often as its row
+    and its column were drawn; a replicate whose grid holds no valid cell is dropped. Both
+    sources of variation, the seed and the question set, are resampled, so the interval
+    speaks for other seeds and other questions of the same kind. Seeded (numpy's PCG64).
+    """
+    import numpy as np
+
+    rows = len(diffs)
+    cols = len(diffs[0]) if rows else 0
+    if rows == 0 or cols == 0 or any(len(r) != cols for r in diffs):
+        raise ValueError("bootstrap_means needs a non-empty seeds × questions grid "
+                         "(every seed with the same questions)")
+    if replicates < 1:
+        raise ValueError(f"replicates must be >= 1, got {replicates}")
+    values = np.array([[np.nan if v is None else float(v) for v in r] for r in diffs])
+    valid = ~np.isnan(values)
+    values = np.where(valid, values, 0.0)
+    rng = np.random.default_rng(seed)
+    seed_counts = rng.multinomial(rows, [1.0 / rows] * rows, size=replicates)
+    question_counts = rng.multinomial(cols, [1.0 / cols] * cols, size=replicates)
+    total = ((seed_counts @ values) * question_counts).sum(axis=1)
+    cells = ((seed_counts @ valid.astype(float)) * question_counts).sum(axis=1)
+    keep = cells > 0
+    return (total[keep] / cells[keep]).tolist()
+
+
+def percentile_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The two-sided percentile interval of ``values`` at ``level`` (linear interpolation
+    between order statistics, numpy's default)."""
+    import numpy as np
+
+    if not values:
+        raise ValueError("percentile_interval needs at least one value")
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(np.asarray(values, dtype=float), [tail, 1.0 - tail])
+    return float(low), float(high)

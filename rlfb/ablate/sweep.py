@@ -12,6 +12,8 @@
       payoff:
         hedging: {reward.name: hedging, reward.options: {verifier: math}}
         binary: {reward.name: verifier, reward.options: {verifier: math}}
+    report: {group_by: tier}            # optional: question-level comparisons and a success
+                                        # criterion (`rlfb.ablate.questions`)
 
 Every combination of one level per axis, times every seed, is one arm: a normal run directory
 ``<output_dir>/<axis>=<level>/.../seed=<seed>`` whose config is the base with the common
@@ -31,13 +33,15 @@ from typing import Any, Mapping, TYPE_CHECKING
 
 import yaml
 
+from rlfb.ablate.questions import ReportSpec, parse_report_spec
 from rlfb.algorithms import make_algorithm
 from rlfb.errors import ConfigError
 
 if TYPE_CHECKING:
     from rlfb.config.schema import TrainConfig
 
-SWEEP_KEYS = ("name", "base", "output_dir", "overrides", "seeds", "num_cpus_per_arm", "axes")
+SWEEP_KEYS = ("name", "base", "output_dir", "overrides", "seeds", "num_cpus_per_arm", "axes",
+              "report")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -75,6 +79,9 @@ class Sweep:
     overrides: dict[str, Any] = field(default_factory=dict)
     num_cpus_per_arm: float = 1.0
     source: str = ""
+    report: ReportSpec | None = None
+    """What the report compares question by question, and the criterion it judges
+    (`rlfb.ablate.questions`); None: the defaults, no criterion."""
 
     def arms(self) -> list[Arm]:
         """Every (level combination × seed), levels in file order, seeds innermost."""
@@ -177,7 +184,8 @@ def parse_sweep(data: Any, source: str = "<inline>", here: Path = Path(".")) -> 
                  output_dir=Path(data.get("output_dir") or f"runs/ablations/{name}"),
                  seeds=_seeds(source, data["seeds"]), axes=_axes(source, data["axes"]),
                  overrides=_overrides(source, "overrides", data.get("overrides")),
-                 num_cpus_per_arm=float(cpus), source=source)
+                 num_cpus_per_arm=float(cpus), source=source,
+                 report=parse_report_spec(source, data.get("report")))
 
 
 def load_sweep(path: str | Path) -> Sweep:
