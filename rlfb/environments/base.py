@@ -82,13 +82,16 @@ class Tool(ABC):
     Subclasses set ``name``, ``description`` and ``parameters`` (a JSON schema of the arguments
     object, as OpenAI-style function tools and ``apply_chat_template(tools=...)`` expect), a
     per-call ``timeout_s`` and an ``output_chars`` budget, and implement `__call__`. A tool may
-    raise; `run_tool` turns that into an error result.
+    raise; `run_tool` turns that into an error result. ``overhead_s`` is the extra wall time a
+    tool that enforces ``timeout_s`` itself may need around the work (starting a sandbox worker
+    on its first call); `run_tool` waits ``timeout_s + overhead_s`` before calling it hung.
     """
 
     name: str = ""
     description: str = ""
     parameters: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
     timeout_s: float = 5.0
+    overhead_s: float = 0.0
     output_chars: int = 2000
 
     @abstractmethod
@@ -148,10 +151,10 @@ def _json_type_ok(value: Any, expected: str | list[str]) -> bool:
 def run_tool(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
     """Call ``tool`` on ``arguments`` and never raise.
 
-    The call runs in a daemon thread: past ``tool.timeout_s`` (plus `TIMEOUT_GRACE_S`) the result
-    is a ``"timeout"`` observation and the loop goes on. A thread cannot be killed, so a tool that
-    can hang must bound itself (the built-ins run their work in a subprocess with its own limit);
-    this wrapper only guarantees the episode does not wait for it. An exception becomes an
+    The call runs in a daemon thread: past ``tool.timeout_s + tool.overhead_s`` (plus
+    `TIMEOUT_GRACE_S`) the result is a ``"timeout"`` observation and the loop goes on. A thread
+    cannot be killed, so a tool that can hang must bound itself (the built-ins run their work in a
+    subprocess with its own limit); this wrapper only guarantees the episode does not wait for it. An exception becomes an
     ``"error"`` result carrying one line of it. Output is cut to ``tool.output_chars``.
     """
     box: dict[str, Any] = {}
@@ -165,7 +168,7 @@ def run_tool(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
     start = time.perf_counter()
     thread = threading.Thread(target=target, name=f"rlfb-tool-{tool.name}", daemon=True)
     thread.start()
-    thread.join(tool.timeout_s + TIMEOUT_GRACE_S)
+    thread.join(tool.timeout_s + tool.overhead_s + TIMEOUT_GRACE_S)
     seconds = time.perf_counter() - start
     if thread.is_alive():
         return ToolResult(f"TIMEOUT: {tool.name} ran past its limit of {tool.timeout_s:g} s",

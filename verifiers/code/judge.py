@@ -116,6 +116,21 @@ def run_tests(server: ForkServer, request: dict[str, Any]) -> list[dict[str, Any
     return outcomes
 
 
+def run_program(server: ForkServer, request: dict[str, Any]) -> dict[str, Any]:
+    """Run ``request["code"]`` once on ``task["stdin"]`` and send back what it wrote: the python
+    tool's request (``task["kind"] == "run"``, `CodeVerifier.run_program`). Nothing is compared;
+    the same sandbox, limits and deadline as a stdio test. Status ``"ran"`` (whatever its exit
+    status) or ``"timeout"``; stdout is cut to ``max_output_bytes``, stderr is its tail."""
+    opts = request["opts"]
+    execution = ProgramExecution(server, request["code"], request["task"].get("stdin", ""),
+                                 opts["limits"])
+    res = execution.run(start_clock((opts["timeout_s"], time.monotonic()
+                                     + opts["sample_timeout_s"])), opts["max_output_bytes"])
+    return {"status": "timeout" if res.timed_out else "ran", "score": None,
+            "info": {"stdout": res.stdout.decode("utf-8", "replace"), "stderr": res.stderr_tail,
+                     "exit_status": res.status, "overflow": res.overflow}}
+
+
 def aggregate(outcomes: list[dict[str, Any]], n_tests: int, partial: bool) -> dict[str, Any]:
     """Sample verdict from test outcomes (see `CodeVerifier` for the rules)."""
     statuses = [o["status"] for o in outcomes]
@@ -173,6 +188,8 @@ class Judge:
             self.drop_server()
         try:
             server = self.ensure_server()
+            if request["task"]["kind"] == "run":
+                return run_program(server, request)
             outcomes = run_tests(server, request)
         except SandboxFailure as exc:
             self.drop_server()

@@ -250,6 +250,18 @@ class CodeVerifier(Verifier):
         payload = {"code": program, "task": task, "opts": opts, "settle": settle}
         return _Request(payload, code, source)
 
+    def run_program(self, code: str, stdin: str = "") -> dict[str, Any]:
+        """Run ``code`` once in the sandbox (same isolation and limits as a test) and return
+        ``{"status": "ran" | "timeout" | "error", "info": {"stdout", "stderr", "exit_status",
+        "overflow"}}`` (``"error"``: the sandbox failed, ``info["reason"]`` says how). Nothing
+        is judged: this is what the ``python`` tool runs code through."""
+        payload = {"code": code, "task": {"kind": "run", "stdin": stdin}, "opts": self._opts,
+                   "settle": True}
+        try:
+            return self._pool.run(payload, timeout=self._reply_timeout_s)
+        except SandboxFailure as exc:
+            return {"status": "error", "info": {"reason": f"sandbox failure: {exc}"}}
+
     def verify_batch(self, completions: Sequence[str],
                      references: Sequence[Any]) -> list[VerifyResult]:
         """Judge many completions concurrently, on up to ``concurrency`` warm workers (each
