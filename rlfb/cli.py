@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "rlfb.commands.hedges",
     "rlfb.commands.verify",
     "rlfb.commands.eval",
+    "rlfb.commands.export",
     "rlfb.commands.rescore",
     "rlfb.commands.ablate",
 )

@@ -72,9 +72,12 @@ def build_executor(cfg: TrainConfig, model_path: str) -> Any:
     """The configured executor with its roles built."""
     if cfg.run.executor == "local":
         from rlfb.exec.local import LocalExecutor
+        from rlfb.environments.episodes import env_settings
+        from rlfb.rollout.settings import engine_options
 
         return LocalExecutor(model_path=model_path, engine=cfg.rollout.engine,
-                             engine_options=dict(cfg.rollout.engine_options),
+                             engine_options=engine_options(cfg),
+                             sleep_engine=cfg.rollout.colocate, env=env_settings(cfg.env),
                              reward=cfg.reward.name, reward_options=dict(cfg.reward.options),
                              learner_factory=learner_factory(cfg, model_path))
     if cfg.run.executor == "ray":

@@ -119,6 +119,7 @@ def policy_settings(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     `PolicyLearner` keyword options of ``cfg``: the one place config fields become a policy
     learner's settings."""
     from rlfb.learner.objective import LossSettings
+    from rlfb.rollout.settings import lora_sync
 
     a, l, m = cfg.algo, cfg.learner, cfg.model
     loss = LossSettings(policy_loss=a.policy_loss, clip_low=a.clip_low, clip_high=a.clip_high,
@@ -127,6 +128,8 @@ def policy_settings(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
                         entropy_coef=a.entropy_coef, tis_cap=a.tis_cap,
                         temperature=cfg.rollout.temperature or 1.0)
     lora = {k: v for k, v in m.lora.__dict__.items() if k != "enabled"} if m.lora.enabled else None
+    if lora is not None:
+        lora["sync"] = lora_sync(cfg)
     return loss, dict(lr=l.lr, weight_decay=l.weight_decay, betas=tuple(l.betas),
                       max_grad_norm=l.max_grad_norm, warmup_steps=l.warmup_steps,
                       micro_batch_size=l.micro_batch_size, ppo_epochs=a.ppo_epochs, lora=lora,

@@ -12,12 +12,14 @@ from rlfb.errors import RlfbError
 EPILOG = """\
 examples:
   rlfb eval tiny --data qa.jsonl --verifier math --n 8 --temperature 1.0
-  rlfb eval runs/grpo/checkpoints/step-000100/learner --data test.parquet \\
+  rlfb eval runs/grpo/checkpoints/step-000100 --data test.parquet \\
       --reward hedging -R verifier=math --prompt-field question --reference-field answer
   rlfb eval --completions outputs.jsonl --reward reward.yaml --verifier math
 
 Writes eval.json (settings and summary), eval_samples.jsonl (one scored record per sample),
 eval.md (printed) and, when completions state a confidence, reliability.png into --out.
+MODEL may be a checkpoint or a run folder (its newest checkpoint); a LoRA checkpoint is merged
+into its base model first (OUT/merged-model, as `rlfb export` writes it).
 """
 
 
@@ -31,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "excluded), hedging metrics, and calibration (ECE, reliability diagram) when "
         "completions state confidences.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", nargs="?", help="HF model folder, 'smollm2-135m-instruct' or 'tiny'")
+    p.add_argument("model", nargs="?", help="HF model folder, a checkpoint (full or LoRA), a "
+                   "run folder, 'smollm2-135m-instruct' or 'tiny'")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", metavar="FILE", help="prompts: a local jsonl/json/parquet/csv file")
     src.add_argument("--completions", metavar="FILE",
@@ -155,14 +158,28 @@ def _generate(args: argparse.Namespace, temperature: float, prompts: Any, out: P
               settings: dict[str, Any]) -> Any:
     """Sample ``args.n`` completions per prompt with the model; records the sampling settings."""
     from rlfb.evaluation.sampling import generate_items
-    from rlfb.run import resolve_model
     from rlfb.types import SamplingParams
 
     sampling = SamplingParams(n=args.n, max_new_tokens=args.max_new_tokens,
                               temperature=temperature, top_p=args.top_p, seed=args.seed)
     out.mkdir(parents=True, exist_ok=True)
-    items = generate_items(resolve_model(args.model, out), prompts, sampling, args.engine,
+    items = generate_items(policy_folder(args.model, out), prompts, sampling, args.engine,
                            parse_options(args.engine_option))
     settings.update(model=args.model, data=args.data, engine=args.engine,
                     sampling=sampling.__dict__)
     return items
+
+
+def policy_folder(model: str, out: Path) -> str:
+    """The Hugging Face folder to sample from: a named model as `rlfb.run.resolve_model` builds
+    it, else the policy of a model, checkpoint or run folder (`rlfb.models.load.model_folder`),
+    a LoRA adapter merged into its base under ``out/merged-model``."""
+    from rlfb.models.load import export_merged, is_adapter_folder, model_folder
+    from rlfb.run import resolve_model
+
+    if model in ("smollm2-135m-instruct", "tiny") or model.startswith("tiny:"):
+        return resolve_model(model, out)
+    folder = model_folder(model)
+    if is_adapter_folder(folder):
+        return str(export_merged(folder, out / "merged-model"))
+    return str(folder)

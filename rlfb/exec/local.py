@@ -24,6 +24,12 @@ class LocalExecutor:
         reward: reward registry name, and ``reward_options`` its options.
         learner_factory: a zero-argument callable that builds the `PolicyLearner`.
         model_path: the initial policy folder the engine loads.
+        env: the config's environment (`rlfb.environments.episodes.EnvSettings`), or None for
+            single-turn rollouts; with one, the engine is wrapped in the multi-turn
+            `EpisodeEngine`, whose tools then run in this process.
+        sleep_engine: the engine shares the learner's GPU (``rollout.colocate``): it sleeps
+            during every update and wakes right after it, before the weight sync
+            (`rlfb.rollout.vllm_engine.VLLMEngine.sleep`).
 
     On a machine without CUDA it calls `rlfb.memory.keep_freed_memory` first, for this whole
     process: the learner's activations and the engine's buffers are then reused from one step
@@ -31,7 +37,8 @@ class LocalExecutor:
     """
 
     def __init__(self, *, model_path: str, engine: str, engine_options: dict[str, Any],
-                 reward: str, reward_options: dict[str, Any], learner_factory: Any) -> None:
+                 reward: str, reward_options: dict[str, Any], learner_factory: Any,
+                 sleep_engine: bool = False, env: Any = None) -> None:
         import torch
 
         from rlfb.memory import keep_freed_memory
@@ -42,7 +49,12 @@ class LocalExecutor:
             keep_freed_memory()
         self.learner = learner_factory()
         self.engine = get_engine(engine, model_path, **engine_options)
+        if env is not None:
+            from rlfb.environments.episodes import wrap_engine
+
+            self.engine = wrap_engine(self.engine, env)
         self.scorer = Scorer(reward, reward_options)
+        self.sleep_engine = sleep_engine
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingParams) -> list[Rollout]:
         """Sample ``sampling.n`` completions per prompt with the current policy."""
@@ -53,8 +65,14 @@ class LocalExecutor:
         return self.scorer.score(prompts, rollouts)
 
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
-        """One learner update."""
-        return self.learner.update(batch)
+        """One learner update (with the engine asleep when it shares the learner's GPU)."""
+        if not self.sleep_engine:
+            return self.learner.update(batch)
+        self.engine.sleep()
+        try:
+            return self.learner.update(batch)
+        finally:
+            self.engine.wake_up()
 
     def sync_weights(self) -> dict[str, float]:
         """Send the learner's weights to the engine; returns timing and size."""

@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence, TYPE_CHECKING
 
-from rlfb.errors import RlfbError
+from rlfb.errors import ConfigError, RlfbError
 from rlfb.exec.ray_metrics import RoleMetrics, staleness_metrics
 from rlfb.exec.ray_placement import Placement, demand, driver_node_options, ensure_ray, slots
 from rlfb.exec.ray_pool import ActorPool
@@ -67,11 +67,17 @@ class RayExecutor:
         learner_factory: builds the learner.
         ray_cfg: the ``ray:`` config section.
         run_dir: the run directory (named in errors that ask for a resume).
+        sleep_engines: the engines share the learner's GPUs (``rollout.colocate``): every
+            engine sleeps during each update and wakes right after it (sync mode only).
     """
 
     def __init__(self, *, engine_factory: Callable[[], Any], scorer_factory: Callable[[], Any],
                  learner_factory: Callable[[], Any], ray_cfg: RayConfig,
-                 run_dir: str | Path | None = None) -> None:
+                 run_dir: str | Path | None = None, sleep_engines: bool = False) -> None:
+        if sleep_engines and ray_cfg.mode == "async":
+            raise ConfigError("rollout.colocate puts the engines to sleep during each update, "
+                              "which ray.mode=async overlaps with generation; use ray.mode=sync")
+        self.sleep_engines = sleep_engines
         self.cfg = ray_cfg
         self.run_dir = Path(run_dir) if run_dir else None
         self.async_mode = ray_cfg.mode == "async"
@@ -197,7 +203,11 @@ class RayExecutor:
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
         """One learner update; adds the staleness histogram of the batch's samples."""
         stats = staleness_metrics(getattr(batch, "weight_versions", None), self._version)
+        if self.sleep_engines:
+            self._engines_call("sleep")
         out = self._learner_call("update", batch)
+        if self.sleep_engines:
+            self._engines_call("wake_up")
         self._version = self._learner_call("version")
         return {**out, **stats}
 
@@ -270,6 +280,15 @@ class RayExecutor:
         return self._threads.submit(finish)
 
     # -- errors and shutdown ----------------------------------------------------------------
+    def _engines_call(self, method: str) -> None:
+        """Call ``method`` on every engine actor and wait for all."""
+        import ray
+
+        try:
+            ray.get([getattr(a, method).remote() for a in self.engines.actors])
+        except ray.exceptions.RayActorError as exc:
+            raise self._fatal("rollout", exc) from None
+
     def _learner_call(self, method: str, *args: Any) -> Any:
         import ray
 
@@ -317,17 +336,19 @@ class RayExecutor:
 def ray_executor(cfg: TrainConfig, model_path: str) -> RayExecutor:
     """The `RayExecutor` of a `TrainConfig` (``run.executor: ray``)."""
     from rlfb.algorithms import make_algorithm
-    from rlfb.rollout import get_engine
+    from rlfb.environments.episodes import build_engine, env_settings
+    from rlfb.rollout.settings import engine_options
     from rlfb.scoring import Scorer
 
     model_path = str(Path(model_path).resolve())
     return RayExecutor(
-        engine_factory=_partial(get_engine, cfg.rollout.engine, model_path,
-                                **dict(cfg.rollout.engine_options)),
+        engine_factory=_partial(build_engine, cfg.rollout.engine, model_path,
+                                engine_options(cfg), env_settings(cfg.env)),
         scorer_factory=_partial(Scorer, cfg.reward.name, dict(cfg.reward.options)),
         learner_factory=make_algorithm(cfg.algo).learner_factory(cfg, model_path),
         ray_cfg=cfg.ray,
-        run_dir=cfg.run.output_dir)
+        run_dir=cfg.run.output_dir,
+        sleep_engines=cfg.rollout.colocate)
 
 
 def _partial(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:

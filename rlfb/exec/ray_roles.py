@@ -158,6 +158,15 @@ class EngineHost(RoleHost):
         """The engine's current weight version."""
         return self.obj.weight_version
 
+    def sleep(self) -> None:
+        """Free the engine's GPU memory for a learner update on the same GPU (`wake_up`
+        restores it)."""
+        self._on_role_thread(self.obj.sleep)
+
+    def wake_up(self) -> None:
+        """Restore the engine's GPU memory after `sleep`."""
+        self._on_role_thread(self.obj.wake_up)
+
     def join_group(self, spec: Any) -> None:
         """Join the learner's weight-broadcast group (`rlfb.sync.collective`)."""
         from rlfb.sync.collective import join

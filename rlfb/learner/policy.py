@@ -201,8 +201,15 @@ class PolicyLearner:
 
     # -- weights and checkpoints -----------------------------------------------------------
     def named_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """The current policy as full weights under the base model's parameter names."""
-        if self.lora:
+        """The current policy for a weight sync: full weights under the base model's parameter
+        names, or under LoRA with ``lora["sync"] == "adapter"`` only the adapter tensors
+        (`rlfb.models.load.adapter_weights`, for engines that take adapters,
+        `rlfb.rollout.lora`)."""
+        if self.lora and self.lora.get("sync") == "adapter":
+            from rlfb.models.load import adapter_weights
+
+            yield from adapter_weights(self.model)
+        elif self.lora:
             yield from _merged_lora_weights(self.model)
         else:
             yield from ((n, t.detach()) for n, t in self.model.state_dict().items())
