@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 from rlfb.data import get_prompt_source
 from rlfb.data.base import PromptSource
+from rlfb.errors import ConfigError
 from rlfb.types import Prompt
 
 TOOL_STATUSES = ("ok", "error", "timeout")
@@ -349,3 +350,13 @@ class Environment(ABC):
     def tool(self, name: str) -> Tool | None:
         """The environment's tool called ``name``, or None."""
         return next((t for t in self.tools if t.name == name), None)
+
+
+def check_budgets(env_name: str, max_turns: Any, max_tokens: Any) -> tuple[int, int]:
+    """``(max_turns, max_tokens)`` as ints, or a `ConfigError` naming the environment when
+    either is not a whole number >= 1."""
+    for label, value in (("max_turns", max_turns), ("max_tokens", max_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"environment {env_name!r}: {label} must be an integer >= 1, "
+                              f"got {value!r}")
+    return int(max_turns), int(max_tokens)

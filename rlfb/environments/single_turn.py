@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from rlfb.environments.base import Environment, EpisodeState, StepResult
+from rlfb.environments.base import Environment, EpisodeState, StepResult, check_budgets
 
 
 class SingleTurn(Environment):
@@ -25,8 +25,7 @@ class SingleTurn(Environment):
     name: ClassVar[str] = "single-turn"
 
     def __init__(self, system_prompt: str | None = None, max_tokens: int = 1024) -> None:
-        self.max_turns = 1
-        self.max_tokens = max_tokens
+        self.max_turns, self.max_tokens = check_budgets(self.name, 1, max_tokens)
         self.system_prompt = system_prompt
         self.tools = ()
 
