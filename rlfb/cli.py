@@ -22,6 +22,7 @@ from rlfb.errors import RlfbError
 COMMAND_MODULES = (
     "rlfb.commands.train",
     "rlfb.commands.verifiers",
+    "rlfb.commands.envs",
     "rlfb.commands.hedges",
     "rlfb.commands.verify",
     "rlfb.commands.eval",
