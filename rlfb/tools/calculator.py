@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from typing import Any
 
 from rlfb.environments.base import Tool, ToolResult
@@ -112,6 +113,7 @@ class Calculator(Tool):
         self.output_chars = int(output_chars)
         self._worker = CalculatorWorker()
         self._lock = threading.Lock()  # one worker, one request at a time
+        weakref.finalize(self, self._worker.close)  # no worker outlives its tool
 
     def __call__(self, arguments: dict[str, Any]) -> ToolResult:
         """The value of ``arguments["expression"]``, or why it has none."""
