@@ -235,9 +235,9 @@ def collate(groups: Sequence[Group], advantages: Sequence[float] | torch.Tensor,
         `ExperienceBatch` with ``input_ids`` = prompt + completion; ``loss_mask`` 1 on the
         completion tokens of unmasked samples that the policy sampled (a multi-turn rollout's
         ``completion_mask``: the tokens its environment and tools wrote stay 0, so they get no
-        policy loss, KL or entropy); ``old_logprobs[b, t]`` the behaviour logprob of
-        token t on the loss mask (0 elsewhere: prompt, padding, masked samples); ``advantages`` the sample's advantage on its
-        loss-mask tokens; ``weight_versions`` ``[B]``.
+        policy loss, KL or entropy); ``old_logprobs[b, t]`` the behaviour logprob of token t
+        on the loss mask (0 elsewhere: prompt, padding, masked samples); ``advantages`` the
+        sample's advantage on its loss-mask tokens; ``weight_versions`` ``[B]``.
     """
     samples = [s for g in groups for s in g.samples]
     if not samples:

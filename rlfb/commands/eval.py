@@ -1,4 +1,10 @@
-"""`rlfb eval MODEL --data FILE --verifier NAME | --reward NAME_OR_YAML`: evaluate a model."""
+"""`rlfb eval MODEL --data FILE --verifier NAME | --reward NAME_OR_YAML`: evaluate a model.
+
+With ``--env NAME`` every sample is a multi-turn episode of that environment (its tools, system
+prompt and budgets), scored on the final assistant message; prompts come from ``--data`` or, without
+it, from the held-out part of the environment's own prompt source, and the reward from the
+environment unless ``--verifier``/``--reward`` is given.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ examples:
   rlfb eval runs/grpo/checkpoints/step-000100 --data test.parquet \\
       --reward hedging -R verifier=math --prompt-field question --reference-field answer
   rlfb eval --completions outputs.jsonl --reward reward.yaml --verifier math
+  rlfb eval smollm2-135m-instruct --env tool-arith --limit 100     # tools, its held-out set
 
 Writes eval.json (settings and summary), eval_samples.jsonl (one scored record per sample),
 eval.md (printed) and, when completions state a confidence, reliability.png into --out.
@@ -35,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="HF model folder, a checkpoint (full or LoRA), a "
                    "run folder, 'smollm2-135m-instruct' or 'tiny'")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--data", metavar="FILE", help="prompts: a local jsonl/json/parquet/csv file")
     src.add_argument("--completions", metavar="FILE",
                      help="score a jsonl of prompt/reference/completion rows (no MODEL)")
@@ -47,6 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "file with name/options (or a training config's reward: section)")
     p.add_argument("--reward-option", "-R", action="append", metavar="KEY=VALUE",
                    help="a reward option (repeatable), e.g. -R verifier=math")
+    e = p.add_argument_group("environment (multi-turn episodes with tools)")
+    e.add_argument("--env", metavar="NAME", help="environment registry name (rlfb envs list); "
+                   "without --data, its own held-out prompts (--limit of them, default 100)")
+    e.add_argument("--env-option", action="append", metavar="KEY=VALUE",
+                   help="an environment option (repeatable)")
+    e.add_argument("--max-turns", type=int, help="assistant turns per episode (default: the "
+                   "environment's)")
+    e.add_argument("--max-tokens", type=int, help="token budget of an episode after the prompt "
+                   "(default: the environment's)")
+    e.add_argument("--tool-format", default="auto", choices=("auto", "template", "tags"),
+                   help="how tools are shown and calls parsed (default auto)")
     g = p.add_argument_group("sampling")
     g.add_argument("--n", type=int, default=1, help="samples per prompt (default 1)")
     g.add_argument("--temperature", type=float, help="default: 0 (greedy) for n = 1, else 1.0")
@@ -78,12 +96,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _check_args(args: argparse.Namespace) -> float:
     """Validate the combination of arguments; returns the temperature to sample at."""
-    if args.completions and args.model:
-        raise RlfbError("give either MODEL with --data, or --completions without MODEL")
+    if args.completions and (args.model or args.env):
+        raise RlfbError("give either MODEL with --data (or --env), or --completions without "
+                        "MODEL")
+    if not (args.data or args.completions or args.env):
+        raise RlfbError("name the prompts: --data FILE, --env NAME (its held-out prompts) or "
+                        "--completions FILE")
+    if args.env and not args.model:
+        raise RlfbError("--env needs a MODEL to run its episodes")
+    for name in ("max_turns", "max_tokens"):
+        value = getattr(args, name)
+        if value is not None and (value < 1 or not args.env):
+            raise RlfbError(f"--{name.replace('_', '-')} needs --env and a value >= 1, "
+                            f"got {value}")
     if args.data and not args.model:
         raise RlfbError("--data needs a MODEL to sample (an HF folder, "
                         "'smollm2-135m-instruct' or 'tiny'); or score files with --completions")
-    if not args.verifier and not args.reward:
+    if not args.verifier and not args.reward and not args.env:
         raise RlfbError("name how to judge: --verifier NAME and/or --reward NAME_OR_YAML")
     if args.n < 1:
         raise RlfbError(f"--n must be >= 1, got {args.n}")
@@ -103,6 +132,14 @@ def _judges(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
 
     vopts = parse_options(args.verifier_option)
     accuracy = get_verifier(args.verifier, **vopts) if args.verifier else None
+    env = _env(args)
+    if not args.verifier and not args.reward and env is not None:
+        environment = env.environment()
+        if environment.reward is None:
+            raise RlfbError(f"environment {args.env!r} names no reward; give --verifier or "
+                            "--reward")
+        spec = RewardSpec(environment.reward, dict(environment.reward_options))
+        return spec.build(), None, get_hedge_detector(args.hedge_detector), spec.to_dict()
     if args.reward:
         spec = reward_spec(args.reward, parse_options(args.reward_option))
     else:
@@ -118,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
     temperature = _check_args(args)
     reward, accuracy, detector, spec = _judges(args)
-    source = args.data or args.completions
+    source = args.data or args.completions or args.env
     out = Path(args.out or Path("runs") / "eval" / Path(source).stem)
     items, prompts, settings = _inputs(args, spec)  # bad files fail here, in one line
     with Console(out / "logs", verbose=args.verbose) as console:
@@ -149,9 +186,32 @@ def _inputs(args: argparse.Namespace, spec: dict[str, Any]) -> tuple[Any, Any, d
         settings["completions"] = args.completions
         items = load_completions(args.completions, fields)
         return (items[: args.limit] if args.limit else items), None, settings
+    env = _env(args)
+    if env is not None:
+        settings["env"] = env.__dict__
+    if args.data is None:
+        return None, _env_prompts(env, args.limit or 100), settings
     prompts = load_prompts(args.data, fields, template=args.template,
                            system_prompt=args.system_prompt, limit=args.limit)
     return None, prompts, settings
+
+
+def _env(args: argparse.Namespace) -> Any:
+    """The `EnvSettings` of ``--env`` and its options, or None."""
+    from rlfb.environments.episodes import EnvSettings
+
+    if not args.env:
+        return None
+    return EnvSettings(args.env, parse_options(args.env_option), args.max_turns,
+                       args.max_tokens, args.tool_format)
+
+
+def _env_prompts(env: Any, count: int) -> list[Any]:
+    """The first ``count`` held-out prompts of the environment's own prompt source."""
+    source = env.environment().prompt_source({"part": "holdout", "holdout": count})
+    if source is None:
+        raise RlfbError(f"environment {env.name!r} brings no prompts; give --data FILE")
+    return [source.get(i) for i in range(min(count, len(source)))]
 
 
 def _generate(args: argparse.Namespace, temperature: float, prompts: Any, out: Path,
@@ -164,7 +224,7 @@ def _generate(args: argparse.Namespace, temperature: float, prompts: Any, out: P
                               temperature=temperature, top_p=args.top_p, seed=args.seed)
     out.mkdir(parents=True, exist_ok=True)
     items = generate_items(policy_folder(args.model, out), prompts, sampling, args.engine,
-                           parse_options(args.engine_option))
+                           parse_options(args.engine_option), env=_env(args))
     settings.update(model=args.model, data=args.data, engine=args.engine,
                     sampling=sampling.__dict__)
     return items

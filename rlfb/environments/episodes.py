@@ -322,29 +322,35 @@ def resolve_env_defaults(cfg: Any) -> None:
         cfg.reward.name, cfg.reward.options = env.reward, dict(env.reward_options)
 
 
-def episode_metrics(rollouts: Sequence[Rollout], prefix: str = "rollout/") -> dict[str, float]:
-    """Per-episode means of a batch of multi-turn rollouts (empty for single-turn ones).
-
+def episode_summary(episodes: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Means over episodes' counters (`Rollout.episode` dicts; empty input, empty result):
     ``turns`` and ``tool_calls`` per episode, ``tool_call_rate`` (episodes with at least one
-    call), ``tool_errors``, ``tool_timeouts`` and ``malformed_calls`` per episode, ``tool_seconds``
-    (total), ``truncated_frac`` (episodes cut at the token budget) and ``masked_token_frac``
-    (completion tokens the environment wrote, which the loss skips).
-    """
-    episodes = [r for r in rollouts if r.episode is not None]
+    call), ``tool_errors``, ``tool_timeouts`` and ``malformed_calls`` per episode,
+    ``tool_seconds`` (total) and ``truncated_frac`` (episodes cut at the token budget)."""
     if not episodes:
         return {}
     n = len(episodes)
 
     def mean(key: str) -> float:
-        return sum(float(r.episode[key]) for r in episodes) / n
+        return sum(float(e[key]) for e in episodes) / n
 
+    return {"turns": mean("turns"), "tool_calls": mean("tool_calls"),
+            "tool_call_rate": sum(e["tool_calls"] > 0 for e in episodes) / n,
+            "tool_errors": mean("tool_errors"), "tool_timeouts": mean("tool_timeouts"),
+            "malformed_calls": mean("malformed_calls"),
+            "tool_seconds": sum(float(e["tool_seconds"]) for e in episodes),
+            "truncated_frac": sum(bool(e["truncated"]) for e in episodes) / n}
+
+
+def episode_metrics(rollouts: Sequence[Rollout], prefix: str = "rollout/") -> dict[str, float]:
+    """`episode_summary` of a batch of multi-turn rollouts (empty for single-turn ones), plus
+    ``masked_token_frac``: the fraction of completion tokens the environment wrote, which the
+    loss skips; keys start with ``prefix``."""
+    episodes = [r for r in rollouts if r.episode is not None]
+    if not episodes:
+        return {}
     tokens = sum(len(r.completion_token_ids) for r in episodes)
     env_tokens = sum(len(r.completion_mask or []) - sum(r.completion_mask or []) for r in episodes)
-    out = {"turns": mean("turns"), "tool_calls": mean("tool_calls"),
-           "tool_call_rate": sum(r.episode["tool_calls"] > 0 for r in episodes) / n,
-           "tool_errors": mean("tool_errors"), "tool_timeouts": mean("tool_timeouts"),
-           "malformed_calls": mean("malformed_calls"),
-           "tool_seconds": sum(float(r.episode["tool_seconds"]) for r in episodes),
-           "truncated_frac": sum(bool(r.episode["truncated"]) for r in episodes) / n,
+    out = {**episode_summary([r.episode for r in episodes]),
            "masked_token_frac": env_tokens / tokens if tokens else 0.0}
     return {prefix + k: v for k, v in out.items()}

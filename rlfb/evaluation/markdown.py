@@ -32,6 +32,8 @@ def eval_markdown(summary: dict[str, Any], settings: dict[str, Any], png: str | 
     lines += _table(("accuracy verifier status", "count"), list(s["accuracy_statuses"].items()))
     if s["reward_statuses"]:
         lines += _table(("reward verifier/status", "count"), list(s["reward_statuses"].items()))
+    if s.get("episodes"):
+        lines += _table(("episodes (per episode)", "value"), list(s["episodes"].items()))
     lines += _table(("hedging", "value"), list(s["hedging"].items()))
     cal = s["calibration"]
     if cal is None:

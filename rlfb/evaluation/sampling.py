@@ -7,7 +7,9 @@ Correctness (accuracy, pass@k, hedging and calibration metrics) comes from one v
 Pass@k uses the unbiased estimator over each prompt's judged samples (`stats.pass_at_k_judged`).
 Hedge classes come from a hedge detector ("phrases" by default), and stated confidences
 ("Confidence: 70%") from the same detector; when any completion states one, the summary has a
-calibration section (ECE and reliability bins).
+calibration section (ECE and reliability bins). With an environment (``--env``) every sample is
+a multi-turn episode, scored on its final assistant message, and the summary adds the episodes'
+turns, tool-call rate, tool calls, tool errors, timeouts and malformed calls.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlfb.environments.episodes import episode_summary
 from rlfb.errors import RlfbError
 from rlfb.evaluation import stats
 from rlfb.types import Prompt, SamplingParams
@@ -33,6 +36,7 @@ class EvalItem:
     reference: Any
     completion: str
     finish_reason: str | None = None
+    episode: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -65,19 +69,22 @@ def load_prompts(path: str, fields: Fields, *, template: str | None = None,
 
 
 def generate_items(model_path: str, prompts: Sequence[Prompt], sampling: SamplingParams,
-                   engine: str = "hf", engine_options: dict[str, Any] | None = None
-                   ) -> list[EvalItem]:
-    """``sampling.n`` completions per prompt from the rollout engine ``engine``."""
-    from rlfb.rollout import get_engine
+                   engine: str = "hf", engine_options: dict[str, Any] | None = None,
+                   env: Any = None) -> list[EvalItem]:
+    """``sampling.n`` completions per prompt from the rollout engine ``engine``; with ``env``
+    (`rlfb.environments.episodes.EnvSettings`) each is a multi-turn episode of that
+    environment, its final assistant message the completion and its counters the episode."""
+    from rlfb.environments.episodes import build_engine
 
-    eng = get_engine(engine, model_path, **dict(engine_options or {}))
+    eng = build_engine(engine, model_path, dict(engine_options or {}), env)
     try:
         rollouts = eng.generate(list(prompts), sampling)
     finally:
         eng.close()
     by_id = {p.prompt_id: p for p in prompts}
     return [EvalItem(r.prompt_id, r.sample_index, prompt_text(by_id[r.prompt_id]),
-                     by_id[r.prompt_id].reference, r.text, r.finish_reason) for r in rollouts]
+                     by_id[r.prompt_id].reference, r.text, r.finish_reason, r.episode)
+            for r in rollouts]
 
 
 def load_completions(path: str, fields: Fields) -> list[EvalItem]:
@@ -176,6 +183,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
              for r in records]
     statuses = Counter(f"{name}/{s}" for r in records for name, s in r["statuses"].items())
     finished = [r["finish_reason"] for r in records if r["finish_reason"] is not None]
+    episodes = [r["episode"] for r in records if r.get("episode") is not None]
     return {
         "prompts": len(groups), "samples": len(records), "samples_per_prompt": n,
         "accuracy": sum(judged) / len(judged) if judged else None,
@@ -190,6 +198,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "calibration": calibration(records),
         "length_clipped_frac": (sum(f == "length" for f in finished) / len(finished)
                                 if finished else None),
+        "episodes": episode_summary(episodes) or None,
     }
 
 

@@ -186,3 +186,33 @@ def test_async_ray_run_with_the_configured_environment(ray_local, tmp_path, stop
     assert steps[-1]["staleness/1"] > 0
     samples = read_jsonl(tmp_path / "run" / "samples.jsonl")
     assert samples and all(s["episode"]["turns"] == 1 for s in samples)
+
+
+def test_rlfb_eval_on_an_environment_reports_turns_and_tool_calls(tmp_path, stopping_model,
+                                                                   capsys):
+    from rlfb.cli import main
+
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"What is {a} + 1?", "reference": str(a + 1)})
+                            + "\n" for a in range(3)))
+    out = tmp_path / "eval"
+    code = main(["eval", str(stopping_model), "--data", str(data), "--env", "test-again",
+                 "--max-turns", "2", "--max-new-tokens", "16", "--n", "2", "--verifier", "math",
+                 "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "eval.json").read_text())
+    records = read_jsonl(out / "eval_samples.jsonl")
+    turns = [r["episode"]["turns"] for r in records]
+    assert len(records) == 6 and max(turns) == 2
+    assert summary["episodes"]["turns"] == pytest.approx(sum(turns) / 6)
+    assert summary["episodes"]["tool_call_rate"] == 0
+    assert summary["settings"]["env"]["max_turns"] == 2
+    assert "| turns |" in (out / "eval.md").read_text()
+    capsys.readouterr()
+    for bad, message in ((["eval", "--env", "test-again"], "--env needs a MODEL"),
+                         (["eval", "tiny", "--data", str(data), "--verifier", "math",
+                           "--max-turns", "2"], "--max-turns needs --env"),
+                         (["eval", "tiny"], "name the prompts")):
+        assert main(bad) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
