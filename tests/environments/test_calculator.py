@@ -97,3 +97,14 @@ def test_a_slow_evaluation_times_out_and_the_next_call_works(calculator):
     assert slow.content == "TIMEOUT: '(10 % 7) ** (10**10)' took longer than 1 s"
     after = run_tool(calculator, {"expression": "12 * 12"})
     assert (after.content, after.status) == ("144", "ok")
+
+
+def test_the_worker_imports_sympy_but_no_torch():
+    """The worker's address space is capped like a math worker's: it must stay small."""
+    import subprocess
+    import sys
+
+    code = ("import sys, rlfb.tools.arithmetic; "
+            "print(sorted(m for m in ('torch', 'transformers', 'ray', 'sympy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["['sympy']"], out.stderr

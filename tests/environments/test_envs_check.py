@@ -108,3 +108,10 @@ def test_bad_names_are_one_line_and_exit_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("rlfb: error: ") and err.count("\n") == 1
+
+
+def test_the_builtin_tool_arith_passes_the_cli_check(capsys):
+    assert main(["envs", "check", "tool-arith", "-o", "max_turns=2"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS tool 'calculator' schema" in out and "PASS reward 'verifier' builds" in out
+    assert "'tool_calls': 1" in out and "'malformed_calls': 1" in out
