@@ -6,10 +6,11 @@
   (the Qwen2.5/Hermes convention) or, when the whole message is one JSON object with a
   ``"name"``, as that object (the Llama 3.1 convention; ``"parameters"`` is read as
   ``"arguments"``).
-- ``"tags"``: for templates without tools support. The tools are described in the system message,
-  with the call syntax ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``. Results go
-  back as ``tool`` messages when the template renders a ``tool`` role, otherwise as one user
-  message of ``<tool_response>...</tool_response>`` blocks.
+- ``"tags"``: for templates without tools support. The tools are described in the system message
+  (the first user message when the template has no system role), with the call syntax
+  ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``. Results go back as ``tool``
+  messages when the template renders a ``tool`` role, otherwise as one user message of
+  ``<tool_response>...</tool_response>`` blocks.
 - ``"auto"``: ``template`` when rendering with a probe tool puts the tool's name in the text,
   otherwise ``tags``.
 
@@ -66,6 +67,17 @@ def template_has_tool_role(tokenizer: Any) -> bool:
     """True when the chat template renders a ``{"role": "tool"}`` message (its text shows up)."""
     messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
                 {"role": "tool", "content": _PROBE_RESULT}]
+    try:
+        text = _apply_template(tokenizer, messages, add_generation_prompt=True)
+    except Exception:  # noqa: BLE001 - a template that refuses the role does not have it
+        return False
+    return _PROBE_RESULT in text
+
+
+def template_has_system_role(tokenizer: Any) -> bool:
+    """True when the chat template renders a ``{"role": "system"}`` message (its text shows
+    up); Gemma-style templates refuse it."""
+    messages = [{"role": "system", "content": _PROBE_RESULT}, {"role": "user", "content": "q"}]
     try:
         text = _apply_template(tokenizer, messages, add_generation_prompt=True)
     except Exception:  # noqa: BLE001 - a template that refuses the role does not have it
@@ -171,11 +183,14 @@ class TagsFormat(ToolFormat):
     def __init__(self, tokenizer: Any = None) -> None:
         super().__init__(tokenizer)
         self.tool_role = tokenizer is not None and template_has_tool_role(tokenizer)
+        self.system_role = tokenizer is None or template_has_system_role(tokenizer)
 
     def render_tools(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Tool], *,
                      add_generation_prompt: bool = True) -> str:
-        """The template's text with the tools' description in the system message."""
-        return _apply_template(self.tokenizer, with_instructions(messages, tools),
+        """The template's text with the tools' description in the system message (in the first
+        user message when the template has no system role)."""
+        return _apply_template(self.tokenizer,
+                               with_instructions(messages, tools, system_role=self.system_role),
                                add_generation_prompt=add_generation_prompt)
 
     def parse(self, assistant_text: str, tools: Sequence[Tool] | None = None) -> ParsedTurn:
@@ -192,18 +207,25 @@ class TagsFormat(ToolFormat):
         return [{"role": "user", "content": body}]
 
 
-def with_instructions(messages: Sequence[Mapping[str, Any]], tools: Sequence[Tool]
-                      ) -> list[dict[str, Any]]:
+def with_instructions(messages: Sequence[Mapping[str, Any]], tools: Sequence[Tool], *,
+                      system_role: bool = True) -> list[dict[str, Any]]:
     """``messages`` with `tags_instructions` appended to the system message (or a system
-    message added first); unchanged without tools."""
+    message added first); unchanged without tools. Without ``system_role``, the system text and
+    the instructions go at the start of the first user message instead."""
     out = [dict(m) for m in messages]
     if not tools:
         return out
     text = tags_instructions(tools)
     if out and out[0].get("role") == "system":
-        out[0]["content"] = f"{out[0]['content']}\n\n{text}"
-    else:
+        text = f"{out.pop(0)['content']}\n\n{text}"
+    if system_role:
         out.insert(0, {"role": "system", "content": text})
+        return out
+    first_user = next((i for i, m in enumerate(out) if m.get("role") == "user"), None)
+    if first_user is None:
+        out.insert(0, {"role": "user", "content": text})
+    else:
+        out[first_user]["content"] = f"{text}\n\n{out[first_user]['content']}"
     return out
 
 

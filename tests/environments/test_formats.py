@@ -48,6 +48,19 @@ STRICT_ROLES_TEMPLATE = (
 )
 
 
+# Like Gemma's: user and assistant only, strictly alternating.
+USER_ASSISTANT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message.role not in ['user', 'assistant'] %}"
+    "{{ raise_exception('Only user and assistant roles are supported') }}{% endif %}"
+    "{%- if (message.role == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant') }}{% endif %}"
+    "<start_of_turn>{{ message.role }}\n{{ message.content }}<end_of_turn>\n"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}<start_of_turn>assistant\n{% endif %}"
+)
+
+
 class Adder(Tool):
     """Adds two integers."""
 
@@ -90,6 +103,11 @@ def qwen_tools(tiny_dir):
 @pytest.fixture(scope="module")
 def strict(tiny_dir):
     return _tokenizer(tiny_dir, STRICT_ROLES_TEMPLATE)
+
+
+@pytest.fixture(scope="module")
+def user_assistant(tiny_dir):
+    return _tokenizer(tiny_dir, USER_ASSISTANT_TEMPLATE)
 
 
 def test_parse_reads_every_tagged_call_in_order():
@@ -213,17 +231,26 @@ def test_observations_follow_the_templates_roles(chatml, qwen_tools, strict):
     assert TagsFormat(strict).observations([]) == []
 
 
-@pytest.mark.parametrize("fixture", ["chatml", "qwen_tools", "strict"])
+def test_without_a_system_role_the_instructions_open_the_first_user_message(user_assistant):
+    fmt = get_tool_format("auto", user_assistant)
+    assert isinstance(fmt, TagsFormat) and not fmt.system_role and not fmt.tool_role
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "1+2?"}]
+    text = fmt.render_tools(messages, TOOLS)
+    assert text.startswith("<start_of_turn>user\nBe brief.\n\nYou can call tools.")
+    assert text.endswith("1+2?<end_of_turn><start_of_turn>assistant\n")
+
+
+@pytest.mark.parametrize("fixture", ["chatml", "qwen_tools", "strict", "user_assistant"])
 def test_an_observation_extends_the_rendered_prefix(fixture, request):
     """The runner tokenises only the text an observation adds, so rendering the transcript with
     the observation must extend the rendering without it."""
     tok = request.getfixturevalue(fixture)
     fmt = get_tool_format("auto", tok)
-    messages = [{"role": "user", "content": "1+2?"},
+    messages = [{"role": "system", "content": "Add."}, {"role": "user", "content": "1+2?"},
                 {"role": "assistant", "content": '<tool_call>{"name": "add", '
                                                  '"arguments": {"a": 1, "b": 2}}</tool_call>'}]
     before = fmt.render_tools(messages, TOOLS, add_generation_prompt=False)
-    after = fmt.render_tools(messages + fmt.observations([("add", "3")]), TOOLS)
+    after = fmt.render_tools(messages + fmt.observations([("add", "3"), ("add", "4")]), TOOLS)
     assert after.startswith(before)
-    assert "3" in after[len(before):]
-    assert after.endswith("<|im_start|>assistant\n")
+    assert "3" in after[len(before):] and "4" in after[len(before):]
+    assert after.endswith("assistant\n")
