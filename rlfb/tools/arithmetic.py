@@ -8,6 +8,7 @@ The text is parsed with Python's own parser (``ast.parse(mode="eval")``) and onl
 are accepted and rebuilt as sympy objects, never evaluated as Python: numbers, ``+ - * / // %
 **`` (``^`` is read as ``**``, ``×``/``÷`` as ``*``/``/``), unary signs, parentheses, the
 constants ``pi`` and ``e``, and the functions in `FUNCTIONS`. Decimals become exact fractions.
+sympy's own ``parse_expr`` is not used: it hands the transformed text to ``eval``.
 The tree is built unevaluated and checked with the math verifier's size guard
 (`rlfb.verifiers.math.parsing.check_size`: no integer power or factorial over its digit limit)
 before anything is evaluated, with the math verifier's bottom-up `evaluate`.
