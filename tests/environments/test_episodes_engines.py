@@ -45,3 +45,80 @@ def test_hf_generate_tokens_keeps_row_order_and_checks_its_inputs(hf_engine):
     assert both[1][0] == alone[0][0]  # rows come back in the order given, whatever their length
     with pytest.raises(Exception, match="2 prefixes but 1 seeds"):
         hf_engine.generate_tokens([long, short], sampling, [1])
+
+
+def stopping_tiny_model(tmp_path):
+    """The tiny model with its eos logit raised (turns end within a few tokens)."""
+    import torch
+
+    from rlfb.models.load import load_policy
+
+    model, tokenizer = load_policy(make_tiny_model(tmp_path / "tiny", seed=0))
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    with torch.no_grad():  # hidden dim 0 constant along the residual stream; eos reads it
+        model.model.embed_tokens.weight[:, 0] = 1.0
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight[0, :] = 0.0
+            layer.mlp.down_proj.weight[0, :] = 0.0
+        model.lm_head.weight[:, 0] = 0.0
+        model.lm_head.weight[eos, 0] = 0.6
+    model.save_pretrained(tmp_path / "stopping")
+    tokenizer.save_pretrained(tmp_path / "stopping")
+    return tmp_path / "stopping"
+
+
+class _Again:
+    """Built lazily (the environment module needs nothing from vLLM): an environment that
+    answers each turn with a user message, so episodes have several turns."""
+
+    @staticmethod
+    def make():
+        from rlfb.environments.base import Environment, StepResult
+
+        class Again(Environment):
+            name = "again"
+
+            def __init__(self):
+                self.max_turns, self.max_tokens, self.tools = 3, 48, ()
+
+            def respond(self, state, assistant_message):
+                return StepResult([{"role": "user", "content": "Again, with a number."}], False)
+
+        return Again()
+
+
+@pytest.mark.vllm
+def test_vllm_episodes_reuse_the_prefix_cache_with_exact_logprobs(tmp_path):
+    """vLLM runs multi-turn episodes through generate_tokens with prefix caching on; every
+    model token's behaviour logprob matches the learner's on the whole trajectory (so a cached
+    prefix is the same as a recomputed one), and generate_tokens equals generate."""
+    import torch
+
+    from rlfb.environments.episodes import EpisodeEngine
+    from rlfb.environments.formats import get_tool_format
+    from rlfb.learner.logprobs import sequence_logprobs
+    from rlfb.models.load import load_policy
+
+    path = stopping_tiny_model(tmp_path)
+    engine = get_engine("vllm", path, max_model_len=512)
+    try:
+        sampling = SamplingParams(n=2, max_new_tokens=8, temperature=1.0, seed=3)
+        rollouts = engine.generate(PROMPTS, sampling)
+        seeds = request_seeds(PROMPTS, 3)
+        outs = engine.generate_tokens([r.prompt_token_ids for r in rollouts], sampling,
+                                      [seeds[k // 2] + k % 2 for k in range(4)])
+        assert [t for t, _, _ in outs] == [r.completion_token_ids for r in rollouts]
+        runner = EpisodeEngine(engine, _Again.make(), get_tool_format("tags", engine.tokenizer))
+        episodes = runner.generate(PROMPTS, SamplingParams(n=2, max_new_tokens=8, seed=5))
+    finally:
+        engine.close()
+    assert max(len(r.messages) for r in episodes) > 3  # at least one second turn was sampled
+    model = load_policy(path)[0]
+    for r in episodes:
+        ids = torch.tensor([r.prompt_token_ids + r.completion_token_ids])
+        mask = torch.tensor([[0] * len(r.prompt_token_ids) + r.completion_mask])
+        with torch.no_grad():
+            lp = sequence_logprobs(model, ids, torch.ones_like(ids), mask)[0]
+        own = mask[0].bool()
+        gap = (lp[own] - torch.tensor(r.logprobs)[mask[0, len(r.prompt_token_ids):].bool()])
+        assert float(gap.abs().max()) < 1e-4
