@@ -3,7 +3,10 @@
 A checkpoint is a folder ``RUN_DIR/checkpoints/step-000012/`` holding
 
 - ``learner/``: the policy (an HF folder, or a PEFT adapter under LoRA) and ``optimizer.pt``,
-  written by the learner itself;
+  written by the learner itself. A sharded (FSDP) learner group writes the optimiser state as a
+  `torch.distributed.checkpoint` folder ``learner/optimizer/`` instead (``optimizer.pt`` then
+  holds ``"optimizer": None``); `load_optimizer_state` reads either into any learner, sharded
+  over any number of ranks or not, so a run resumes across rank counts;
 - ``state.pt``: the step, the data position, the RNG states (Python, NumPy, torch) and any
   further controller state.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 import random
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +29,8 @@ import torch
 from rlfb.errors import RlfbError
 
 CHECKPOINTS = "checkpoints"
+#: The learner part's sharded optimiser state (`torch.distributed.checkpoint` folder).
+OPTIMIZER_DCP = "optimizer"
 _NAME = re.compile(r"step-(\d+)$")
 
 
@@ -89,3 +95,62 @@ def load_state(checkpoint: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise RlfbError(f"{checkpoint} is not an rlfb checkpoint (no state.pt)")
     return torch.load(path, weights_only=False)
+
+
+def _parameter_names(model: Any) -> list[str]:
+    """Names of the trainable parameters, in the order a learner hands them to its optimiser."""
+    return [name for name, p in model.named_parameters() if p.requires_grad]
+
+
+def _is_sharded(model: Any) -> bool:
+    """Whether ``model`` is sharded with FSDP2 (its parameters are DTensors)."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return False
+    from torch.distributed.fsdp import FSDPModule
+
+    return isinstance(model, FSDPModule)
+
+
+def load_optimizer_state(model: Any, optimizer: torch.optim.Optimizer,
+                         learner_dir: str | Path) -> dict[str, Any]:
+    """Restore ``optimizer`` (over ``model``'s trainable parameters) from a learner's checkpoint
+    part, whoever wrote it: the index-keyed state of ``optimizer.pt`` (one process, or a ``ddp``
+    group's rank 0) or the sharded DCP folder of an ``fsdp`` group, into a plain or a sharded
+    model. Returns the rest of ``optimizer.pt`` (``scheduler``, ``version``)."""
+    path = Path(learner_dir)
+    saved = torch.load(path / "optimizer.pt", weights_only=False)
+    if saved["optimizer"] is None:
+        import torch.distributed.checkpoint as dcp
+        from torch.distributed.checkpoint.state_dict import (
+            get_optimizer_state_dict,
+            set_optimizer_state_dict,
+        )
+
+        folder = path / OPTIMIZER_DCP
+        if not folder.is_dir():
+            raise RlfbError(f"{path}/optimizer.pt points to a sharded optimiser state, but "
+                            f"{folder} is missing")
+        state = {"optimizer": get_optimizer_state_dict(model, optimizer)}
+        with warnings.catch_warnings():  # one process reading a sharded state is intended
+            warnings.filterwarnings("ignore", message=".*assuming the intent is to load in a "
+                                    "single process.*")
+            dcp.load(state, checkpoint_id=str(folder))
+        set_optimizer_state_dict(model, optimizer, state["optimizer"])
+    elif _is_sharded(model):
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_optimizer_state_dict,
+        )
+
+        names = _parameter_names(model)
+        full = saved["optimizer"]
+        by_name = {"state": {names[i]: s for i, s in full["state"].items()},
+                   "param_groups": [{**g, "params": [names[i] for i in g["params"]]}
+                                    for g in full["param_groups"]]}
+        set_optimizer_state_dict(model, optimizer, by_name,
+                                 options=StateDictOptions(full_state_dict=True))
+    else:
+        optimizer.load_state_dict(saved["optimizer"])
+    return saved

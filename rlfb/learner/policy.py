@@ -6,9 +6,8 @@ accumulation. The loss aggregation weights are computed on the whole batch befor
 a batch of 8 rows gives the same gradient as 8 micro-batches of 1 row (tested).
 
 Under LoRA (peft) only the adapters train, the reference policy is the same model with adapters
-disabled, and `named_weights` yields either the adapter tensors alone (``lora["sync"] ==
-"adapter"``, for an engine that loads adapters) or merged weights (W + BA·scale) under the base
-model's names, ready for an engine that knows nothing of adapters (`rlfb.rollout.lora`).
+disabled, and `named_weights` yields merged weights (W + BA·scale) under the base model's names,
+ready for an engine that knows nothing of adapters.
 """
 
 from __future__ import annotations
@@ -84,6 +83,8 @@ class PolicyLearner:
         self.advantage = advantage
         self.advantage_options = dict(advantage_options or {})
         self.version = 0
+        #: the data-parallel group (`rlfb.learner.distributed.RankGroup`), or None alone
+        self.parallel: Any = None
 
     # -- training --------------------------------------------------------------------------
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
@@ -95,7 +96,9 @@ class PolicyLearner:
             batch, old, ref, shaped = self._fold_kl_into_rewards(batch)
         denominator = batch_denominator(batch.loss_mask, self.loss.loss_agg)
         rows = learning_rows(batch.loss_mask, batch.advantages, self.loss)
-        chunks = _micro_batches(batch.attention_mask, self.micro_batch_size, rows)
+        chunks = _micro_batches(batch.attention_mask, self.micro_batch_size, rows) \
+            if self.parallel is None else \
+            self.parallel.own_micro_batches(batch.attention_mask, self.micro_batch_size, rows)
         if ref is None and self.loss.kl_coef > 0:
             ref = self._reference_logprobs(batch, chunks)
         if self.ppo_epochs == 1:
@@ -150,6 +153,9 @@ class PolicyLearner:
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         for rows in chunks:
+            if rows.numel() == 0:  # a data-parallel rank with less work keeps in step
+                self.parallel.idle_step(self.model, backward=True)
+                continue
             ids, attn, width = _slice(batch.input_ids, batch.attention_mask, rows)
             cut = (rows, slice(0, width))
             logp, entropy = self._forward(self.model, ids, attn, batch.loss_mask[cut])
@@ -166,6 +172,9 @@ class PolicyLearner:
         if not chunks:  # nothing to learn from: a zero gradient, so AdamW's moments still step
             for p in params:
                 p.grad = torch.zeros_like(p)
+        if self.parallel is not None:
+            self.parallel.reduce_gradients(params)
+            totals = self.parallel.sum_stats(totals)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
         self.optimizer.step()
         self.scheduler.step()
@@ -177,13 +186,18 @@ class PolicyLearner:
         from rlfb.learner.logprobs import logprobs_and_entropy
 
         return logprobs_and_entropy(model, ids, attn, mask, temperature=self.loss.temperature,
-                                    method=self.packing)
+                                    method=self.packing, max_tokens=None if self.parallel is None
+                                    else self.parallel.forward_tokens(ids))
 
     @torch.no_grad()
     def _logprobs_no_grad(self, batch: ExperienceBatch, chunks: list[torch.Tensor],
                           reference: bool = False) -> torch.Tensor:
         out = torch.zeros_like(batch.old_logprobs)
         for rows in chunks:
+            if rows.numel() == 0:  # a data-parallel rank with less work keeps in step
+                self.parallel.idle_step(self.ref_model if reference and self.ref_model
+                                        is not None else self.model, backward=False)
+                continue
             ids, attn, width = _slice(batch.input_ids, batch.attention_mask, rows)
             mask = batch.loss_mask[rows, :width]
             if reference and self.ref_model is not None:
@@ -228,6 +242,8 @@ class PolicyLearner:
         """Restore what `save` wrote (the model architecture must match)."""
         from safetensors.torch import load_file
 
+        from rlfb.checkpoint import load_optimizer_state
+
         path = Path(path)
         if self.lora:
             from peft import set_peft_model_state_dict
@@ -240,8 +256,7 @@ class PolicyLearner:
             tied = getattr(self.model.config, "tie_word_embeddings", False)
             if unexpected or [m for m in missing if not (tied and m == "lm_head.weight")]:
                 raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
-        saved = torch.load(path / "optimizer.pt", weights_only=False)
-        self.optimizer.load_state_dict(saved["optimizer"])
+        saved = load_optimizer_state(self.model, self.optimizer, path)
         self.scheduler.load_state_dict(saved["scheduler"])
         self.version = saved["version"]
 
