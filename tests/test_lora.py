@@ -296,3 +296,48 @@ def test_lora_adapter_sync_through_ray_object_store(ray_local, tmp_path):
     assert final and completions(out) == [r["completion"] for r in final]
     # and the check can fail: the base model writes something else
     assert completions(run_dir / "tiny-model") != [r["completion"] for r in final]
+
+
+def test_export_full_checkpoint_and_adapter_with_moved_base(tmp_path):
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    from rlfb.learner.objective import LossSettings
+    from rlfb.learner.policy import PolicyLearner
+    from rlfb.models.tiny import make_tiny_model
+
+    base = make_tiny_model(tmp_path / "base")
+    full = PolicyLearner(str(base), LossSettings(), seed=1)
+    with torch.no_grad():
+        next(full.model.parameters()).add_(0.5)  # differs from the base
+    full.save(tmp_path / "full" / "learner")
+    assert main(["export", str(tmp_path / "full"), "--out", str(tmp_path / "e1")]) == 0
+    exported = AutoModelForCausalLM.from_pretrained(str(tmp_path / "e1")).state_dict()
+    assert all(torch.equal(exported[n], t) for n, t in full.model.state_dict().items())
+
+    lora = PolicyLearner(str(base), LossSettings(), lora={"rank": 4, "alpha": 8,
+                                                          "target_modules": ["q_proj"]})
+    with torch.no_grad():
+        for name, p in lora.model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.1)
+    lora.save(tmp_path / "lora" / "learner")
+    expected = dict(lora.named_weights())  # merged: lora["sync"] is not "adapter"
+    moved = tmp_path / "moved"
+    shutil.move(str(base), moved)
+    assert main(["export", str(tmp_path / "lora"), "--out", str(tmp_path / "e2")]) == 2
+    assert main(["export", str(tmp_path / "lora" / "learner" / "model"), "--base", str(moved),
+                 "--out", str(tmp_path / "e2"), "--dtype", "bfloat16"]) == 0
+    merged = AutoModelForCausalLM.from_pretrained(str(tmp_path / "e2"), dtype="auto")
+    state = merged.state_dict()
+    assert next(iter(state.values())).dtype == torch.bfloat16
+    q = "model.layers.0.self_attn.q_proj.weight"
+    assert torch.equal(state[q], expected[q].to(torch.bfloat16))
+    assert not torch.equal(expected[q], load_file_tensor(moved, q))
+
+
+def load_file_tensor(folder: Path, name: str) -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model.safetensors")[name]

@@ -125,8 +125,10 @@ def load_merged(path: str | Path, dtype: torch.dtype = torch.float32,
 def export_merged(path: str | Path, out: str | Path, dtype: torch.dtype = torch.float32,
                   base: str | Path | None = None) -> Path:
     """Write the policy ``path`` names (adapters merged, `load_merged`) with its tokenizer as a
-    Hugging Face folder ``out``; returns ``out``."""
-    model, tokenizer = load_merged(path, dtype=dtype, base=base)
+    Hugging Face folder ``out`` in ``dtype``; returns ``out``. The merge runs in float32 and
+    the result is cast once, so a bfloat16 export rounds each merged weight only once."""
+    model, tokenizer = load_merged(path, dtype=torch.float32, base=base)
+    model = model.to(dtype)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
