@@ -264,6 +264,7 @@ def test_export_bad_input_is_one_line(tmp_path, capsys):
     assert "not an empty folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # about 1.5 min: a Ray run on top of the vllm loop test above
 @pytest.mark.ray
 @pytest.mark.vllm
 def test_lora_adapter_sync_through_ray_object_store(ray_local, tmp_path):
