@@ -1,6 +1,6 @@
 """LoRA end to end: a run through the whole loop, `rlfb export`, loading the export (transformers,
-vLLM), `rlfb eval` on the LoRA checkpoint; the adapter-or-merged sync decision; the engine's
-GPU options and its sleep/wake order around an update (CPU-checked with a fake engine)."""
+vLLM), `rlfb eval` on the LoRA checkpoint; the adapter-or-merged sync decision; the engine
+options a config gives (LoRA and the GPU settings)."""
 
 from __future__ import annotations
 
@@ -193,56 +193,6 @@ def test_learner_sends_adapter_or_merged_weights(tmp_path):
     learner.lora["sync"] = "merged"
     merged = dict(learner.named_weights())
     assert not is_adapter(merged) and "model.layers.0.self_attn.q_proj.weight" in merged
-
-
-class Recorder:
-    """A fake engine and learner that write what is called, in order, to one list."""
-
-    calls: list[str] = []
-
-    def __init__(self, model_path: str = "", **_: object) -> None:
-        self.version = 0
-
-    # engine side
-    def sleep(self) -> None:
-        self.calls.append("engine.sleep")
-
-    def wake_up(self) -> None:
-        self.calls.append("engine.wake_up")
-
-    def update_weights(self, named_tensors, version: int) -> None:
-        list(named_tensors)
-        self.calls.append("engine.update_weights")
-
-    def close(self) -> None:
-        self.calls.append("engine.close")
-
-    # learner side
-    def update(self, batch) -> dict[str, float]:
-        self.calls.append("learner.update")
-        self.version += 1
-        return {}
-
-    def named_weights(self):
-        yield "w", torch.zeros(2)
-
-
-@pytest.mark.parametrize("colocate", [True, False])
-def test_colocated_engine_sleeps_during_the_update(colocate):
-    from rlfb.exec.local import LocalExecutor
-    from rlfb.rollout import ENGINES
-
-    if "test_recorder" not in ENGINES:
-        ENGINES.register("test_recorder", Recorder)
-    Recorder.calls = []
-    ex = LocalExecutor(model_path="", engine="test_recorder", engine_options={},
-                       reward="verifier", reward_options={"verifier": "math"},
-                       learner_factory=Recorder, sleep_engine=colocate)
-    ex.update(None)
-    ex.sync_weights()
-    update = ["learner.update", "engine.update_weights"]
-    assert Recorder.calls == (["engine.sleep", "learner.update", "engine.wake_up",
-                               "engine.update_weights"] if colocate else update)
 
 
 def test_export_bad_input_is_one_line(tmp_path, capsys):
