@@ -38,6 +38,9 @@ class Algorithm:
     name: str = ""
     online: ClassVar[bool]
     advantage: ClassVar[str | None] = None
+    #: its learner can run as a data-parallel group of ranks (``ray.learner.count > 1``,
+    #: `rlfb.learner.distributed`: the policy learner only)
+    data_parallel: ClassVar[bool] = False
 
     def __init__(self, settings: AlgoConfig) -> None:
         self.settings = settings

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 class OutcomeAlgorithm(OnlineAlgorithm):
     """Group advantages of outcome rewards, with the estimator of ``algo.advantage``."""
 
+    data_parallel = True  # the policy learner (`rlfb.learner.distributed`)
+
     def check(self, cfg: TrainConfig) -> None:
         """Group advantages need several samples per prompt to compare."""
         if cfg.algo.advantage is None:

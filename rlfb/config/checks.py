@@ -27,6 +27,23 @@ def check_group_size(cfg: Any) -> None:
                           f"group, so rollout.n must be >= 2 (got {cfg.rollout.n})")
 
 
+def check_learner_group(cfg: Any, data_parallel: bool) -> None:
+    """`ConfigError` when ``ray.learner.count > 1`` cannot run: the group is Ray actors, it runs
+    the policy learner only (``data_parallel``: the algorithm's `Algorithm.data_parallel`),
+    and FSDP does not shard LoRA adapters."""
+    count = cfg.ray.learner.count
+    if cfg.run.executor != "ray":
+        raise ConfigError(f"ray.learner.count={count} starts learner actors; set "
+                          "run.executor=ray (the local executor runs one learner)")
+    if not data_parallel:
+        raise ConfigError(f"ray.learner.count={count}: algo.name={cfg.algo.name} trains its "
+                          "own learner in one process; data-parallel groups run the policy "
+                          "learner (grpo, rloo, reinforce_pp, ...); set ray.learner.count=1")
+    if cfg.learner.strategy == "fsdp" and cfg.model.lora.enabled:
+        raise ConfigError("learner.strategy=fsdp does not shard LoRA adapters (they are small); "
+                          "use learner.strategy=ddp with model.lora.enabled")
+
+
 def check_async_mode(cfg: Any) -> None:
     """`ConfigError` when the config cannot run with ``ray.mode: async``; a warning when its
     stale samples go uncorrected (no ``algo.tis_cap``)."""

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from rlfb.algorithms import get_algorithm, make_algorithm
-from rlfb.config.checks import check_async_mode, check_group_size
+from rlfb.config.checks import check_async_mode, check_group_size, check_learner_group
 from rlfb.config.coerce import apply_override, build, parse_override
 from rlfb.config.schema import TrainConfig
 from rlfb.errors import ConfigError
@@ -110,6 +110,9 @@ def validate(cfg: TrainConfig) -> None:
     checked its own ranges when it was built): the algorithm's (`Algorithm.check`) and the
     cross-field ones of `rlfb.config.checks`."""
     check_group_size(cfg)
-    make_algorithm(cfg.algo).check(cfg)
+    algorithm = make_algorithm(cfg.algo)
+    algorithm.check(cfg)
+    if cfg.ray.learner.count > 1:
+        check_learner_group(cfg, algorithm.data_parallel)
     if cfg.ray.mode == "async":
         check_async_mode(cfg)

@@ -311,6 +311,12 @@ class LearnerConfig:
     packing: Literal["packed", "bucketed", "padded"] = "packed"
     """How sequences are laid out for the forward pass: packed into rows, bucketed by length,
     or padded as given."""
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    """With ray.learner.count > 1 learner ranks (`rlfb.learner.distributed`): "ddp" keeps a
+    whole model and optimiser on every rank and sums the gradients once per step; "fsdp" shards
+    parameters, gradients and AdamW states over the ranks (FSDP2), gathering one layer's
+    weights at a time. Either way each rank runs a token-balanced share of the batch and the
+    update equals one process's. Ignored with one learner."""
 
     def __post_init__(self) -> None:
         _check_range(self.lr > 0, f"learner.lr must be > 0, got {self.lr}")
@@ -413,7 +419,8 @@ class RayConfig:
     rollout: RoleResources = field(default_factory=RoleResources)
     """Rollout-engine actors; prompts are split across them by prompt."""
     learner: RoleResources = field(default_factory=RoleResources)
-    """The learner actor."""
+    """The learner actors: count > 1 starts that many ranks of one data-parallel learner
+    (torch.distributed: gloo on CPU, NCCL on GPU; learner.strategy), num_cpus/num_gpus each."""
     reward: RoleResources = field(default_factory=RoleResources)
     """Scoring actors (verifier execution, reward models); samples are split across them by
     prompt."""
@@ -448,9 +455,6 @@ class RayConfig:
                                                  f"got {self.startup_timeout_s}")
         _check_range(self.num_cpus is None or self.num_cpus > 0,
                      f"ray.num_cpus must be > 0 or null, got {self.num_cpus}")
-        _check_range(self.learner.count == 1, "ray.learner.count must be 1: the learner is one "
-                                              f"actor (data-parallel learners are not built), "
-                                              f"got {self.learner.count}")
 
 
 @dataclass

@@ -6,7 +6,9 @@ Roles and actors (`rlfb.exec.ray_roles`):
   prompt (all copies of one prompt id stay on one engine, so per-request seeds are unchanged);
 - ``reward``: ``ray.reward.count`` scorer actors, split the same way (a prompt's group stays
   together, which group-normalising rewards need);
-- ``learner``: one actor; it publishes its weights by version (`rlfb.sync`);
+- ``learner``: one actor, or with ``ray.learner.count > 1`` a data-parallel group of rank
+  actors called as one (`rlfb.exec.ray_learner_group`, ``learner.strategy``); it publishes its
+  weights by version (`rlfb.sync`);
 - the experience buffer (`make_buffer`): one threaded actor on the controller's node, shared by
   the producers (async rollouts) and the learner's side of the loop.
 
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TYPE_CHECKING
 
 from rlfb.errors import ConfigError, RlfbError
+from rlfb.exec.ray_learner_group import LearnerGroup
 from rlfb.exec.ray_metrics import RoleMetrics, staleness_metrics
 from rlfb.exec.ray_placement import Placement, demand, driver_node_options, ensure_ray, slots
 from rlfb.exec.ray_pool import ActorPool
@@ -67,17 +70,20 @@ class RayExecutor:
         learner_factory: builds the learner.
         ray_cfg: the ``ray:`` config section.
         run_dir: the run directory (named in errors that ask for a resume).
+        learner_strategy: ``learner.strategy`` of a group (``ray.learner.count > 1``).
         sleep_engines: the engines share the learner's GPUs (``rollout.colocate``): every
             engine sleeps during each update and wakes right after it (sync mode only).
     """
 
     def __init__(self, *, engine_factory: Callable[[], Any], scorer_factory: Callable[[], Any],
                  learner_factory: Callable[[], Any], ray_cfg: RayConfig,
-                 run_dir: str | Path | None = None, sleep_engines: bool = False) -> None:
+                 run_dir: str | Path | None = None, sleep_engines: bool = False,
+                 learner_strategy: str = "ddp") -> None:
         if sleep_engines and ray_cfg.mode == "async":
             raise ConfigError("rollout.colocate puts the engines to sleep during each update, "
                               "which ray.mode=async overlaps with generation; use ray.mode=sync")
         self.sleep_engines = sleep_engines
+        self.learner_strategy = learner_strategy
         self.cfg = ray_cfg
         self.run_dir = Path(run_dir) if run_dir else None
         self.async_mode = ray_cfg.mode == "async"
@@ -100,6 +106,7 @@ class RayExecutor:
                learner_factory: Callable[[], Any]) -> None:
         import ray
 
+        from rlfb.exec.ray_learner_group import LearnerRankHost
         from rlfb.exec.ray_roles import (
             ONE_ARENA_RUNTIME_ENV,
             EngineHost,
@@ -112,8 +119,9 @@ class RayExecutor:
         all_slots = slots(ray_cfg)
         self._started = ensure_ray(ray_cfg, demand(all_slots))
         self.placement = Placement(all_slots, ray_cfg.placement, ray_cfg.startup_timeout_s)
+        ranks = ray_cfg.learner.count
         factories = {
-            "learner": (LearnerHost, learner_factory, 0),
+            "learner": (LearnerRankHost if ranks > 1 else LearnerHost, learner_factory, 0),
             "rollout": (EngineHost, engine_factory, ray_cfg.max_restarts),
             "reward": (ScorerHost, scorer_factory, ray_cfg.max_restarts),
         }
@@ -125,8 +133,10 @@ class RayExecutor:
                 opts["runtime_env"] = ONE_ARENA_RUNTIME_ENV
             threads = max(1, int(s.num_cpus))
             cls = ray.remote(concurrency_groups={"control": 1})(host)
-            actors[s.role].append(cls.options(**opts).remote(s.role, factory, threads))
-        self.learner = actors["learner"][0]
+            rank = (s.index, ranks, self.learner_strategy) if host is LearnerRankHost else ()
+            actors[s.role].append(cls.options(**opts).remote(s.role, factory, threads, *rank))
+        self.learner = actors["learner"][0] if ranks == 1 else \
+            LearnerGroup(actors["learner"], ray_cfg.startup_timeout_s)
         self.sync = make_weight_sync(ray_cfg.weight_sync, ray_cfg.collective_backend,
                                      ray_cfg.startup_timeout_s)
         self.engines = ActorPool("rollout", actors["rollout"], ray_cfg.max_restarts,
@@ -134,7 +144,12 @@ class RayExecutor:
                                  timeout_s=ray_cfg.startup_timeout_s)
         self.scorers = ActorPool("reward", actors["reward"], ray_cfg.max_restarts,
                                  timeout_s=ray_cfg.startup_timeout_s)
-        self._wait_started([self.learner, *actors["rollout"], *actors["reward"]])
+        self._wait_started([*actors["learner"], *actors["rollout"], *actors["reward"]])
+        if ranks > 1:
+            try:
+                self.learner.start()
+            except ray.exceptions.RayActorError as exc:
+                raise RlfbError(f"a learner rank failed to start: {_cause(exc)}") from None
 
     def _wait_started(self, handles: list[Any]) -> None:
         import ray
@@ -293,6 +308,8 @@ class RayExecutor:
         import ray
 
         try:
+            if isinstance(self.learner, LearnerGroup):
+                return self.learner.call(method, *args)
             return ray.get(getattr(self.learner, method).remote(*args))
         except ray.exceptions.RayActorError as exc:
             raise self._fatal("learner", exc) from None
@@ -320,7 +337,7 @@ class RayExecutor:
             except Exception:  # noqa: BLE001 - the actor is being torn down either way
                 pass
         scorers = self.scorers.actors if self.scorers else []
-        learner = [self.learner] if self.learner is not None else []
+        learner = getattr(self.learner, "actors", [self.learner] if self.learner else [])
         for actor in [*engines, *scorers, *learner, *(b.actor for b in self._buffers)]:
             ray.kill(actor)
         self.engines = self.scorers = self.learner = None
@@ -348,6 +365,7 @@ def ray_executor(cfg: TrainConfig, model_path: str) -> RayExecutor:
         learner_factory=make_algorithm(cfg.algo).learner_factory(cfg, model_path),
         ray_cfg=cfg.ray,
         run_dir=cfg.run.output_dir,
+        learner_strategy=cfg.learner.strategy,
         sleep_engines=cfg.rollout.colocate)
 
 

@@ -98,17 +98,20 @@ def _size(entries: tuple[TensorEntry, ...]) -> int:
 
 
 def broadcast(group: Group, named_tensors: Iterable[tuple[str, torch.Tensor]]) -> int:
-    """Rank 0: send the tensors (laid out as the group's entries); returns the bytes sent."""
-    tensors = dict(named_tensors)
+    """Rank 0: send the tensors (laid out as the group's entries); returns the bytes sent.
+    Each tensor is copied into the send buffer as the iterable yields it (a sharded learner
+    gathers them one at a time)."""
     entries = group.spec.entries
-    if [e.name for e in entries] != list(tensors):
+    flat = torch.empty(_size(entries), dtype=torch.uint8, device=group.device)
+    names = []
+    for (name, tensor), e in zip(named_tensors, entries, strict=True):
+        names.append(name)
+        if name == e.name and e.nbytes:
+            src = tensor.detach().reshape(-1).contiguous().view(torch.uint8)
+            flat[e.offset : e.offset + e.nbytes].copy_(src)
+    if names != [e.name for e in entries]:
         raise RlfbError("the learner's weights changed names or order since the broadcast group "
                         "formed; re-form the group")
-    flat = torch.empty(_size(entries), dtype=torch.uint8, device=group.device)
-    for e in entries:
-        if e.nbytes:
-            src = tensors[e.name].detach().reshape(-1).contiguous().view(torch.uint8)
-            flat[e.offset : e.offset + e.nbytes].copy_(src)
     group.backend.broadcast(flat, 0).wait()
     return sum(e.nbytes for e in entries)
 

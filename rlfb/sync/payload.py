@@ -15,7 +15,7 @@ Bytes are dtype-agnostic, so dtypes NumPy lacks (bfloat16) round-trip bit for bi
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,24 +91,34 @@ def layout(tensors: Iterable[tuple[str, torch.Tensor]]) -> tuple[list[TensorEntr
 
 
 def pack(named_tensors: Iterable[tuple[str, torch.Tensor]], version: int,
-         out: np.ndarray | None = None) -> WeightPayload:
+         out: np.ndarray | None = None, entries: Sequence[TensorEntry] | None = None
+         ) -> WeightPayload:
     """Copy tensors (any device, dtype or layout) into one CPU byte buffer.
 
     ``out`` is reused when it is a ``uint8`` array of exactly the needed size (pass the last
-    payload's buffer to keep its pages warm), else a new one is allocated.
+    payload's buffer to keep its pages warm), else a new one is allocated. With ``entries``
+    (their `layout`, known in advance) the tensors are copied as the iterable yields them, so
+    a producer that makes each tensor on the fly (a sharded learner gathering one full tensor
+    at a time) never holds more than one besides the buffer.
 
     >>> p = pack([("w", torch.ones(2, 3)), ("b", torch.zeros(3, dtype=torch.bfloat16))], 7)
     >>> [(e.name, e.dtype, e.shape, e.offset) for e in p.entries], p.nbytes
     ([('w', 'float32', (2, 3), 0), ('b', 'bfloat16', (3,), 64)], 30)
     """
-    tensors = [(name, t.detach()) for name, t in named_tensors]
-    entries, size = layout(tensors)
+    if entries is None:
+        named_tensors = [(name, t.detach()) for name, t in named_tensors]
+        entries = layout(named_tensors)[0]
+    size = max((e.offset + e.nbytes for e in entries), default=0)
     if out is None or out.dtype != np.uint8 or out.shape != (size,):
         out = np.empty(size, dtype=np.uint8)
     flat = torch.from_numpy(out)
-    for (_, t), e in zip(tensors, entries):
+    for (name, t), e in zip(named_tensors, entries, strict=True):
+        if name != e.name or tuple(t.shape) != e.shape:
+            raise RlfbError(f"weight payload expected {e.name!r} {e.shape}, got {name!r} "
+                            f"{tuple(t.shape)}")
         if e.nbytes:
-            flat[e.offset : e.offset + e.nbytes].copy_(t.reshape(-1).contiguous().view(torch.uint8))
+            flat[e.offset : e.offset + e.nbytes].copy_(
+                t.detach().reshape(-1).contiguous().view(torch.uint8))
     return WeightPayload(version=version, entries=tuple(entries), buffer=out)
 
 

@@ -99,8 +99,18 @@ def test_async_config_checks():
                            "buffer.max_staleness=1"])
     with pytest.raises(ConfigError, match="needs run.executor=ray"):
         load_config(None, ["ray.mode=async", "buffer.max_staleness=1"])
-    with pytest.raises(ConfigError, match="ray.learner.count must be 1"):
+    with pytest.raises(ConfigError, match="set run.executor=ray"):
         load_config(None, ["ray.learner.count=2"])
+    cfg = load_config(None, ["run.executor=ray", "ray.learner.count=2", "learner.strategy=fsdp"])
+    assert (cfg.ray.learner.count, cfg.learner.strategy) == (2, "fsdp")
+    with pytest.raises(ConfigError, match="data-parallel groups run the policy learner"):
+        load_config(None, ["run.executor=ray", "ray.learner.count=2", "algo.name=ppo",
+                           "algo.advantage=null"])
+    with pytest.raises(ConfigError, match="does not shard LoRA"):
+        load_config(None, ["run.executor=ray", "ray.learner.count=2", "learner.strategy=fsdp",
+                           "model.lora.enabled=true"])
+    with pytest.raises(ConfigError, match="learner.strategy"):
+        load_config(None, ["learner.strategy=zero3"])
 
 
 def test_executor_modules_import_without_ray():
