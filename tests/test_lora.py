@@ -35,7 +35,8 @@ def lora_config(out: Path, *overrides: str):
         "model.lora.target_modules=[q_proj, v_proj, gate_proj]",
         "data.prompts_per_step=4", "data.eval_prompts=4", "data.options.size=200",
         "rollout.n=4", "rollout.max_new_tokens=12", "learner.lr=1e-2",
-        "reward.name=verifier", f"reward.options={json.dumps({'verifier': 'format', 'options': DIGIT})}",
+        "reward.name=verifier",
+        f"reward.options={json.dumps({'verifier': 'format', 'options': DIGIT})}",
         "eval.every=2", "eval.verifier=format", f"eval.verifier_options={json.dumps(DIGIT)}",
         *overrides])
 
