@@ -269,6 +269,7 @@ class VLLMEngine:
                 "with lora_A/lora_B), not full weights; sync with model.lora.sync=adapter")
         if adapter:
             self._load_adapter(llm, weights)
+            llm.reset_prefix_cache()  # blocks are keyed by adapter too; dropped all the same
             self._version = version
             return
         try:
