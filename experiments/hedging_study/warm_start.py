@@ -13,7 +13,8 @@ Three stages, each skipped when its output already exists (so an interrupted bui
 2. **Build** ``OUT/sft-train.jsonl`` (prompt, completion, and the tier, p̂ and target kind of
    each row): where p̂ ≥ `ANSWER_AT` the target answers flatly with the right answer; where
    p̂ ≥ `HEDGE_AT` it hedges the right answer; below that it abstains, or (one question in
-   three, chosen by a seeded draw) hedges the model's own most frequent answer. Phrasings are
+   three, chosen by a seeded draw) hedges the model's own most frequent wrong answer (a
+   whole number; abstains when the model gave none). Phrasings are
    drawn from the lists below. Every target is checked with the study's own judges before it
    is written: the ``phrases`` hedge detector must give the intended class, and the math
    verifier must find the answer in every flat and hedged target.
@@ -21,9 +22,14 @@ Three stages, each skipped when its output already exists (so an interrupted bui
    fine-tuning) on that file, and copy its final checkpoint's model folder to ``OUT/model``:
    the ``model.path`` both arms of ``experiments/ablations/hedging-study.yaml`` start from.
 
-The thresholds follow the payoff table: with Schulman's table a flat answer pays more than
-abstaining when p > 0.8, so the clone answers flatly at p̂ ≥ 0.75 (of 8 samples: 6 or more
-right) and hedges in between, where the sign of the expected payoff is uncertain.
+The thresholds are relative to what sampling at temperature 1 shows. They were first 0.75 and
+0.25 (after the payoff table, whose break-even is p = 0.8), but the base model's samples at
+temperature 1 are mostly off-format rambling: over the 240 estimated questions its accuracy
+was 0.14 on easy ones (no question above 4 of 8), 0.025 on medium and 0 on hard, so those
+thresholds would have given no flat answer at all. They were lowered, after seeing that
+estimate and before any study run, to: flat at p̂ ≥ 0.25 (2 or more of 8 samples right),
+hedged at p̂ = 0.125 (1 of 8), abstain or hedge a guess at 0. The study's criterion does not
+depend on them.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -42,8 +49,8 @@ REPO = Path(__file__).resolve().parents[2]
 TRAIN_FILE = REPO / "experiments" / "data" / "hedge-tiers-train.jsonl"
 SFT_CONFIG = REPO / "experiments" / "hedging_study" / "sft.yaml"
 RLFB = [sys.executable, "-m", "rlfb.cli"]
-ANSWER_AT = 0.75
-HEDGE_AT = 0.25
+ANSWER_AT = 0.25
+HEDGE_AT = 0.125
 SEED = 0
 
 FLAT = ["<answer>{x}</answer>", "{q} = {x}. <answer>{x}</answer>",
@@ -113,8 +120,8 @@ def plan(samples: list[dict[str, Any]], rows: dict[str, dict[str, Any]]
     for qid in sorted(by_q, key=lambda q: int(q.split("-")[1])):
         judged = [s for s in by_q[qid] if s["correct"] is not None]
         p_hat = sum(bool(s["correct"]) for s in judged) / len(judged) if judged else 0.0
-        wrong = Counter(str(s["extracted"]) for s in judged
-                        if not s["correct"] and s.get("extracted") not in (None, ""))
+        wrong = Counter(str(s["extracted"]).strip() for s in judged if not s["correct"]
+                        and re.fullmatch(r"-?\d+", str(s.get("extracted") or "").strip()))
         guess = wrong.most_common(1)[0][0] if wrong else None
         if p_hat >= ANSWER_AT:
             kind = "answer"
