@@ -177,18 +177,19 @@ def test_a_rank_without_rows_still_steps(tmp_path, tiny):
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_checkpoints_resume_across_rank_counts(tmp_path, tiny, strategy):
     """Saved by two ranks and resumed by one process, and the reverse: both continue exactly
-    as one process that never stopped (same weights, optimiser moments and schedule)."""
+    as one process that never stopped (same weights, optimiser moments and schedule). One
+    group does both: it saves after its first update, then loads one process's checkpoint of
+    that point and takes the second update from it."""
     first, second = [("update", 0)], [("update", 1)]
     want = single(tiny, first + second)
-    by_two = tmp_path / "by-two"
-    run_group(tmp_path, tiny, strategy, first + [("save", str(by_two))])
+    by_one, by_two = tmp_path / "by-one", tmp_path / "by-two"
+    single(tiny, first + [("save", str(by_one))])
+    resumed_by_two = run_group(tmp_path, tiny, strategy, first + [("save", str(by_two))]
+                               + [("load", str(by_one))] + second)
+    assert_same_update(resumed_by_two, want, initial_weights(tiny))
+    assert resumed_by_two["stats"][-1]["learner/version"] == 2
     if strategy == "fsdp":  # the sharded optimiser state is a DCP folder
         assert (by_two / "optimizer" / ".metadata").is_file()
         assert torch.load(by_two / "optimizer.pt", weights_only=False)["optimizer"] is None
     resumed_by_one = single(tiny, [("load", str(by_two))] + second)
     assert_same_update(resumed_by_one, want, initial_weights(tiny))
-    by_one = tmp_path / "by-one"
-    single(tiny, first + [("save", str(by_one))])
-    resumed_by_two = run_group(tmp_path, tiny, strategy, [("load", str(by_one))] + second)
-    assert_same_update(resumed_by_two, want, initial_weights(tiny))
-    assert resumed_by_two["stats"][0]["learner/version"] == want["stats"][1]["learner/version"]
