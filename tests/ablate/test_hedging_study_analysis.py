@@ -20,7 +20,7 @@ FINAL = [
     ("medium", "I think it is <answer>12</answer>.", "correct"),     # hedged right: +0.5
     ("medium", "I think it is around five hundred.", "unparseable"),  # hedged, no answer: 0
     ("hard", "I don't know.", "unparseable"),                        # abstains: 0
-    ("hard", "<answer>N/A</answer> I don't know.", "wrong"),         # abstains with an answer: 0
+    ("hard", "<answer>none</answer> I don't know.", "wrong"),        # abstains with an answer: 0
 ]
 
 
@@ -87,3 +87,37 @@ def test_auroc_counts_ties_as_one_half():
     assert auroc([1.0], [True]) is None
     # every wrong answer hedged or abstained, no right one: perfect
     assert hedge_auroc([("hedged", False), ("uninformative", False), ("unhedged", True)]) == 1.0
+
+
+def _warm_start():
+    spec = importlib.util.spec_from_file_location(
+        "warm_start", REPO / "experiments" / "hedging_study" / "warm_start.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_warm_start_targets_follow_the_estimated_accuracy_and_pass_the_judges():
+    ws = _warm_start()
+    rows = {f"train-{i}": {"id": f"train-{i}", "tier": t, "answer": a,
+                           "prompt": f"What is {q}? If you are not sure, say so."}
+            for i, (t, q, a) in enumerate([("easy", "3 + 4", "7"), ("medium", "40 + 13", "53"),
+                                           ("hard", "123 * 45", "5535")])}
+
+    def samples(qid: str, right: int, wrong: list[str | None]) -> list[dict]:
+        out = [{"prompt_id": qid, "correct": True, "extracted": rows[qid]["answer"]}] * right
+        return out + [{"prompt_id": qid, "correct": False, "extracted": w} for w in wrong]
+
+    data = (samples("train-0", 2, ["8"] * 6)             # 2 of 8 right: flat answer
+            + samples("train-1", 1, ["54"] * 7)          # 1 of 8: hedges the right answer
+            + samples("train-2", 0, ["9 ******", None] * 4))  # 0 of 8, no whole-number guess
+    plan = {r["id"]: r for r in ws.plan(data, rows)}
+    assert [plan[q]["kind"] for q in rows] == ["answer", "hedge", "abstain"]
+    assert [plan[q]["p_hat"] for q in rows] == [0.25, 0.125, 0.0]
+    assert "<answer>7</answer>" in plan["train-0"]["completion"]
+    assert "<answer>53</answer>" in plan["train-1"]["completion"]
+    assert plan["train-2"]["completion"] in ws.ABSTAIN
+    ws.check_targets(list(plan.values()))  # detector class and verifier as intended
+    bad = {**plan["train-0"], "completion": "I don't know. <answer>7</answer>"}
+    with pytest.raises(SystemExit, match="fix the phrasing"):
+        ws.check_targets([bad])
