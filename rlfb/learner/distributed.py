@@ -191,14 +191,17 @@ def _buckets(tensors: list[torch.Tensor], numel: int) -> Iterator[list[torch.Ten
         yield bucket
 
 
-def shard_model(model: Any) -> None:
-    """FSDP2: shard each decoder layer (the model's ``_no_split_modules`` classes), the body
-    (embeddings, final norm) and the output layer, then the root. The body and the output layer
-    are units of their own because `rlfb.learner.logprobs` may call them one after the other
-    (vocabulary projection in chunks) rather than through the root's forward. With tied
-    embeddings the output layer's weight *is* the embedding's, so it stays in the body's unit,
-    which then keeps its weights gathered from its forward to its backward. Gradients are summed
-    over ranks, not averaged: the loss is already normalised by the global count."""
+def shard_model(model: Any) -> bool:
+    """FSDP2: shard each decoder layer (the model's ``_no_split_modules`` classes), then the
+    rest. Gradients are summed over ranks, not averaged: the loss is already normalised by the
+    global count.
+
+    `rlfb.learner.logprobs` may call the body (embeddings, layers, final norm) and the output
+    layer one after the other (vocabulary projection in chunks) rather than through the root's
+    forward, so where it can, the body and the output layer are units of their own. With tied
+    embeddings they share one tensor, which FSDP2 can only reduce correctly from a single
+    forward: then both stay in the root's unit, and the caller must run the whole model's
+    forward (returns False); else returns True."""
     from torch.distributed.fsdp import FSDPModule, fully_shard
 
     layer_types = set(getattr(model, "_no_split_modules", None) or ())
@@ -206,12 +209,13 @@ def shard_model(model: Any) -> None:
         if type(module).__name__ in layer_types:
             fully_shard(module)
     body, head = model.get_decoder(), model.get_output_embeddings()
-    if body is not None and body is not model and head is not None:
+    split = body is not None and body is not model and head is not None
+    if split:
         body_params = {id(p) for p in body.parameters()}
-        tied = any(id(p) in body_params for p in head.parameters())
-        if not tied:
-            fully_shard(head)
-        fully_shard(body, reshard_after_forward=not tied)
+        split = not any(id(p) in body_params for p in head.parameters())
+    if split:
+        fully_shard(head)
+        fully_shard(body)
     fully_shard(model)
     for module in model.modules():
         if isinstance(module, FSDPModule):
@@ -220,6 +224,19 @@ def shard_model(model: Any) -> None:
     with torch.no_grad():  # FSDP sets itself up at the first call: make it the root's
         model(input_ids=torch.zeros((1, 1), dtype=torch.long,
                                     device=next(model.parameters()).device), use_cache=False)
+    reshard(model)
+    return split
+
+
+def reshard(model: Any) -> None:
+    """Put every FSDP unit of ``model`` back to its shards. The root keeps its weights gathered
+    after a forward until its backward, and while gathered its modules hold full-size
+    parameters: the optimiser, the weight sync and checkpoints must see the sharded ones."""
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()
 
 
 def _rebuild_optimizer(learner: Any) -> None:
@@ -271,9 +288,11 @@ class DataParallelLearner:
         self.learner = learner
         self.strategy = strategy
         if strategy == "fsdp":
-            shard_model(learner.model)
+            split = shard_model(learner.model)
             if learner.ref_model is not None:
                 shard_model(learner.ref_model)
+            if not split:  # tied embeddings: logits through the root's forward, not in chunks
+                learner.logits_chunk = 0
             _rebuild_optimizer(learner)
         else:
             _broadcast_module(learner.model)
@@ -310,6 +329,8 @@ class DataParallelLearner:
     def _sharded_weights(self) -> Iterator[tuple[str, torch.Tensor]]:
         """State-dict entries (DTensors under FSDP), each shared parameter once, in order."""
         model = self.learner.model
+        if self.strategy == "fsdp":
+            reshard(model)
         params = dict(model.named_parameters(remove_duplicate=False))
         seen: set[int] = set()
         for name, tensor in model.state_dict().items():
@@ -390,6 +411,7 @@ def _save_sharded(learner: Any, path: Path, rank: int) -> None:
 
     from rlfb.checkpoint import OPTIMIZER_DCP
 
+    reshard(learner.model)
     full = get_model_state_dict(learner.model, options=StateDictOptions(full_state_dict=True,
                                                                          cpu_offload=True))
     if rank == 0:
@@ -411,6 +433,7 @@ def _load_sharded(learner: Any, path: Path) -> None:
 
     from rlfb.checkpoint import load_optimizer_state
 
+    reshard(learner.model)
     full = load_file(path / "model" / "model.safetensors")
     missing, unexpected = set_model_state_dict(
         learner.model, full, options=StateDictOptions(full_state_dict=True, strict=False))

@@ -25,6 +25,12 @@ def tiny(tmp_path_factory):
     return str(make_tiny_model(tmp_path_factory.mktemp("tiny"), seed=3))
 
 
+@pytest.fixture(scope="module")
+def tiny_tied(tmp_path_factory):
+    """Output layer and input embedding share one tensor (as in SmolLM2)."""
+    return str(make_tiny_model(tmp_path_factory.mktemp("tied"), seed=3, tie_word_embeddings=True))
+
+
 # -- the slicing rule, by hand -------------------------------------------------------------------
 def test_balanced_slices_by_hand():
     # longest first, each to the lightest part: 5->A, 3->B, 3->B (3<5), 2->A (5<6), 1->B (6<7)
@@ -135,7 +141,7 @@ def assert_same_update(got, want, initial):
     assert got["grads"].keys() == want["grads"].keys()
     for name, g in want["grads"].items():
         torch.testing.assert_close(got["grads"][name], g, rtol=1e-3,
-                                   atol=1e-3 * float(g.abs().max()))
+                                   atol=1e-3 * float(g.abs().max()), msg=lambda m, n=name: f"{n}: {m}")
     assert got["weights"].keys() == want["weights"].keys()
     for name, w in want["weights"].items():
         step = float((w - initial[name]).norm())
@@ -154,10 +160,13 @@ def initial_weights(tiny):
     return {n: t.clone() for n, t in new_learner(tiny).named_weights()}
 
 
-@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_ranks_give_the_update_of_one_process(tmp_path, tiny, strategy):
+@pytest.mark.parametrize("strategy, model", [("ddp", "tiny"), ("fsdp", "tiny"),
+                                             ("fsdp", "tiny_tied")])
+def test_two_ranks_give_the_update_of_one_process(request, tmp_path, strategy, model):
     """Two updates (AdamW moments carried over), 5 learning rows split 3/2 by tokens in
-    micro-batches of 2: under FSDP the lighter rank runs an idle micro-batch to keep in step."""
+    micro-batches of 2: under FSDP the lighter rank runs an idle micro-batch to keep in step.
+    With tied embeddings the shared tensor is sharded once and synced once."""
+    tiny = request.getfixturevalue(model)
     plan = [("update", 0), ("update", 1)]
     want = single(tiny, plan)
     got = run_group(tmp_path, tiny, strategy, plan)
