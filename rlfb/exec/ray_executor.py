@@ -148,7 +148,7 @@ class RayExecutor:
         if ranks > 1:
             try:
                 self.learner.start()
-            except ray.exceptions.RayActorError as exc:
+            except ray.exceptions.RayError as exc:
                 raise RlfbError(f"a learner rank failed to start: {_cause(exc)}") from None
 
     def _wait_started(self, handles: list[Any]) -> None:

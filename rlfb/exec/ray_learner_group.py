@@ -57,12 +57,15 @@ class LearnerRankHost(LearnerHost):
         self.strategy = strategy
 
     def start(self, host: str, port: int, timeout_s: float) -> bool:
-        """Join the group at ``host:port`` (rank 0's node) and build the learner."""
+        """Join the group at ``host:port`` (rank 0's node) and build the learner. The group's
+        collectives wait at least 30 minutes for a slow rank (a checkpoint written by rank 0
+        alone, say) before they fail."""
         from rlfb.learner.distributed import DataParallelLearner
 
         self.obj = self._on_role_thread(
             DataParallelLearner.build, self.factory, rank=self.rank, world_size=self.world_size,
-            init_method=f"tcp://{host}:{port}", strategy=self.strategy, timeout_s=timeout_s)
+            init_method=f"tcp://{host}:{port}", strategy=self.strategy,
+            timeout_s=max(timeout_s, 1800.0))
         return True
 
     def publish_weights(self) -> tuple[list[Any], int, float] | None:
