@@ -142,9 +142,10 @@ def test_single_turn_environment_equals_no_environment(tmp_path, stopping_model)
 
 
 @pytest.mark.ray
-def test_ray_run_matches_the_local_run(ray_local, tmp_path, stopping_model):
+@pytest.mark.parametrize("algo", ["grpo", "ppo"])
+def test_ray_run_matches_the_local_run(ray_local, tmp_path, stopping_model, algo):
     """The episodes run in the Ray rollout actor (tools would run there too); the sync Ray run
-    is the local run, sample for sample."""
+    is the local run, sample for sample, update for update."""
     import ray.cloudpickle
 
     from rlfb.exec.ray_executor import RayExecutor
@@ -153,16 +154,16 @@ def test_ray_run_matches_the_local_run(ray_local, tmp_path, stopping_model):
 
     ray_opts = ["run.executor=ray", "ray.learner.num_cpus=0.5", "ray.rollout.num_cpus=0.5",
                 "ray.reward.num_cpus=0.25", "ray.startup_timeout_s=300"]
-    local = train(config(tmp_path / "local", stopping_model))
+    local = train(config(tmp_path / "local", stopping_model, f"algo.name={algo}"))
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cfg = config(tmp_path / "ray", stopping_model, *ray_opts)
+    cfg = config(tmp_path / "ray", stopping_model, f"algo.name={algo}", *ray_opts)
     ex = RayExecutor(engine_factory=partial(again_engine, str(stopping_model)),
                      scorer_factory=partial(Scorer, cfg.reward.name, cfg.reward.options),
                      learner_factory=learner_factory(cfg, str(stopping_model)),
                      ray_cfg=cfg.ray, run_dir=tmp_path / "ray")
     records = train(cfg, ex)
     check_multiturn_run(records, tmp_path / "ray")
-    keep = ("rollout/", "reward/", "learner/loss", "learner/grad_norm", "eval/")
+    keep = ("rollout/", "reward/", "learner/loss", "learner/grad_norm", "eval/", "ppo/")
     pick = [{k: v for k, v in r.items() if k.startswith(keep) and k != "rollout/tool_seconds"}
             for r in records]
     assert pick == [{k: v for k, v in r.items() if k.startswith(keep)
