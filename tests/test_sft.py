@@ -47,7 +47,10 @@ def test_prompt_tokens_get_no_gradient_and_the_loss_is_the_completion_nll(tiny, 
     enc = Encoder(tok, RecordFields())
     examples = load_examples(write_jsonl(tmp_path / "d.jsonl", arithmetic_rows(3)), enc)
     batch = token_batch(examples, tok.pad_token_id)
-    learner = SFTLearner(str(tiny), lr=1e-3, packing="padded", micro_batch_size=8)
+    # logits_chunk=0: the output layer runs once over every position, so the hook sees all
+    # logits (chunked, it runs only at target positions: tests/learner/test_chunked_logprobs.py)
+    learner = SFTLearner(str(tiny), lr=1e-3, packing="padded", micro_batch_size=8,
+                         logits_chunk=0)
     captured = {}
 
     def keep(_module, _inputs, output):

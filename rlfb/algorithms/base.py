@@ -138,7 +138,14 @@ def policy_settings(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
                       micro_batch_size=l.micro_batch_size, ppo_epochs=a.ppo_epochs, lora=lora,
                       dtype=m.dtype, seed=cfg.run.seed,
                       gradient_checkpointing=m.gradient_checkpointing,
-                      lr_schedule=l.lr_schedule, total_steps=cfg.run.steps, packing=l.packing)
+                      lr_schedule=l.lr_schedule, total_steps=cfg.run.steps, packing=l.packing,
+                      logits_chunk=l.logits_chunk, **device_settings(cfg))
+
+
+def device_settings(cfg: TrainConfig) -> dict[str, Any]:
+    """The device and compute precision every learner takes (``learner.device``,
+    ``learner.dtype``; `rlfb.device`), as learner keyword options."""
+    return {"device": cfg.learner.device, "compute_dtype": cfg.learner.dtype}
 
 
 def policy_learner_factory(cfg: TrainConfig, model_path: str) -> Callable[[], Any]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TYPE_CHECKING
 
-from rlfb.algorithms.base import OfflineAlgorithm
+from rlfb.algorithms.base import OfflineAlgorithm, device_settings
 from rlfb.errors import ConfigError
 from rlfb.models.reward_model import TEMPLATES
 
@@ -67,7 +67,8 @@ class RewardModel(OfflineAlgorithm):
             model_path, template=self.template, max_length=cfg.offline.max_length, lr=le.lr,
             weight_decay=le.weight_decay, betas=tuple(le.betas), max_grad_norm=le.max_grad_norm,
             warmup_steps=le.warmup_steps, lr_schedule=le.lr_schedule, total_steps=total_steps,
-            micro_batch_size=le.micro_batch_size, dtype=cfg.model.dtype, seed=cfg.run.seed)
+            micro_batch_size=le.micro_batch_size, dtype=cfg.model.dtype, seed=cfg.run.seed,
+            **device_settings(cfg))
 
     def batch(self, rows: list[Any], pad_token_id: int, reference: Any = None) -> Any:
         """The pairs themselves."""

@@ -8,6 +8,7 @@ note are filled in by `rlfb.config.load_config` and saved resolved.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -289,6 +290,10 @@ class AlgoConfig:
                                                            f"got {self.tis_cap}")
 
 
+#: The values of ``learner.device`` (`rlfb.device.resolve_device` reads them).
+DEVICE_SPEC = r"auto|cpu|cuda(:[0-9]+)?"
+
+
 @dataclass
 class LearnerConfig:
     """The optimiser and how a batch is split."""
@@ -317,8 +322,26 @@ class LearnerConfig:
     parameters, gradients and AdamW states over the ranks (FSDP2), gathering one layer's
     weights at a time. Either way each rank runs a token-balanced share of the batch and the
     update equals one process's. Ignored with one learner."""
+    device: str = "auto"
+    """Where every learner (policy, reference, critic, SFT, DPO, reward model) keeps its models,
+    optimiser states and batches: "auto" (the GPU Ray gave the learner actor, see
+    ray.learner.num_gpus, or the first visible GPU without Ray; the CPU when there is none),
+    "cpu", "cuda" or "cuda:N"."""
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    """Compute precision of the learner's forward passes: "bfloat16" runs them under autocast
+    while parameters and optimiser states stay in model.dtype (float32: master weights that keep
+    updates bfloat16 would round away); logprobs are taken from the logits in float32 either
+    way."""
+    logits_chunk: int = 256
+    """Positions whose vocabulary logits exist at once when logprobs and entropies are computed
+    (the output layer and log-softmax run in chunks, recomputed in the backward pass; the values
+    are those of the whole computation). 0 = all positions at once (more memory)."""
 
     def __post_init__(self) -> None:
+        _check_range(re.fullmatch(DEVICE_SPEC, self.device) is not None,
+                     f"learner.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        _check_range(self.logits_chunk >= 0, f"learner.logits_chunk must be >= 0 (0 = all "
+                                             f"positions at once), got {self.logits_chunk}")
         _check_range(self.lr > 0, f"learner.lr must be > 0, got {self.lr}")
         _check_range(self.weight_decay >= 0, f"learner.weight_decay must be >= 0, "
                                          f"got {self.weight_decay}")

@@ -6,7 +6,10 @@ Metrics are deltas since the previous collection (one per step), keyed ``ray/<ro
 - ``utilization``: ``busy_s / (wall seconds * actors)``;
 - ``wait_s``: seconds the controller spent waiting for the role's results;
 - ``in_flight``: calls submitted and not yet collected (a queue depth; > 0 in async mode);
-- ``retries`` / ``restarts``: cumulative jobs retried and actor restarts recovered.
+- ``retries`` / ``restarts``: cumulative jobs retried and actor restarts recovered;
+- ``peak_rss_gb``: the largest peak resident memory of the role's actors (each actor process's
+  peak since it started), and ``cuda_max_allocated_gb``, torch's peak CUDA allocation, for
+  actors that use CUDA (`rlfb.device.role_memory`).
 
 ``staleness/<k>`` counts the batch's samples generated ``k`` weight versions before the learner's
 current version, with ``staleness/mean`` and ``staleness/max``.
@@ -33,6 +36,20 @@ def staleness_metrics(weight_versions: Any, current: int) -> dict[str, float]:
     out = {f"staleness/{k}": float(ages.count(k)) for k in sorted(set(ages))}
     out["staleness/mean"] = sum(ages) / len(ages)
     out["staleness/max"] = float(max(ages))
+    return out
+
+
+def _peak_memory(role: str, stats: list[dict[str, Any]]) -> dict[str, float]:
+    """``ray/<role>/<figure>``: the largest of each memory figure over the role's actors.
+
+    >>> _peak_memory("rollout", [{"memory": {"peak_rss_gb": 2.0}}, {"memory": {"peak_rss_gb": 3.5}}])
+    {'ray/rollout/peak_rss_gb': 3.5}
+    """
+    out: dict[str, float] = {}
+    for s in stats:
+        for name, value in s.get("memory", {}).items():
+            key = f"ray/{role}/{name}"
+            out[key] = max(out.get(key, 0.0), float(value))
     return out
 
 
@@ -76,6 +93,7 @@ class RoleMetrics:
             busy = self._busy(role, stats)
             out[f"ray/{role}/busy_s"] = busy
             out[f"ray/{role}/utilization"] = busy / (wall * max(1, len(stats)))
+            out.update(_peak_memory(role, stats))
             if pool is not None:
                 out[f"ray/{role}/wait_s"] = self._waits.pop(role, 0.0)
                 out[f"ray/{role}/in_flight"] = float(pool.in_flight)

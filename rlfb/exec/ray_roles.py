@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from rlfb.device import role_memory
 from rlfb.errors import RlfbError
 from rlfb.memory import ONE_ARENA_ENV, keep_freed_memory
 from rlfb.types import ExperienceBatch, Prompt, Rollout, SamplingParams, ScoredSample
@@ -93,14 +94,17 @@ class RoleHost:
 
     def stats(self) -> dict[str, Any]:
         """Cumulative busy seconds and calls of this actor incarnation, the role method running
-        now (None when idle) and the Ray node id it runs on.
+        now (None when idle), the Ray node id it runs on and its peak memory
+        (`rlfb.device.role_memory`: peak RSS, and torch's peak CUDA allocation where it used
+        CUDA).
 
         Actors are created with a ``control`` concurrency group, so this answers while a long
         call is running (call it with ``.options(concurrency_group="control")``)."""
         import ray
 
         return {"busy_s": self.busy_s, "calls": self.calls, "running": self.running,
-                "restarted": self.restarted, "node": ray.get_runtime_context().get_node_id()}
+                "restarted": self.restarted, "node": ray.get_runtime_context().get_node_id(),
+                "memory": role_memory()}
 
     def ping(self) -> bool:
         """True once the actor is up (used to wait for a restart)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from rlfb.device import autocast
 from rlfb.learner.policy import _apply_lora, scheduled_adamw
 
 
@@ -53,15 +54,21 @@ class Critic:
             clipping and schedule (as `PolicyLearner`).
         dtype: parameter dtype.
         gradient_checkpointing: recompute activations in the backward pass.
+        device: where the critic and its optimiser states live (a resolved ``torch.device``,
+            the policy's).
+        compute_dtype: autocast dtype of its forward passes (None: float32; `rlfb.device`).
     """
 
     def __init__(self, path: str, *, pad_token_id: int, lora: dict[str, Any] | None = None,
                  lr: float = 1e-6, weight_decay: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), max_grad_norm: float = 1.0,
                  warmup_steps: int = 0, lr_schedule: str = "constant", total_steps: int = 0,
-                 dtype: torch.dtype = torch.float32, gradient_checkpointing: bool = False
+                 dtype: torch.dtype = torch.float32, gradient_checkpointing: bool = False,
+                 device: torch.device | None = None, compute_dtype: torch.dtype | None = None
                  ) -> None:
-        self.model = load_value_model(path, dtype, pad_token_id)
+        self.device = device or torch.device("cpu")
+        self.compute_dtype = compute_dtype
+        self.model = load_value_model(path, dtype, pad_token_id).to(self.device)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.lora = lora
@@ -77,8 +84,9 @@ class Critic:
         """``[b, w]`` values aligned with token logprobs (module docstring); rows must be
         right-padded. Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed."""
         positions = (attn.long().cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions,
-                         use_cache=False).logits[..., 0].float()
+        with autocast(self.device, self.compute_dtype):
+            out = self.model(input_ids=ids, attention_mask=attn, position_ids=positions,
+                             use_cache=False).logits[..., 0].float()
         return torch.nn.functional.pad(out[:, :-1], (1, 0))
 
     def step(self) -> float:

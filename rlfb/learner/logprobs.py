@@ -24,6 +24,18 @@ Methods:
   to its own longest row (for models whose attention ignores packed position ids).
 - ``"padded"``: one forward over the batch as given; the reference the others are tested
   against.
+
+Vocabulary projection in chunks (``logits_chunk``, default `DEFAULT_LOGITS_CHUNK` positions):
+the model's body gives the final hidden states, and the output layer, the float32 log-softmax,
+the picked logprob and the entropy run over ``logits_chunk`` positions at a time, each chunk
+under activation checkpointing. Only the ``[N, H]`` hidden states are kept for the backward
+pass, which recomputes one chunk's ``[chunk, V]`` logits at a time, so the ``[N, V]`` logits
+and their float32 log-softmax and softmax copies (three tensors of 4·N·V bytes kept for the
+backward pass in the direct computation) never exist whole. The values and gradients are
+those of the direct computation (``logits_chunk=0``) to float rounding (tested); the price is
+one extra output-layer matmul per chunk in the backward pass. Models whose forward changes the
+logits after the output layer (soft-capping, logit scaling: `_LOGIT_TRANSFORMS`) use the direct
+computation.
 """
 
 from __future__ import annotations
@@ -32,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from rlfb.errors import ConfigError
 
@@ -41,23 +54,29 @@ METHODS = ("packed", "bucketed", "padded")
 #: of 512 tokens beat both padding and larger packs (docs/performance.md). With
 #: flash-attention's varlen kernel on a GPU, larger packs cost nothing extra.
 DEFAULT_MAX_TOKENS = {"packed": 512, "bucketed": 4096, "padded": 0}
+#: Default positions per chunk of the vocabulary projection (module docstring); 0 = all at once.
+DEFAULT_LOGITS_CHUNK = 256
+#: Config attributes of models whose logits are not just ``output_layer(hidden)``.
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling")
 
 
 def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
-                      *, method: str = "packed", max_tokens: int | None = None) -> torch.Tensor:
+                      *, method: str = "packed", max_tokens: int | None = None,
+                      logits_chunk: int | None = None) -> torch.Tensor:
     """Logprob of each token given the previous ones, ``[B, T]`` float32 (see module docstring).
 
-    Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed.
+    Differentiable; wrap in ``torch.no_grad()`` when no gradient is needed. Arguments as
+    `logprobs_and_entropy`.
     """
     return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
-                    max_tokens, with_entropy=False)[0]
+                    max_tokens, logits_chunk, with_entropy=False)[0]
 
 
 def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                          completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
-                         *, method: str = "packed", max_tokens: int | None = None
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+                         *, method: str = "packed", max_tokens: int | None = None,
+                         logits_chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logprobs, entropy)``, both ``[B, T]`` float32 and aligned as in the module docstring.
 
     Args:
@@ -70,14 +89,17 @@ def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: to
         method: ``"packed"``, ``"bucketed"`` or ``"padded"``.
         max_tokens: token budget per forward pass (``"packed"``, ``"bucketed"``); a longer
             sequence runs alone. None: `DEFAULT_MAX_TOKENS` for the method.
+        logits_chunk: positions whose vocabulary logits exist at once (module docstring);
+            0 = the direct computation over all positions; None: `DEFAULT_LOGITS_CHUNK`.
     """
     return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
-                    max_tokens, with_entropy=True)
+                    max_tokens, logits_chunk, with_entropy=True)
 
 
 def _compute(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              completion_mask: torch.Tensor | None, temperature: float, method: str,
-             max_tokens: int | None, with_entropy: bool) -> tuple[torch.Tensor, torch.Tensor]:
+             max_tokens: int | None, logits_chunk: int | None, with_entropy: bool
+             ) -> tuple[torch.Tensor, torch.Tensor]:
     if method not in METHODS:
         raise ConfigError(f"unknown logprob method {method!r}; use one of {METHODS}")
     max_tokens = DEFAULT_MAX_TOKENS[method] if max_tokens is None else max_tokens
@@ -86,8 +108,12 @@ def _compute(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
         raise ConfigError(f"input_ids {tuple(input_ids.shape)} and attention_mask "
                           f"{tuple(attention_mask.shape)} must both be [B, T]")
+    logits_chunk = DEFAULT_LOGITS_CHUNK if logits_chunk is None else logits_chunk
+    if logits_chunk < 0:
+        raise ConfigError(f"logits_chunk must be >= 0 (0 = all positions at once), "
+                          f"got {logits_chunk}")
     targets = _targets(attention_mask, completion_mask)
-    stats = _TokenStats(temperature, with_entropy)
+    stats = _TokenStats(temperature, with_entropy, logits_chunk)
     if method == "padded":
         return _padded(model, input_ids, attention_mask, targets, stats)
     spans = _spans(attention_mask)
@@ -124,10 +150,12 @@ def _spans(attention_mask: torch.Tensor) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class _TokenStats:
-    """Logprob of the labels and (optionally; else 0) entropy under softmax(logits / T)."""
+    """Logprob of the labels and (optionally; else 0) entropy under softmax(logits / T), from
+    logits, or from final hidden states through the output layer in chunks (`run`)."""
 
     temperature: float
     with_entropy: bool
+    logits_chunk: int = 0
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,18 +165,63 @@ class _TokenStats:
             return picked, torch.zeros_like(picked)
         return picked, -(logp.exp() * logp).sum(-1)
 
+    def run(self, model: Any, positions: torch.Tensor, labels: torch.Tensor,
+            **model_inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logprobs, entropies)`` ``[N]`` at the flat ``positions`` (indices into the
+        flattened ``[B*T]`` positions of ``model_inputs``), predicting ``labels`` ``[N]``."""
+        split = _body_and_head(model) if self.logits_chunk else None
+        if split is None:
+            out = model(**model_inputs, use_cache=False).logits
+            return self(out.reshape(-1, out.shape[-1])[positions], labels)
+        body, head = split
+        hidden = body(**model_inputs, use_cache=False).last_hidden_state
+        hidden = hidden.reshape(-1, hidden.shape[-1])[positions]
+        parts = []
+        for i in range(0, len(positions), self.logits_chunk):
+            args = (head, hidden[i:i + self.logits_chunk], labels[i:i + self.logits_chunk])
+            if torch.is_grad_enabled():
+                parts.append(checkpoint(self._from_hidden, *args, use_reentrant=False))
+            else:
+                parts.append(self._from_hidden(*args))
+        if not parts:
+            empty = hidden.new_zeros(0, dtype=torch.float32)
+            return empty, empty
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _from_hidden(self, head: Any, hidden: torch.Tensor, labels: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self(head(hidden), labels)
+
+
+def _body_and_head(model: Any) -> tuple[Any, Any] | None:
+    """The model's body (returning ``last_hidden_state``) and output layer, when its logits are
+    exactly ``head(hidden)``; None for models that transform them further (`_LOGIT_TRANSFORMS`)
+    or do not expose both parts."""
+    config = getattr(model, "config", None)
+    if any(getattr(config, name, None) is not None for name in _LOGIT_TRANSFORMS):
+        return None
+    get_body = getattr(model, "get_decoder", None)
+    get_head = getattr(model, "get_output_embeddings", None)
+    if get_body is None or get_head is None:
+        return None
+    body, head = get_body(), get_head()
+    if body is None or head is None or body is model:
+        return None
+    return body, head
+
 
 def _padded(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
             targets: torch.Tensor, stats: _TokenStats) -> tuple[torch.Tensor, torch.Tensor]:
     positions = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                   use_cache=False).logits
-    logp, ent = stats(logits[:, :-1], input_ids[:, 1:])
-    zero = torch.zeros_like(input_ids, dtype=torch.float32, device=logp.device)
-    keep = targets[:, 1:].to(logp.device)
-    out_lp = torch.cat([zero[:, :1], torch.where(keep, logp, 0.0)], dim=1)
-    out_ent = torch.cat([zero[:, :1], torch.where(keep, ent, 0.0)], dim=1)
-    return out_lp, out_ent
+    width = input_ids.shape[1]
+    flat_targets = targets.reshape(-1).nonzero()[:, 0]  # flat index of each target token
+    lp, ent = stats.run(model, flat_targets - 1, input_ids.reshape(-1)[flat_targets],
+                        input_ids=input_ids, attention_mask=attention_mask,
+                        position_ids=positions)
+    rows, cols = flat_targets // width, flat_targets % width
+    out_lp = torch.zeros(input_ids.shape, dtype=torch.float32, device=lp.device)
+    out_ent = torch.zeros_like(out_lp)
+    return out_lp.index_put((rows, cols), lp), out_ent.index_put((rows, cols), ent)
 
 
 def _bucketed(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -231,9 +304,12 @@ def _packed(model: Any, input_ids: torch.Tensor, targets: torch.Tensor,
         if keep_idx.numel() == 0:
             continue
         flat = torch.cat(ids)[None]
-        logits = model(input_ids=flat, position_ids=torch.cat(pos)[None], attention_mask=None,
-                       use_cache=False, logits_to_keep=keep_idx).logits[0]
-        lp, ent = stats(logits, flat[0, keep_idx + 1])
+        inputs = dict(input_ids=flat, position_ids=torch.cat(pos)[None], attention_mask=None)
+        if stats.logits_chunk:
+            lp, ent = stats.run(model, keep_idx, flat[0, keep_idx + 1], **inputs)
+        else:  # the direct computation: the output layer only at the kept positions
+            logits = model(**inputs, use_cache=False, logits_to_keep=keep_idx).logits[0]
+            lp, ent = stats(logits, flat[0, keep_idx + 1])
         rows_i, cols_i = torch.cat(dest_rows), torch.cat(dest_cols)
         out_lp = out_lp.index_put((rows_i, cols_i), lp)
         out_ent = out_ent.index_put((rows_i, cols_i), ent)

@@ -23,6 +23,8 @@ from typing import Any, Iterator
 import torch
 
 from rlfb.algo.kl_reward import kl_penalized_scores, outcome_advantages_with_kl
+from rlfb.device import autocast, peak_memory, resolve_device, to_device
+from rlfb.device import compute_dtype as compute_dtype_of
 from rlfb.errors import RlfbError
 from rlfb.learner.objective import LossSettings, batch_denominator, policy_objective
 from rlfb.types import ExperienceBatch
@@ -40,9 +42,16 @@ class PolicyLearner:
         micro_batch_size: rows per forward/backward.
         ppo_epochs: passes over each batch (1 = on-policy, the ratio is then exactly 1).
         lora: None for full fine-tuning, else a dict with rank, alpha, dropout, target_modules.
-        dtype: parameter dtype name.
+        dtype: parameter dtype name (float32: the master weights of mixed precision).
         seed: seeds torch before the model and adapters are built.
-        gradient_checkpointing: trade compute for memory.
+        gradient_checkpointing: trade compute for memory (HF ``gradient_checkpointing_enable``;
+            every forward pass here runs with ``use_cache=False``).
+        device: "auto", "cpu", "cuda" or "cuda:N" (`rlfb.device.resolve_device`); the model,
+            reference, optimiser states and every batch live there.
+        compute_dtype: "float32", or "bfloat16" to run forward passes under autocast while the
+            parameters and optimiser states keep ``dtype`` (`rlfb.device`).
+        logits_chunk: positions per chunk of the vocabulary projection
+            (`rlfb.learner.logprobs`; 0 = all at once, None = its default).
         lr_schedule: "constant", or "linear" / "cosine" decay to 0 at ``total_steps``.
         packing: forward-pass layout ("packed", "bucketed", "padded"; see `rlfb.learner.logprobs`).
         advantage, advantage_options: the outcome estimator (registry name) and its options.
@@ -58,15 +67,20 @@ class PolicyLearner:
                  seed: int = 0, gradient_checkpointing: bool = False,
                  lr_schedule: str = "constant", total_steps: int = 0,
                  packing: str = "packed", advantage: str | None = None,
-                 advantage_options: dict[str, Any] | None = None) -> None:
+                 advantage_options: dict[str, Any] | None = None, device: str = "auto",
+                 compute_dtype: str = "float32", logits_chunk: int | None = None) -> None:
         from rlfb.models.load import load_policy
 
         torch.manual_seed(seed)
+        self.device = resolve_device(device)
+        self.compute_dtype = compute_dtype_of(compute_dtype)
+        self.logits_chunk = logits_chunk
         self.loss = loss
         self.micro_batch_size = micro_batch_size
         self.ppo_epochs = ppo_epochs
         self.max_grad_norm = max_grad_norm
         self.model, self.tokenizer = load_policy(model_path, dtype=DTYPES[dtype])
+        self.model.to(self.device)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         self.lora = lora
@@ -90,6 +104,7 @@ class PolicyLearner:
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
         """One update on ``batch``; returns metrics (loss, clip fraction, KL, entropy ...)."""
         start = time.perf_counter()
+        batch = to_device(batch, self.device)
         ref = old = None
         shaped: dict[str, float] = {}
         if self.loss.kl_in == "reward" and self.loss.kl_coef > 0:
@@ -116,7 +131,15 @@ class PolicyLearner:
         stats["learner/update_s"] = time.perf_counter() - start
         stats["learner/lr"] = self.scheduler.get_last_lr()[0]
         stats["learner/version"] = self.version
+        stats.update(self.memory_stats())
         return stats
+
+    def memory_stats(self) -> dict[str, float]:
+        """``perf/learner/peak_rss_gb`` of this process and, on CUDA,
+        ``perf/learner/cuda_max_allocated_gb`` (`rlfb.device.peak_memory`); under ``perf/``
+        with the other machine-dependent figures. With the local executor every role shares
+        this process, so its peak is theirs too."""
+        return {f"perf/learner/{k}": v for k, v in peak_memory(self.device).items()}
 
     @torch.no_grad()
     def _fold_kl_into_rewards(self, batch: ExperienceBatch
@@ -185,9 +208,11 @@ class PolicyLearner:
         """Packed forward pass; logits are computed only where ``mask`` (the loss mask) is 1."""
         from rlfb.learner.logprobs import logprobs_and_entropy
 
-        return logprobs_and_entropy(model, ids, attn, mask, temperature=self.loss.temperature,
-                                    method=self.packing, max_tokens=None if self.parallel is None
-                                    else self.parallel.forward_tokens(ids))
+        with autocast(self.device, self.compute_dtype):
+            return logprobs_and_entropy(
+                model, ids, attn, mask, temperature=self.loss.temperature, method=self.packing,
+                max_tokens=None if self.parallel is None else self.parallel.forward_tokens(ids),
+                logits_chunk=self.logits_chunk)
 
     @torch.no_grad()
     def _logprobs_no_grad(self, batch: ExperienceBatch, chunks: list[torch.Tensor],

@@ -36,6 +36,7 @@ import torch
 from rlfb.algo.aggregation import aggregate, masked_mean, masked_whiten
 from rlfb.algo.ppo import AdaptiveKLController, FixedKLController, assemble_token_rewards, gae
 from rlfb.algo.ppo import value_loss as clipped_value_loss
+from rlfb.device import autocast, to_device
 from rlfb.errors import RlfbError
 from rlfb.learner.critic import Critic
 from rlfb.learner.objective import LossSettings, batch_denominator, policy_objective
@@ -102,7 +103,8 @@ class PPOLearner(PolicyLearner):
             lr_schedule=kwargs.get("lr_schedule", "constant"),
             total_steps=kwargs.get("total_steps", 0),
             dtype=DTYPES[kwargs.get("dtype", "float32")],
-            gradient_checkpointing=kwargs.get("gradient_checkpointing", False))
+            gradient_checkpointing=kwargs.get("gradient_checkpointing", False),
+            device=self.device, compute_dtype=self.compute_dtype)
         if ppo.kl_control == "adaptive":
             self.kl_ctl: FixedKLController = AdaptiveKLController(
                 loss.kl_coef, target=ppo.kl_target, horizon=ppo.kl_horizon)
@@ -128,6 +130,7 @@ class PPOLearner(PolicyLearner):
     def update(self, batch: ExperienceBatch) -> dict[str, float]:
         """One PPO update on ``batch`` (needs ``batch.scores``); returns its metrics."""
         start = time.perf_counter()
+        batch = to_device(batch, self.device)
         if batch.scores is None:
             raise RlfbError("the PPO learner needs per-sample scores (ExperienceBatch.scores); "
                             "build the batch with the loop's PPO path")
@@ -136,7 +139,8 @@ class PPOLearner(PolicyLearner):
         self.critic.model.train()
         steps: list[dict[str, float]] = []
         for _ in range(self.ppo_epochs):
-            order = torch.randperm(batch.input_ids.shape[0], generator=self.generator)
+            order = torch.randperm(batch.input_ids.shape[0],
+                                   generator=self.generator).to(self.device)
             for rows in order.tensor_split(self.ppo.mini_batches):
                 if len(rows) and batch.loss_mask[rows].any():
                     steps.append(self._step(batch, rows, exp))
@@ -151,7 +155,7 @@ class PPOLearner(PolicyLearner):
         out.update({"learner/optimizer_steps": float(len(steps)),
                     "learner/lr": self.scheduler.get_last_lr()[0],
                     "ppo/kl_coef_next": self.kl_ctl.value, "learner/version": self.version,
-                    "learner/update_s": time.perf_counter() - start})
+                    "learner/update_s": time.perf_counter() - start, **self.memory_stats()})
         return out
 
     @torch.no_grad()
@@ -238,7 +242,10 @@ class PPOLearner(PolicyLearner):
 
         idx = self.ptx_sampler.next_indices(self.ppo.ptx_batch_size)
         tb = token_batch([self.ptx_examples[i] for i in idx], int(self.tokenizer.pad_token_id))
-        nll, tokens = nll_sum(self.model, tb, torch.arange(len(idx)), method=self.packing)
+        tb = to_device(tb, self.device)
+        with autocast(self.device, self.compute_dtype):
+            nll, tokens = nll_sum(self.model, tb, torch.arange(len(idx), device=self.device),
+                                  method=self.packing, logits_chunk=self.logits_chunk)
         mean = nll / max(tokens, 1.0)
         (self.ppo.ptx_coef * mean).backward()
         return float(mean.detach())

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from rlfb.algo.preference import dpo_loss, ipo_loss
+from rlfb.device import to_device
 from rlfb.errors import ConfigError, RlfbError
 from rlfb.learner.objective import LossSettings
 from rlfb.learner.policy import PolicyLearner, _slice
@@ -62,11 +63,13 @@ class DPOLearner(PolicyLearner):
     # -- reference -------------------------------------------------------------------------
     @torch.no_grad()
     def reference_logps(self, batch: PreferenceBatch) -> torch.Tensor:
-        """``[2P]`` summed completion logprob of every row under the reference policy."""
+        """``[2P]`` summed completion logprob of every row under the reference policy (on the
+        CPU, like every batch field)."""
         if self.ref_model is None and not self.lora and self.version > 0:
             raise RlfbError("this DPO learner keeps no reference model and has already been "
                             "updated; pass ref_logps (computed before training) in the batch")
-        out = torch.zeros(batch.input_ids.shape[0])
+        batch = to_device(batch, self.device)
+        out = torch.zeros(batch.input_ids.shape[0], device=self.device)
         for rows in self._row_chunks(batch):
             if self.ref_model is not None:
                 out[rows] = self._row_logps(self.ref_model, batch, rows)
@@ -75,13 +78,15 @@ class DPOLearner(PolicyLearner):
                     out[rows] = self._row_logps(self.model, batch, rows)
             else:
                 out[rows] = self._row_logps(self.model, batch, rows)
-        return out
+        return out.cpu()
 
     # -- training --------------------------------------------------------------------------
     def update(self, batch: PreferenceBatch) -> dict[str, float]:  # type: ignore[override]
         """One optimiser step on ``batch``; returns the loss and preference statistics."""
         start = time.perf_counter()
-        ref = batch.ref_logps if batch.ref_logps is not None else self.reference_logps(batch)
+        batch = to_device(batch, self.device)
+        ref = batch.ref_logps if batch.ref_logps is not None else \
+            self.reference_logps(batch).to(self.device)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         sums = dict.fromkeys(_SUMS, 0.0)
@@ -101,7 +106,7 @@ class DPOLearner(PolicyLearner):
                     "learner/grad_norm": float(grad_norm),
                     "learner/lr": self.scheduler.get_last_lr()[0],
                     "learner/pairs": float(batch.num_pairs), "learner/version": self.version,
-                    "learner/update_s": time.perf_counter() - start})
+                    "learner/update_s": time.perf_counter() - start, **self.memory_stats()})
         return out
 
     @torch.no_grad()
@@ -109,7 +114,9 @@ class DPOLearner(PolicyLearner):
         """Summed loss and preference statistics of ``batch`` (no update), to be pooled over
         batches: keys of the update's ``dpo/*`` metrics without the prefix, plus ``loss`` and
         ``pairs``."""
-        ref = batch.ref_logps if batch.ref_logps is not None else self.reference_logps(batch)
+        batch = to_device(batch, self.device)
+        ref = batch.ref_logps if batch.ref_logps is not None else \
+            self.reference_logps(batch).to(self.device)
         sums = dict.fromkeys(_SUMS, 0.0)
         for rows in self._row_chunks(batch):
             _, part = self._pair_loss(batch, rows, ref)

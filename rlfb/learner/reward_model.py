@@ -21,6 +21,8 @@ from typing import Any, Sequence
 
 import torch
 
+from rlfb.device import autocast, peak_memory, resolve_device
+from rlfb.device import compute_dtype as compute_dtype_of
 from rlfb.learner.policy import scheduled_adamw
 from rlfb.models.reward_model import (
     DTYPES,
@@ -53,17 +55,25 @@ class RewardModelLearner:
             gradient clipping and the schedule (`rlfb.learner.policy.scheduled_adamw`).
         micro_batch_size: pairs per forward/backward (2 sequences each); gradients accumulate
             into one optimiser step per batch.
-        dtype: "float32", "bfloat16" or "float16".
+        dtype: parameter dtype, "float32", "bfloat16" or "float16".
         seed: seeds the score head's initialisation.
+        device: "auto", "cpu", "cuda" or "cuda:N" (`rlfb.device.resolve_device`): where the
+            model, optimiser states and batches live.
+        compute_dtype: "float32", or "bfloat16" for forward passes under autocast
+            (`rlfb.device`).
     """
 
     def __init__(self, model_path: str, *, template: str = "auto", max_length: int = 512,
                  lr: float = 1e-5, weight_decay: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), max_grad_norm: float = 1.0,
                  warmup_steps: int = 0, lr_schedule: str = "constant", total_steps: int = 0,
-                 micro_batch_size: int = 8, dtype: str = "float32", seed: int = 0) -> None:
+                 micro_batch_size: int = 8, dtype: str = "float32", seed: int = 0,
+                 device: str = "auto", compute_dtype: str = "float32") -> None:
         torch.manual_seed(seed)
+        self.device = resolve_device(device)
+        self.compute_dtype = compute_dtype_of(compute_dtype)
         self.model, self.tokenizer = load_reward_model(model_path, DTYPES[dtype])
+        self.model.to(self.device)
         self.template = resolve_template(template, self.tokenizer)
         self.max_length = max_length
         self.max_grad_norm = max_grad_norm
@@ -76,8 +86,9 @@ class RewardModelLearner:
     def _losses(self, pairs: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         from rlfb.algo.preference import bradley_terry_loss
 
-        chosen, rejected = pair_scores(self.model, self.tokenizer, pairs, self.template,
-                                       self.max_length)
+        with autocast(self.device, self.compute_dtype):
+            chosen, rejected = pair_scores(self.model, self.tokenizer, pairs, self.template,
+                                           self.max_length)
         margins = torch.tensor([p.margin for p in pairs], dtype=chosen.dtype,
                                device=chosen.device)
         return bradley_terry_loss(chosen, rejected, margin=margins).losses, chosen, rejected
@@ -104,7 +115,8 @@ class RewardModelLearner:
         return {"learner/loss": loss_sum / n, "learner/pair_accuracy": wins / n,
                 "learner/reward_margin": margin / n, "learner/grad_norm": float(grad_norm),
                 "learner/lr": self.scheduler.get_last_lr()[0], "learner/version": self.version,
-                "learner/update_s": time.perf_counter() - start}
+                "learner/update_s": time.perf_counter() - start,
+                **{f"perf/learner/{k}": v for k, v in peak_memory(self.device).items()}}
 
     @torch.no_grad()
     def evaluate(self, pairs: Sequence[Any]) -> dict[str, float]:

@@ -1,0 +1,104 @@
+"""Logprobs and entropies with the vocabulary projection in chunks (``logits_chunk``) equal the
+direct computation (``logits_chunk=0``), values and gradients, and never keep ``[N, V]`` logits
+for the backward pass."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from rlfb.learner.logprobs import _body_and_head, logprobs_and_entropy
+from rlfb.models.tiny import make_tiny_model
+
+ATOL = 1e-5  # float32 CPU
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path = make_tiny_model(tmp_path_factory.mktemp("chunk") / "m", arch="llama", seed=3)
+    return AutoModelForCausalLM.from_pretrained(path).eval()
+
+
+def _batch():
+    """3 rows of 5, 9 and 7 real tokens (right-padded to 9), the first 2 of each the prompt:
+    3 + 7 + 5 = 15 target positions."""
+    gen = torch.Generator().manual_seed(0)
+    lengths = [5, 9, 7]
+    ids = torch.full((3, 9), 1, dtype=torch.long)
+    attn = torch.zeros_like(ids)
+    comp = torch.zeros_like(ids)
+    for b, n in enumerate(lengths):
+        ids[b, :n] = torch.randint(4, 500, (n,), generator=gen)
+        attn[b, :n] = 1
+        comp[b, 2:n] = 1
+    return ids, attn, comp
+
+
+def _grads(model, method: str, chunk: int):
+    """Logprobs, entropies and the parameter gradients of a loss that weighs both per token."""
+    ids, attn, comp = _batch()
+    model.zero_grad(set_to_none=True)
+    lp, ent = logprobs_and_entropy(model, ids, attn, comp, temperature=0.7, method=method,
+                                   logits_chunk=chunk)
+    weights = torch.linspace(-1.0, 1.0, lp.numel()).reshape(lp.shape)
+    ((lp * weights).sum() - 0.1 * ent.sum()).backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return lp.detach(), ent.detach(), grads
+
+
+@pytest.mark.parametrize("method", ["packed", "bucketed", "padded"])
+@pytest.mark.parametrize("chunk", [1, 4, 1000])
+def test_chunked_equals_direct_values_and_gradients(model, method, chunk):
+    lp0, ent0, g0 = _grads(model, method, 0)
+    lp, ent, g = _grads(model, method, chunk)
+    _, _, comp = _batch()
+    assert int((lp0 != 0).sum()) == 15  # every target position got a logprob, nothing else
+    torch.testing.assert_close(lp, lp0, atol=ATOL, rtol=0)
+    torch.testing.assert_close(ent, ent0, atol=ATOL, rtol=0)
+    assert bool((ent[comp == 0] == 0).all())
+    assert g.keys() == g0.keys() and "lm_head.weight" in g or "model.embed_tokens.weight" in g
+    for name in g0:
+        torch.testing.assert_close(g[name], g0[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_chunks_bound_the_logits_kept_for_backward(model):
+    """Direct: tensors of [15, V] are kept for the backward pass; chunked by 4: no
+    vocabulary-sized tensor is kept (each chunk's are recomputed in the backward pass), and the
+    output layer never sees more than 4 positions at once."""
+    vocab = model.config.vocab_size
+    seen: list[int] = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda mod, inp, out: seen.append(out.reshape(-1, out.shape[-1]).shape[0]))
+    ids, attn, comp = _batch()
+    weights = {p.data_ptr() for p in model.parameters()}
+    try:
+        for chunk, kept_rows in ((0, {15}), (4, set())):
+            saved: list[tuple[int, ...]] = []
+
+            def pack(t, saved=saved):
+                if t.data_ptr() not in weights:  # activations, not the (tied) output weight
+                    saved.append(tuple(t.shape))
+                return t
+
+            seen.clear()
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                lp, ent = logprobs_and_entropy(model, ids, attn, comp, method="padded",
+                                               logits_chunk=chunk)
+            (lp.sum() + ent.sum()).backward()
+            vocab_sized = [torch.Size(s[:-1]).numel() for s in saved if s and s[-1] == vocab]
+            assert set(vocab_sized) == kept_rows
+            assert max(seen) <= (27 if chunk == 0 else 4)  # direct padded: all 3 x 9 positions
+            if chunk:
+                assert len(seen) == 2 * 4  # 4 chunks, each recomputed once in the backward
+    finally:
+        hook.remove()
+
+
+def test_models_that_transform_logits_use_the_direct_computation(model):
+    assert _body_and_head(model) is not None
+    model.config.final_logit_softcapping = 30.0
+    try:
+        assert _body_and_head(model) is None
+    finally:
+        del model.config.final_logit_softcapping
