@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from rlfb.errors import RlfbError
 from rlfb.exec.ray_join import join_cluster
 
 DONE_FILE = "ablate_done.json"
@@ -155,9 +156,11 @@ def run_sequential(jobs: Sequence[Job], progress: Progress) -> dict[str, str]:
 
 
 def run_ray(jobs: Sequence[Job], progress: Progress, max_parallel: int, num_cpus: float,
-            address: str | None, poll_s: float = 60.0) -> dict[str, str]:
-    """Run ``jobs`` as Ray tasks (``num_cpus`` each, a fresh worker per arm), at most
-    ``max_parallel`` at a time; joins ``address`` or starts a local Ray sized for them."""
+            address: str | None, poll_s: float = 60.0, num_gpus: float = 0.0) -> dict[str, str]:
+    """Run ``jobs`` as Ray tasks (``num_cpus`` CPUs and ``num_gpus`` GPUs each, a fresh worker
+    per arm), at most ``max_parallel`` at a time; joins ``address`` or starts a local Ray sized
+    for them. Ray shows an arm only the GPUs it reserved (none by default), so a learner with
+    ``learner.device: auto`` trains on its arm's GPU or on the CPU."""
     import ray
 
     started = False
@@ -172,7 +175,11 @@ def run_ray(jobs: Sequence[Job], progress: Progress, max_parallel: int, num_cpus
                      include_dashboard=False, log_to_driver=False)
         started = True
     try:
-        task = ray.remote(max_calls=1)(run_arm).options(num_cpus=num_cpus)
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        if num_gpus > gpus:
+            raise RlfbError(f"num_gpus_per_arm is {num_gpus:g} but the Ray cluster has {gpus:g} "
+                            "GPUs; lower it or run on a cluster with GPUs")
+        task = ray.remote(max_calls=1)(run_arm).options(num_cpus=num_cpus, num_gpus=num_gpus)
         return _schedule(ray, task, jobs, progress, max_parallel, poll_s)
     finally:
         if started:

@@ -8,6 +8,8 @@
     overrides: {run.steps: 8}           # dotted overrides applied to every arm (optional)
     seeds: [0, 1]
     num_cpus_per_arm: 2                 # Ray CPUs each arm reserves (default 1)
+    num_gpus_per_arm: 1                 # Ray GPUs each arm reserves (default 0: Ray hides the
+                                        # GPUs from the arm; learner.device=auto then uses one)
     axes:                               # axis → level → dotted overrides of that level
       payoff:
         hedging: {reward.name: hedging, reward.options: {verifier: math}}
@@ -40,8 +42,8 @@ from rlfb.errors import ConfigError
 if TYPE_CHECKING:
     from rlfb.config.schema import TrainConfig
 
-SWEEP_KEYS = ("name", "base", "output_dir", "overrides", "seeds", "num_cpus_per_arm", "axes",
-              "report")
+SWEEP_KEYS = ("name", "base", "output_dir", "overrides", "seeds", "num_cpus_per_arm",
+              "num_gpus_per_arm", "axes", "report")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -78,6 +80,7 @@ class Sweep:
     axes: dict[str, dict[str, dict[str, Any]]]
     overrides: dict[str, Any] = field(default_factory=dict)
     num_cpus_per_arm: float = 1.0
+    num_gpus_per_arm: float = 0.0
     source: str = ""
     report: ReportSpec | None = None
     """What the report compares question by question, and the criterion it judges
@@ -180,11 +183,14 @@ def parse_sweep(data: Any, source: str = "<inline>", here: Path = Path(".")) -> 
     cpus = data.get("num_cpus_per_arm", 1.0)
     if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus <= 0:
         raise _fail(source, f"num_cpus_per_arm must be a number > 0, got {cpus!r}")
+    gpus = data.get("num_gpus_per_arm", 0.0)
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or gpus < 0:
+        raise _fail(source, f"num_gpus_per_arm must be a number >= 0, got {gpus!r}")
     return Sweep(name=name, base=_base(source, data["base"], here),
                  output_dir=Path(data.get("output_dir") or f"runs/ablations/{name}"),
                  seeds=_seeds(source, data["seeds"]), axes=_axes(source, data["axes"]),
                  overrides=_overrides(source, "overrides", data.get("overrides")),
-                 num_cpus_per_arm=float(cpus), source=source,
+                 num_cpus_per_arm=float(cpus), num_gpus_per_arm=float(gpus), source=source,
                  report=parse_report_spec(source, data.get("report")))
 
 

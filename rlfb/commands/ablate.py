@@ -25,6 +25,7 @@ Sweep file:
   overrides: {run.steps: 8}         # applied to every arm
   seeds: [0, 1]
   num_cpus_per_arm: 2               # Ray CPUs per arm
+  num_gpus_per_arm: 0               # Ray GPUs per arm (learner.device=auto uses the arm's GPU)
   axes:                             # axis -> level -> dotted overrides
     payoff:
       hedging: {reward.name: hedging, reward.options: {verifier: math}}
@@ -148,8 +149,9 @@ def _run_arms(args: argparse.Namespace, sweep: Any, configs: Mapping[Any, Any]) 
                 cfg.run.steps) for arm, cfg in configs.items()]
     done = sum(is_done(j.run_dir) for j in jobs)
     how = "sequential, in this process" if mode == "sequential" else \
-        (f"Ray tasks, {max_parallel} at a time, {sweep.num_cpus_per_arm:g} CPUs each "
-         f"({args.ray_address or 'local Ray'})")
+        (f"Ray tasks, {max_parallel} at a time, {sweep.num_cpus_per_arm:g} CPUs"
+         + (f" and {sweep.num_gpus_per_arm:g} GPUs" if sweep.num_gpus_per_arm else "")
+         + f" each ({args.ray_address or 'local Ray'})")
     print(f"ablation {sweep.name}: {len(jobs)} arms ({len(sweep.groups())} settings × "
           f"{len(sweep.seeds)} seeds), {done} already finished; mode: {how}; "
           f"output: {sweep.output_dir}", flush=True)
@@ -158,7 +160,8 @@ def _run_arms(args: argparse.Namespace, sweep: Any, configs: Mapping[Any, Any]) 
     progress = Progress(total=len(jobs), parallel=1 if mode == "sequential" else max_parallel)
     if mode == "sequential":
         return run_sequential(jobs, progress)
-    return run_ray(jobs, progress, max_parallel, sweep.num_cpus_per_arm, args.ray_address)
+    return run_ray(jobs, progress, max_parallel, sweep.num_cpus_per_arm, args.ray_address,
+                   num_gpus=sweep.num_gpus_per_arm)
 
 
 def _check_output(output_dir: Any, configs: Mapping[Any, Any], resume: bool) -> None:

@@ -53,3 +53,16 @@ def test_arms_run_as_ray_tasks_in_their_own_processes(ray_local, tmp_path, capsy
     out = capsys.readouterr().out
     assert out.count("start m=tiny/seed=") == 2 and "[3/3]" in out
     assert "m=missing/seed=0: FAILED: " in out
+
+
+def test_arms_asking_for_more_gpus_than_ray_has_fail_in_one_line(ray_local, tmp_path):
+    import ray
+
+    from rlfb.errors import RlfbError
+
+    gpus = ray.cluster_resources().get("GPU", 0.0)
+    job = Job("a", {}, tmp_path / "a", 1)
+    with pytest.raises(RlfbError, match=f"num_gpus_per_arm is {gpus + 1:g} but the Ray cluster "
+                                        f"has {gpus:g} GPUs"):
+        run_ray([job], Progress(total=1, parallel=1), max_parallel=1, num_cpus=1,
+                address=None, num_gpus=gpus + 1)

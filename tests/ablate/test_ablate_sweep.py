@@ -33,6 +33,10 @@ def test_arms_are_the_grid_times_seeds_with_stable_names():
     assert sweep().groups()[0] == "payoff=hedging/norm=std"
 
 
+def test_arms_may_request_gpus():
+    assert (sweep().num_gpus_per_arm, sweep(num_gpus_per_arm=1).num_gpus_per_arm) == (0.0, 1.0)
+
+
 def test_arm_config_applies_base_common_levels_and_run():
     s = sweep(overrides={"run.steps": 3, "reward.options": {"verifier": "format"}})
     configs = arm_configs(s)
@@ -68,6 +72,7 @@ def test_base_path_is_relative_to_the_sweep_file(tmp_path):
     ({"axes": {"p": {"a/b": {}}}}, "level name 'a/b'"),
     ({"axes": {"p": {"a": ["run.steps"]}}}, "write key=value"),
     ({"colour": 1}, "unknown key(s) 'colour'"),
+    ({"num_gpus_per_arm": -1}, "num_gpus_per_arm must be a number >= 0, got -1"),
     ({"overrides": {"run.executor": "ray"}}, "arms of a sweep run with the local executor"),
 ])
 def test_bad_sweeps_fail_with_one_line(change, message):
