@@ -47,6 +47,19 @@ def test_run_settings_by_gpu_count():
         assert {"learner.device=cuda", "learner.dtype=bfloat16"} <= set(overrides)
 
 
+@pytest.mark.parametrize("gpus", [1, 2])
+def test_run_settings_are_valid_configs(gpus):
+    from rlfb.config import load_config
+
+    gc = load_script()
+    for part in ("quickstart", "colocated", "fsdp"):
+        cfg = load_config(gc.QUICKSTART, ["model.path=tiny", *gc.run_overrides(gpus, part)])
+        assert (cfg.learner.device, cfg.learner.dtype) == ("cuda", "bfloat16")
+        assert cfg.rollout.colocate == (part == "colocated")
+        assert (cfg.ray.learner.count, cfg.learner.strategy) == \
+            ((2, "fsdp") if part == "fsdp" else (1, "ddp"))
+
+
 def test_sync_result_problems_can_fail():
     gc = load_script()
     good = gc.SyncResult(mean_gap=0.01, max_gap=0.2, stale_mean_gap=0.3, nbytes=1, sync_s=1.0,
@@ -60,7 +73,8 @@ def test_sync_result_problems_can_fail():
 @pytest.mark.vllm
 def test_sync_check_on_cpu_float32(tmp_path):
     gc = load_script()
-    result = gc.sync_check("tiny", tmp_path, device="cpu", dtype="float32", learner=[],
+    result = gc.sync_check("tiny", tmp_path, device="cpu", dtype="float32",
+                           learner=gc.learner_overrides("cpu", "float32"),
                            engine_options={"max_model_len": 512})
     assert result.tokens > 0 and result.nbytes > 0
     assert result.problems(gc.FP32_MEAN_ATOL, gc.FP32_MAX_ATOL) == [], result
