@@ -311,6 +311,11 @@ def write_sweep_report(sweep: Sweep, arms: Sequence[Arm], command: str = "",
                   "95% half width over seeds; paired bootstrap: the 95% percentile interval of "
                   "the mean difference when seeds and questions are both resampled "
                   "(`rlfb.ablate.stats.bootstrap_means`).", ""] + questions + [""]
+    masked = sum(p is None for seeds in data.values() for _, pays in seeds.values()
+                 for p in (pays or []))
+    if masked:
+        lines += [f"Payoff judge failures (masked, left out of the payoff and of its pairs): "
+                  f"{masked}.", ""]
     lines += criterion_lines(sweep, data)
     if missing:
         lines += [f"Not finished (left out above where they logged nothing): "
