@@ -117,7 +117,10 @@ def group_tables(runs: Mapping[str, Mapping[int, Sequence[Mapping[str, Any]]]]) 
                     finals = [final_value(r, f"eval/{field}={value}/{key}")
                               for r in seeds.values()]
                     finals = [v for v in finals if v is not None]
-                    if finals:
+                    if finals and key == "n":  # a count: its range over seeds, no interval
+                        lo, hi = int(min(finals)), int(max(finals))
+                        cells.append(str(lo) if lo == hi else f"{lo}-{hi}")
+                    elif finals:
                         mean, half, n = mean_ci(finals)
                         cells.append(Cell(mean, half, n).text())
                     else:
