@@ -4,7 +4,7 @@
 
 - ``RUNS/eval/<name>/eval.json``: `rlfb eval` results on the held-out questions (accuracy,
   and the episodes' tool-call rate, turns and tool errors where tools were offered);
-- ``RUNS/grpo/metrics.jsonl``: the GRPO run's held-out evaluations (``eval/*``, with tools) and
+- ``RUNS/grpo*/metrics.jsonl``: each GRPO run's held-out evaluations (``eval/*``, with tools) and
   its per-step rollout figures (reward, tool-call rate, turns, tool errors, masked tokens).
 """
 
@@ -35,12 +35,9 @@ def eval_table(runs: Path) -> list[str]:
     return lines
 
 
-def training_tables(runs: Path) -> list[str]:
-    path = runs / "grpo" / "metrics.jsonl"
-    if not path.is_file():
-        return ["(no GRPO run)"]
+def training_tables(path: Path) -> list[str]:
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    lines = ["| step | held-out accuracy (tools) | tool-call rate | turns | tool errors |",
+    lines = [f"{path.parent.name}:", "", "| step | held-out accuracy (tools) | tool-call rate | turns | tool errors |",
              "| --- | --- | --- | --- | --- |"]
     lines += [f"| {r['step']} | {cell(r['eval/accuracy'])} | {cell(r.get('eval/tool_call_rate'))} "
               f"| {cell(r.get('eval/turns'))} | {cell(r.get('eval/tool_errors'))} |"
@@ -58,7 +55,10 @@ def training_tables(runs: Path) -> list[str]:
 
 def main() -> None:
     runs = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/tool-calculator")
-    print("\n".join(eval_table(runs) + [""] + training_tables(runs)))
+    lines = eval_table(runs)
+    for path in sorted(runs.glob("grpo*/metrics.jsonl")):
+        lines += [""] + training_tables(path)
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
