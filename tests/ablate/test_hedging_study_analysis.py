@@ -121,3 +121,27 @@ def test_warm_start_targets_follow_the_estimated_accuracy_and_pass_the_judges():
     bad = {**plan["train-0"], "completion": "I don't know. <answer>7</answer>"}
     with pytest.raises(SystemExit, match="fix the phrasing"):
         ws.check_targets([bad])
+
+
+def test_checked_in_study_report_is_derived_from_its_files(tmp_path, monkeypatch):
+    """experiments/results/hedging-study/report.md, rebuilt from the metrics.jsonl and
+    eval_samples.jsonl files checked in beside it, has the same tables and verdict."""
+    import shutil
+
+    from rlfb.cli import main
+
+    monkeypatch.chdir(REPO)
+    results = REPO / "experiments" / "results" / "hedging-study"
+    out = tmp_path / "out"
+    shutil.copytree(results, out, ignore=shutil.ignore_patterns("*.png", "*.md", "warm-start",
+                                                                "measures.json"))
+    sweep = REPO / "experiments" / "ablations" / "hedging-study.yaml"
+    assert main(["ablate", str(sweep), "--report-only", "--output-dir", str(out)]) == 0
+
+    def tables(text: str) -> list[str]:
+        return [line for line in text.splitlines()
+                if line.startswith("|") or line.startswith("**Verdict")]
+
+    rebuilt = tables((out / "report.md").read_text())
+    assert len(rebuilt) >= 40 and any(line.startswith("**Verdict") for line in rebuilt)
+    assert rebuilt == tables((results / "report.md").read_text())
