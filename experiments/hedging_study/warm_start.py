@@ -24,9 +24,9 @@ Three stages, each skipped when its output already exists (so an interrupted bui
 
 The thresholds are relative to what sampling at temperature 1 shows. They were first 0.75 and
 0.25 (after the payoff table, whose break-even is p = 0.8), but the base model's samples at
-temperature 1 are mostly off-format rambling: over the 240 estimated questions its accuracy
-was 0.14 on easy ones (no question above 4 of 8), 0.025 on medium and 0 on hard, so those
-thresholds would have given no flat answer at all. They were lowered, after seeing that
+temperature 1 are mostly off-format rambling and no estimated question reached 0.75, so those
+thresholds gave no flat answer at all (the figures are in
+``experiments/results/hedging-study/README.md``). They were lowered, after seeing that
 estimate and before any study run, to: flat at p̂ ≥ 0.25 (2 or more of 8 samples right),
 hedged at p̂ = 0.125 (1 of 8), abstain or hedge a guess at 0. The study's criterion does not
 depend on them.
