@@ -6,8 +6,9 @@ accumulation. The loss aggregation weights are computed on the whole batch befor
 a batch of 8 rows gives the same gradient as 8 micro-batches of 1 row (tested).
 
 Under LoRA (peft) only the adapters train, the reference policy is the same model with adapters
-disabled, and `named_weights` yields merged weights (W + BA·scale) under the base model's names,
-ready for an engine that knows nothing of adapters.
+disabled, and `named_weights` yields either the adapter tensors alone (``lora["sync"] ==
+"adapter"``, for an engine that loads adapters) or merged weights (W + BA·scale) under the base
+model's names, ready for an engine that knows nothing of adapters (`rlfb.rollout.lora`).
 """
 
 from __future__ import annotations
