@@ -201,7 +201,9 @@ class Registry(Generic[T]):
         return f"unknown {self.kind} {name!r}; did you mean one of: {', '.join(known)}?"
 
     def get(self, name: str) -> T:
-        """The object registered under ``name``, importing it first if it is lazy."""
+        """The object registered under ``name``, importing it first if it is lazy; any failure of
+        that import (a missing module, a syntax error, an exception at import time) is one
+        `RegistryError` line naming the entry and where it came from."""
         entry = self._entry(name)
         if entry.loaded:
             return entry.target
@@ -209,10 +211,11 @@ class Registry(Generic[T]):
             if isinstance(entry.target, str):
                 try:
                     obj = import_string(entry.target)
-                except (ImportError, AttributeError) as exc:
+                except Exception as exc:  # a missing or broken plugin module: one line
+                    line = (str(exc).strip().splitlines() or [""])[0]
                     raise RegistryError(
                         f"{self.kind} {name!r} could not be imported from {entry.origin}: "
-                        f"{type(exc).__name__}: {exc}"
+                        f"{type(exc).__name__}: {line}"
                     ) from exc
                 self._validate(name, obj)
                 entry.target = obj

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one row per environment (built with its defaults), then one per tool."""
-    from rlfb.environments import ENVIRONMENTS, TOOLS, get_environment, load
+    from rlfb.environments import ENVIRONMENTS, TOOLS, get_environment
 
     rows = [("ENVIRONMENT", "TURNS", "TOOLS", "ORIGIN")]
     for entry in ENVIRONMENTS.entries():
@@ -66,7 +66,7 @@ def run_list(args: argparse.Namespace) -> int:
     tool_rows = [("TOOL", "", "", "ORIGIN")]
     for entry in TOOLS.entries():
         try:
-            load(TOOLS, entry.name)
+            TOOLS.get(entry.name)
             tool_rows.append((entry.name, "", "", _short_origin(entry.origin)))
         except RlfbError as exc:
             tool_rows.append((entry.name, "", "ERROR", _one_line(exc)))

@@ -26,27 +26,12 @@ from rlfb.environments.base import (
     ToolResult,
     run_tool,
 )
-from rlfb.errors import RegistryError, RlfbError
 from rlfb.registry import Registry, make_instance, subclass_check
 
 ENVIRONMENTS: Registry[type[Environment]] = Registry(
     "environment", group="rlfb.environments", check=subclass_check(Environment)
 )
 TOOLS: Registry[type[Tool]] = Registry("tool", group="rlfb.tools", check=subclass_check(Tool))
-
-
-def load(registry: Registry[Any], name: str) -> Any:
-    """``registry.get(name)``, with any failure of a plugin's import (a syntax error, an
-    exception at import time, not only a missing module) turned into a one-line
-    `RegistryError` naming the entry and where it came from."""
-    try:
-        return registry.get(name)
-    except RlfbError:
-        raise
-    except Exception as exc:  # a broken plugin module: say which, in one line
-        line = (str(exc).strip().splitlines() or [""])[0]
-        raise RegistryError(f"{registry.kind} {name!r} could not be imported from "
-                            f"{registry.origin(name)}: {type(exc).__name__}: {line}") from exc
 
 
 def register_environment(name: str, target: Any = None) -> Callable[[Any], Any] | Any:
@@ -60,7 +45,7 @@ def get_environment(name: str, **options: Any) -> Environment:
     Raises `rlfb.errors.RegistryError` for an unknown name (with close matches), an unknown
     option, or a plugin that fails to import.
     """
-    load(ENVIRONMENTS, name)
+    ENVIRONMENTS.get(name)
     return make_instance(ENVIRONMENTS, name, options)
 
 
@@ -76,7 +61,7 @@ def register_tool(name: str, target: Any = None) -> Callable[[Any], Any] | Any:
 
 def get_tool(name: str, **options: Any) -> Tool:
     """A new tool; options are its class's keyword arguments (e.g. ``timeout_s``)."""
-    load(TOOLS, name)
+    TOOLS.get(name)
     return make_instance(TOOLS, name, options)
 
 
