@@ -60,12 +60,8 @@ class RewardModelScorer:
                  dtype: str = "float32") -> None:
         import torch
 
-        from rlfb.models.reward_model import (
-            DTYPES,
-            load_reward_model,
-            resolve_device,
-            resolve_template,
-        )
+        from rlfb.device import resolve_device
+        from rlfb.models.reward_model import DTYPES, load_reward_model, resolve_template
 
         if not (Path(path) / "config.json").is_file():
             raise ConfigError(f"reward model {path!r} is not a HF model folder (no config.json); "
@@ -82,7 +78,7 @@ class RewardModelScorer:
         if self.model.config.num_labels != 1:
             raise ConfigError(f"reward model {path!r} has {self.model.config.num_labels} labels; "
                               "a reward model has one")
-        self.model.to(resolve_device(device)).eval()
+        self.model.to(resolve_device(device, "reward.options.device")).eval()
         self.template = resolve_template(template or meta.get("template", "auto"), self.tokenizer)
         self._torch = torch
 

@@ -37,24 +37,25 @@ if TYPE_CHECKING:
 COMPUTE_DTYPES: dict[str, str | None] = {"float32": None, "bfloat16": "bfloat16"}
 
 
-def check_device_spec(spec: str) -> str | None:
+def check_device_spec(spec: str, setting: str = "learner.device") -> str | None:
     """None when ``spec`` is a valid device setting (`rlfb.config.schema.DEVICE_SPEC`), else a
-    one-line error message.
+    one-line error message naming ``setting``.
 
     >>> [check_device_spec(s) is None for s in ("auto", "cpu", "cuda", "cuda:1", "gpu", "cuda:x")]
     [True, True, True, True, False, False]
     """
     if re.fullmatch(DEVICE_SPEC, spec):
         return None
-    return f"learner.device must be auto, cpu, cuda or cuda:N, got {spec!r}"
+    return f"{setting} must be auto, cpu, cuda or cuda:N, got {spec!r}"
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
+def resolve_device(spec: str = "auto", setting: str = "learner.device") -> torch.device:
     """The torch device for ``spec`` (module docstring); a CUDA device that is not there is a
-    `ConfigError` naming what this process can see."""
+    `ConfigError` naming ``setting`` and what this process can see. Learners and the reward-model
+    scorer (``setting="reward.options.device"``) both place their models with it."""
     import torch
 
-    problem = check_device_spec(spec)
+    problem = check_device_spec(spec, setting)
     if problem:
         raise ConfigError(problem)
     if spec == "cpu":
@@ -64,9 +65,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
         return torch.device("cuda", 0) if visible else torch.device("cpu")
     index = int(spec.partition(":")[2] or 0)
     if index >= visible:
-        raise ConfigError(f"learner.device={spec} but this process sees {visible} CUDA "
+        raise ConfigError(f"{setting}={spec} but this process sees {visible} CUDA "
                           "device(s); use auto or cpu, or give the role GPUs "
-                          "(ray.learner.num_gpus)")
+                          "(ray.<role>.num_gpus)")
     return torch.device("cuda", index)
 
 

@@ -30,15 +30,6 @@ TEMPLATES = ("auto", "chat", "concat")
 Text = str | list[dict[str, str]]
 
 
-def resolve_device(name: str) -> torch.device:
-    """The torch device for "cpu", "cuda" or "auto" (cuda when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available; use cpu or auto")
-    return torch.device(name)
-
-
 def load_reward_model(path: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
     """``(model, tokenizer)``: a one-label sequence classifier and its (padded) tokenizer."""
     from transformers import AutoModelForSequenceClassification
