@@ -47,26 +47,6 @@ def test_hf_generate_tokens_keeps_row_order_and_checks_its_inputs(hf_engine):
         hf_engine.generate_tokens([long, short], sampling, [1])
 
 
-def stopping_tiny_model(tmp_path):
-    """The tiny model with its eos logit raised (turns end within a few tokens)."""
-    import torch
-
-    from rlfb.models.load import load_policy
-
-    model, tokenizer = load_policy(make_tiny_model(tmp_path / "tiny", seed=0))
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    with torch.no_grad():  # hidden dim 0 constant along the residual stream; eos reads it
-        model.model.embed_tokens.weight[:, 0] = 1.0
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight[0, :] = 0.0
-            layer.mlp.down_proj.weight[0, :] = 0.0
-        model.lm_head.weight[:, 0] = 0.0
-        model.lm_head.weight[eos, 0] = 0.6
-    model.save_pretrained(tmp_path / "stopping")
-    tokenizer.save_pretrained(tmp_path / "stopping")
-    return tmp_path / "stopping"
-
-
 class _Again:
     """Built lazily (the environment module needs nothing from vLLM): an environment that
     answers each turn with a user message, so episodes have several turns."""
@@ -88,7 +68,7 @@ class _Again:
 
 
 @pytest.mark.vllm
-def test_vllm_episodes_reuse_the_prefix_cache_with_exact_logprobs(tmp_path):
+def test_vllm_episodes_reuse_the_prefix_cache_with_exact_logprobs(stopping_model):
     """vLLM runs multi-turn episodes through generate_tokens with prefix caching on; every
     model token's behaviour logprob matches the learner's on the whole trajectory (so a cached
     prefix is the same as a recomputed one), and generate_tokens equals generate."""
@@ -99,7 +79,7 @@ def test_vllm_episodes_reuse_the_prefix_cache_with_exact_logprobs(tmp_path):
     from rlfb.learner.logprobs import sequence_logprobs
     from rlfb.models.load import load_policy
 
-    path = stopping_tiny_model(tmp_path)
+    path = stopping_model
     engine = get_engine("vllm", path, max_model_len=512)
     try:
         sampling = SamplingParams(n=2, max_new_tokens=8, temperature=1.0, seed=3)
