@@ -173,31 +173,21 @@ def sync_check(model: str, out: Path, *, device: str, dtype: str, learner: list[
     new = load_policy(model_path, dtype=torch_dtype)[0]
     new.load_state_dict(dict(weights), strict=False)
     new = new.to(device)
-    gaps, stale = _gaps(new, second, device), _gaps(old, second, device)
+    gaps, stale = _gaps(new, second), _gaps(old, second)
     return SyncResult(mean_gap=statistics.fmean(gaps), max_gap=max(gaps),
                       stale_mean_gap=statistics.fmean(stale), nbytes=nbytes, sync_s=sync_s,
                       copy_s=copy_seconds(nbytes, device) if device.startswith("cuda") else None,
                       tokens=len(gaps))
 
 
-def _gaps(model: Any, rollouts: list[Any], device: str) -> list[float]:
+def _gaps(model: Any, rollouts: list[Any]) -> list[float]:
     """|engine logprob - model logprob| of every completion token of ``rollouts``."""
     import torch
 
-    from rlfb.learner.logprobs import sequence_logprobs
+    from rlfb.learner.logprobs import rollout_logprobs
 
-    seqs = [r.prompt_token_ids + r.completion_token_ids for r in rollouts]
-    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
-    attn, comp = torch.zeros_like(ids), torch.zeros_like(ids)
-    for b, (s, r) in enumerate(zip(seqs, rollouts)):
-        ids[b, : len(s)], attn[b, : len(s)] = torch.tensor(s), 1
-        comp[b, len(r.prompt_token_ids): len(s)] = 1
-    with torch.no_grad():
-        lp = sequence_logprobs(model, ids.to(device), attn.to(device), comp.to(device),
-                               temperature=1.0).float().cpu()
-    out = []
-    for b, (s, r) in enumerate(zip(seqs, rollouts)):
-        learner = lp[b, len(r.prompt_token_ids): len(s)]
+    out: list[float] = []
+    for r, learner in zip(rollouts, rollout_logprobs(model, rollouts)):
         out += (torch.tensor(r.logprobs) - learner).abs().tolist()
     return out
 

@@ -47,22 +47,9 @@ def sync_bytes(learner, mode: str) -> tuple[int, int]:
     return len(weights), sum(t.numel() * t.element_size() for _, t in weights)
 
 
-def learner_logprobs(model, rollouts, temperature: float) -> list[torch.Tensor]:
-    from rlfb.learner.logprobs import sequence_logprobs
-
-    seqs = [r.prompt_token_ids + r.completion_token_ids for r in rollouts]
-    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
-    attn, comp = torch.zeros_like(ids), torch.zeros_like(ids)
-    for b, (s, r) in enumerate(zip(seqs, rollouts)):
-        ids[b, : len(s)], attn[b, : len(s)] = torch.tensor(s), 1
-        comp[b, len(r.prompt_token_ids): len(s)] = 1
-    with torch.no_grad():
-        lp = sequence_logprobs(model, ids, attn, comp, temperature=temperature)
-    return [lp[b, len(r.prompt_token_ids): len(s)] for b, (s, r) in enumerate(zip(seqs, rollouts))]
-
-
 def engine_gaps(learner, path: Path) -> None:
     """Adapter engine vs merged engine vs learner, greedy and T = 1."""
+    from rlfb.learner.logprobs import rollout_logprobs
     from rlfb.rollout import get_engine
     from rlfb.types import Prompt, SamplingParams
 
@@ -87,7 +74,7 @@ def engine_gaps(learner, path: Path) -> None:
             same = [x.completion_token_ids for x in a] == [y.completion_token_ids for y in m]
             gap = max(float((torch.tensor(x.logprobs) - torch.tensor(y.logprobs)).abs().max())
                       for x, y in zip(a, m))
-            ref = learner_logprobs(learner.model, a, temperature or 1.0)
+            ref = rollout_logprobs(learner.model, a, temperature or 1.0)
             to_learner = max(float((torch.tensor(x.logprobs) - lp).abs().max())
                              for x, lp in zip(a, ref))
             tokens = sum(len(x.completion_token_ids) for x in a)

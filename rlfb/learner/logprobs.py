@@ -40,6 +40,7 @@ computation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,24 @@ def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch
     """
     return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
                     max_tokens, logits_chunk, with_entropy=False)[0]
+
+
+def rollout_logprobs(model: Any, rollouts: Sequence[Any], temperature: float = 1.0
+                     ) -> list[torch.Tensor]:
+    """The model's logprob of each completion token of each `rlfb.types.Rollout` (float32, on
+    the CPU, no gradient): what the engine's behaviour logprobs are checked against after a
+    weight sync (engine tests, `experiments/bench/gpu_check.py`, `lora_sync.py`)."""
+    seqs = [list(r.prompt_token_ids) + list(r.completion_token_ids) for r in rollouts]
+    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    attn, comp = torch.zeros_like(ids), torch.zeros_like(ids)
+    for b, (s, r) in enumerate(zip(seqs, rollouts)):
+        ids[b, : len(s)], attn[b, : len(s)] = torch.tensor(s), 1
+        comp[b, len(r.prompt_token_ids) : len(s)] = 1
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = sequence_logprobs(model, ids.to(device), attn.to(device), comp.to(device),
+                                temperature=temperature).float().cpu()
+    return [out[b, len(r.prompt_token_ids) : len(s)] for b, (s, r) in enumerate(zip(seqs, rollouts))]
 
 
 def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,

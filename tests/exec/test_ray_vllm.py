@@ -17,18 +17,11 @@ ATOL = 1e-5
 
 def learner_gap(model, rollouts) -> float:
     """Largest |behaviour - model| logprob over the rollouts' completion tokens."""
-    from rlfb.learner.logprobs import sequence_logprobs
+    from rlfb.learner.logprobs import rollout_logprobs
 
-    seqs = [r.prompt_token_ids + r.completion_token_ids for r in rollouts]
-    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
-    attn, comp = torch.zeros_like(ids), torch.zeros_like(ids)
-    for b, (s, r) in enumerate(zip(seqs, rollouts)):
-        ids[b, : len(s)], attn[b, : len(s)] = torch.tensor(s), 1
-        comp[b, len(r.prompt_token_ids) : len(s)] = 1
-    with torch.no_grad():
-        lp = sequence_logprobs(model, ids, attn, comp, temperature=1.0)
-    return max(float((torch.tensor(r.logprobs) - lp[b, len(r.prompt_token_ids) : len(s)])
-                     .abs().max()) for b, (s, r) in enumerate(zip(seqs, rollouts)))
+    learner = rollout_logprobs(model, rollouts)
+    return max(float((torch.tensor(r.logprobs) - lp).abs().max())
+               for r, lp in zip(rollouts, learner))
 
 
 def test_vllm_actor_generates_with_the_synced_weights(ray_local, kit, tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rlfb.learner.logprobs import sequence_logprobs
+from rlfb.learner.logprobs import rollout_logprobs
 from rlfb.models.tiny import make_tiny_model
 from rlfb.types import Prompt, Rollout
 
@@ -46,25 +46,9 @@ def eos_biased_weights(model, eos_id: int, strength: float) -> list[tuple[str, t
     return list(state.items())
 
 
-def learner_logprobs(model, rollouts: list[Rollout], temperature: float) -> list[torch.Tensor]:
-    """The learner's logprobs of each rollout's completion tokens (packed, float32)."""
-    seqs = [r.prompt_token_ids + r.completion_token_ids for r in rollouts]
-    width = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), width, dtype=torch.long)
-    attn = torch.zeros_like(ids)
-    comp = torch.zeros_like(ids)
-    for b, (s, r) in enumerate(zip(seqs, rollouts)):
-        ids[b, : len(s)] = torch.tensor(s)
-        attn[b, : len(s)] = 1
-        comp[b, len(r.prompt_token_ids) : len(s)] = 1
-    with torch.no_grad():
-        out = sequence_logprobs(model, ids, attn, comp, temperature=temperature)
-    return [out[b, len(r.prompt_token_ids) : len(s)] for b, (s, r) in enumerate(zip(seqs, rollouts))]
-
-
 def max_logprob_gap(model, rollouts: list[Rollout], temperature: float) -> float:
     """Largest |behaviour - learner| logprob over all completion tokens of ``rollouts``."""
-    learner = learner_logprobs(model, rollouts, temperature)
+    learner = rollout_logprobs(model, rollouts, temperature)
     return max(float((torch.tensor(r.logprobs) - lp).abs().max()) for r, lp in zip(rollouts, learner))
 
 
