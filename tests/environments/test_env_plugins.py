@@ -79,7 +79,9 @@ def test_the_plugin_shows_in_list_and_passes_check(guess_installed):
 def test_the_plugin_resolves_inside_a_ray_worker(guess_installed, ray_local):
     ray = ray_local
 
-    @ray.remote(max_calls=1)  # a fresh worker process, which reads the entry points itself
+    # A worker started now, after the install: an idle worker Ray started earlier would not
+    # have the editable install's path hook; a runtime_env of its own forces a new process.
+    @ray.remote(max_calls=1, runtime_env={"env_vars": {"RLFB_TEST_FRESH_WORKER": "1"}})
     def play(guess: int) -> tuple[str, list[str]]:
         from rlfb.environments import get_environment
         from rlfb.types import Prompt
