@@ -8,13 +8,17 @@ W&B reads its usual environment: ``WANDB_MODE=offline`` writes the run to disk w
 (``wandb sync`` uploads it later), ``WANDB_PROJECT`` names the project (default ``rlfb``),
 ``WANDB_DIR`` where its files go (default: the run directory, so they live beside the metrics),
 ``WANDB_API_KEY`` / ``wandb login`` authenticate online runs. A resumed run continues the same
-W&B run: its id is kept in ``RUN_DIR/wandb-run-id``.
+W&B run: its id is kept in ``RUN_DIR/wandb-run-id``. W&B names each part's directory by its
+start second and run id, and a part started in the same second as the last one would land in
+that directory and lose its history, so a resumed run waits for the next second when it must.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Mapping, Protocol
 
@@ -70,9 +74,11 @@ class WandbTracker:
         else:
             run_id = secrets.token_hex(4)  # W&B ids: lowercase letters and digits
             id_file.write_text(run_id + "\n")
+        wandb_dir = os.environ.get("WANDB_DIR") or str(run_dir)
+        wait_for_a_new_part_dir(Path(wandb_dir) / "wandb", run_id)
         self._run = wandb.init(
             project=os.environ.get("WANDB_PROJECT") or "rlfb", name=run_name, id=run_id,
-            resume="allow", dir=os.environ.get("WANDB_DIR") or str(run_dir),
+            resume="allow", dir=wandb_dir,
             config=dict(run_config or {}),
             # rlfb's console owns the terminal: no stdout capture, no banner lines
             settings=wandb.Settings(console="off", silent=True))
@@ -84,6 +90,16 @@ class WandbTracker:
     def close(self) -> None:
         """Finish the run (offline: its files are complete on disk)."""
         self._run.finish()
+
+
+def wait_for_a_new_part_dir(root: Path, run_id: str) -> None:
+    """Sleep until no part of W&B run ``run_id`` under ``root`` is named by the current second.
+
+    W&B names a part's files ``(offline-)run-YYYYmmdd_HHMMSS-ID`` by its local start second; a
+    resumed part started within the second of an earlier one would share its directory, and W&B
+    would keep only the earlier part's history (seen on a fast machine)."""
+    while any(root.glob(f"*-{datetime.now().strftime('%Y%m%d_%H%M%S')}-{run_id}")):
+        time.sleep(0.05)
 
 
 def open_tracker(name: str, run_dir: Path, resume_step: int | None = None,

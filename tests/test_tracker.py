@@ -128,3 +128,17 @@ def test_unknown_tracker_is_one_config_error():
     with pytest.raises(ConfigError, match=r"run.tracker must be one of 'tensorboard', 'wandb', "
                                           r"'none'; got 'mlflow'"):
         load_config(None, ["run.tracker=mlflow"])
+
+
+def test_a_resumed_wandb_part_never_reuses_the_last_parts_directory(tmp_path):
+    """W&B names a part's directory by its start second: a resume within the second of the last
+    part (CI once lost the resumed history that way) waits for the next second first."""
+    from datetime import datetime
+
+    from rlfb.trackers import wait_for_a_new_part_dir
+
+    second = datetime.now().strftime("%Y%m%d_%H%M%S")
+    (tmp_path / f"offline-run-{second}-abc123").mkdir()
+    (tmp_path / f"offline-run-{second}-other").mkdir()  # another run's part: no reason to wait
+    wait_for_a_new_part_dir(tmp_path, "abc123")
+    assert datetime.now().strftime("%Y%m%d_%H%M%S") != second
