@@ -364,7 +364,15 @@ def result_lines(records: list[dict[str, Any]]) -> list[str]:
 
 
 def start_line(command: str, cfg: TrainConfig) -> str:
-    """The first line of a training run: model, algorithm, executor and engine, run folder."""
-    return (f"rlfb {command}: model {cfg.model.path} · {cfg.algo.name} · executor "
-            f"{cfg.run.executor} ({cfg.rollout.engine} engine) · {cfg.run.steps} steps · run "
-            f"{cfg.run.output_dir}")
+    """The first line of a training run: model, algorithm, then executor and engine (online)
+    or data files and epochs (offline), steps, run folder."""
+    from rlfb.algorithms import make_algorithm
+
+    head = f"rlfb {command}: model {cfg.model.path} · {cfg.algo.name}"
+    if make_algorithm(cfg.algo).online:
+        return (f"{head} · executor {cfg.run.executor} ({cfg.rollout.engine} engine) · "
+                f"{cfg.run.steps} steps · run {cfg.run.output_dir}")
+    o = cfg.offline
+    length = f"{o.epochs} epoch(s)" if o.epochs else f"{cfg.run.steps} steps"
+    return (f"{head} · {', '.join(map(str, o.files))} · {length} of {o.batch_size}-row batches "
+            f"· run {cfg.run.output_dir}")

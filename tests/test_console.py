@@ -122,3 +122,16 @@ def test_format_seconds(seconds, text):
     from rlfb.console import format_seconds
 
     assert format_seconds(seconds) == text
+
+
+def test_an_offline_start_line_names_its_files_and_epochs_not_an_engine():
+    from rlfb.config import load_config
+    from rlfb.console import start_line
+
+    cfg = load_config(None, ["algo.name=sft", "model.path=tiny:0", "offline.files=[sft.jsonl]",
+                             "offline.epochs=2", "offline.batch_size=16", "run.output_dir=out"])
+    assert start_line("train", cfg) == ("rlfb train: model tiny:0 · sft · sft.jsonl · 2 epoch(s) "
+                                        "of 16-row batches · run out")
+    cfg = load_config(None, ["algo.name=sft", "model.path=tiny:0", "offline.files=[a.jsonl]",
+                             "run.steps=7", "run.output_dir=out"])
+    assert " · 7 steps of " in start_line("train", cfg)
