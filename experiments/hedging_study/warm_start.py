@@ -5,31 +5,33 @@
 
 Three stages, each skipped when its output already exists (so an interrupted build resumes):
 
-1. **Estimate.** ``rlfb eval`` samples ``k`` completions (temperature 1) of the base model
-   (SmolLM2-135M-Instruct) for the first ``per_tier`` training questions of each tier of
-   ``experiments/data/hedge-tiers-train.jsonl``, judged by the math verifier
-   (``OUT/estimate/eval_samples.jsonl``). A question's estimated accuracy p̂ is its share of
-   correct samples.
+1. **Estimate.** ``rlfb eval`` samples ``k`` completions (temperature ``--temperature``,
+   default 0.5) of the base model (SmolLM2-135M-Instruct) for the first ``per_tier`` training
+   questions of each tier of ``experiments/data/hedge-tiers-train.jsonl``, judged by the math
+   verifier (``OUT/estimate/eval_samples.jsonl``). A question's estimated accuracy p̂ is its
+   share of correct samples.
 2. **Build** ``OUT/sft-train.jsonl`` (prompt, completion, and the tier, p̂ and target kind of
-   each row): where p̂ ≥ `ANSWER_AT` the target answers flatly with the right answer; where
-   p̂ ≥ `HEDGE_AT` it hedges the right answer; below that it abstains, or (one question in
-   three, chosen by a seeded draw) hedges the model's own most frequent wrong answer (a
-   whole number; abstains when the model gave none). Phrasings are
+   each row): where p̂ ≥ `ANSWER_AT` (the model is usually right) the target answers flatly
+   with the right answer; where p̂ ≥ `HEDGE_AT` it hedges the right answer; below that it
+   abstains, or (one question in two, chosen by a seeded draw) hedges the model's own most
+   frequent wrong answer (a whole number; abstains when the model gave none). Phrasings are
    drawn from the lists below. Every target is checked with the study's own judges before it
    is written: the ``phrases`` hedge detector must give the intended class, and the math
    verifier must find the answer in every flat and hedged target.
 3. **Train** ``experiments/hedging_study/sft.yaml`` (rlfb's ``sft`` algorithm, full
-   fine-tuning) on that file, and copy its final checkpoint's model folder to ``OUT/model``:
-   the ``model.path`` both arms of ``experiments/ablations/hedging-study.yaml`` start from.
+   fine-tuning, two epochs) on that file, and copy its final checkpoint's model folder to
+   ``OUT/model``: the ``model.path`` both arms of ``experiments/ablations/hedging-study.yaml``
+   start from.
 
-The thresholds are relative to what sampling at temperature 1 shows. They were first 0.75 and
-0.25 (after the payoff table, whose break-even is p = 0.8), but the base model's samples at
-temperature 1 are mostly off-format rambling and no estimated question reached 0.75, so those
-thresholds gave no flat answer at all (the figures are in
-``experiments/results/hedging-study/README.md``). They were lowered, after seeing that
-estimate and before any study run, to: flat at p̂ ≥ 0.25 (2 or more of 8 samples right),
-hedged at p̂ = 0.125 (1 of 8), abstain or hedge a guess at 0. The study's criterion does not
-depend on them.
+Why these settings (the criterion of the study does not depend on them). The first build
+sampled at temperature 1, where the base model's samples are mostly off-format rambling (easy
+p̂ 0.14), so it lowered the thresholds to 0.25 / 0.125; abstentions (one question in three
+below `HEDGE_AT` hedged a guess instead) were then 104 of 240 targets, and 10 SFT steps cloned
+them into greedy abstention on every question. This build estimates at temperature 0.5, where
+the model answers in format and is right more often (easy p̂ 0.38, medium 0.07, hard 0), keeps
+the flat threshold at "usually right" (4 or more of 8), splits the questions the model never
+gets right evenly between abstaining and hedging its own guess, and trains two epochs. The
+figures are in ``experiments/results/hedging-study/README.md``.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ REPO = Path(__file__).resolve().parents[2]
 TRAIN_FILE = REPO / "experiments" / "data" / "hedge-tiers-train.jsonl"
 SFT_CONFIG = REPO / "experiments" / "hedging_study" / "sft.yaml"
 RLFB = [sys.executable, "-m", "rlfb.cli"]
-ANSWER_AT = 0.25
+ANSWER_AT = 0.5
 HEDGE_AT = 0.125
+TEMPERATURE = 0.5
 SEED = 0
 
 FLAT = ["<answer>{x}</answer>", "{q} = {x}. <answer>{x}</answer>",
@@ -70,8 +73,9 @@ INTENDED = {"answer": "unhedged", "hedge": "hedged", "hedge_guess": "hedged",
             "abstain": "uninformative"}
 
 
-def estimate(out: Path, k: int, per_tier: int) -> Path:
-    """Stage 1: ``k`` base-model samples of the first ``per_tier`` questions of each tier."""
+def estimate(out: Path, k: int, per_tier: int, temperature: float) -> Path:
+    """Stage 1: ``k`` base-model samples (at ``temperature``) of the first ``per_tier``
+    questions of each tier."""
     samples = out / "estimate" / "eval_samples.jsonl"
     if samples.is_file():
         return samples
@@ -86,7 +90,7 @@ def estimate(out: Path, k: int, per_tier: int) -> Path:
     subset.parent.mkdir(parents=True, exist_ok=True)
     subset.write_text("".join(json.dumps(r) + "\n" for r in chosen))
     subprocess.run([*RLFB, "eval", "smollm2-135m-instruct", "--data", str(subset),
-                    "--verifier", "math", "--n", str(k), "--temperature", "1.0",
+                    "--verifier", "math", "--n", str(k), "--temperature", str(temperature),
                     "--max-new-tokens", "48", "--seed", str(SEED), "--engine", "vllm",
                     "--engine-option", "max_model_len=512",
                     "--engine-option", "llm_options={max_num_batched_tokens: 32768}",
@@ -128,7 +132,7 @@ def plan(samples: list[dict[str, Any]], rows: dict[str, dict[str, Any]]
         elif p_hat >= HEDGE_AT:
             kind = "hedge"
         else:
-            kind = "hedge_guess" if guess is not None and rng.random() < 1 / 3 else "abstain"
+            kind = "hedge_guess" if guess is not None and rng.random() < 1 / 2 else "abstain"
         row = rows[qid]
         out.append({"id": qid, "prompt": row["prompt"],
                     "completion": target(kind, row, guess, rng), "tier": row["tier"],
@@ -196,10 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=8, help="samples per question (default 8)")
     p.add_argument("--per-tier", type=int, default=80,
                    help="training questions estimated per tier (default 80)")
+    p.add_argument("--temperature", type=float, default=TEMPERATURE,
+                   help=f"sampling temperature of the estimate (default {TEMPERATURE})")
     p.add_argument("--out", default="runs/hedging-study/warm-start", help="output folder")
     args = p.parse_args(argv)
     out = (REPO / args.out).resolve()
-    samples = estimate(out, args.k, args.per_tier)
+    samples = estimate(out, args.k, args.per_tier, args.temperature)
     data = build(out, samples)
     print(train(out, data))
     return 0
