@@ -71,7 +71,7 @@ def sequence_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch
     `logprobs_and_entropy`.
     """
     return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
-                    max_tokens, logits_chunk, with_entropy=False)[0]
+                    max_tokens, logits_chunk, with_entropy=False, entropy_grad=False)[0]
 
 
 def rollout_logprobs(model: Any, rollouts: Sequence[Any], temperature: float = 1.0
@@ -95,7 +95,8 @@ def rollout_logprobs(model: Any, rollouts: Sequence[Any], temperature: float = 1
 def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                          completion_mask: torch.Tensor | None = None, temperature: float = 1.0,
                          *, method: str = "packed", max_tokens: int | None = None,
-                         logits_chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                         logits_chunk: int | None = None, entropy_grad: bool = True
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(logprobs, entropy)``, both ``[B, T]`` float32 and aligned as in the module docstring.
 
     Args:
@@ -110,15 +111,18 @@ def logprobs_and_entropy(model: Any, input_ids: torch.Tensor, attention_mask: to
             sequence runs alone. None: `DEFAULT_MAX_TOKENS` for the method.
         logits_chunk: positions whose vocabulary logits exist at once (module docstring);
             0 = the direct computation over all positions; None: `DEFAULT_LOGITS_CHUNK`.
+        entropy_grad: False when no loss differentiates the entropy (``entropy_coef`` 0): the
+            entropies are then the same values without a graph, so the backward pass keeps no
+            ``[positions, V]`` tensors for them.
     """
     return _compute(model, input_ids, attention_mask, completion_mask, temperature, method,
-                    max_tokens, logits_chunk, with_entropy=True)
+                    max_tokens, logits_chunk, with_entropy=True, entropy_grad=entropy_grad)
 
 
 def _compute(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              completion_mask: torch.Tensor | None, temperature: float, method: str,
-             max_tokens: int | None, logits_chunk: int | None, with_entropy: bool
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             max_tokens: int | None, logits_chunk: int | None, with_entropy: bool,
+             entropy_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
     if method not in METHODS:
         raise ConfigError(f"unknown logprob method {method!r}; use one of {METHODS}")
     max_tokens = DEFAULT_MAX_TOKENS[method] if max_tokens is None else max_tokens
@@ -132,7 +136,7 @@ def _compute(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
         raise ConfigError(f"logits_chunk must be >= 0 (0 = all positions at once), "
                           f"got {logits_chunk}")
     targets = _targets(attention_mask, completion_mask)
-    stats = _TokenStats(temperature, with_entropy, logits_chunk)
+    stats = _TokenStats(temperature, with_entropy, logits_chunk, entropy_grad)
     if method == "padded":
         return _padded(model, input_ids, attention_mask, targets, stats)
     spans = _spans(attention_mask)
@@ -175,6 +179,7 @@ class _TokenStats:
     temperature: float
     with_entropy: bool
     logits_chunk: int = 0
+    entropy_grad: bool = True
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,7 +187,11 @@ class _TokenStats:
         picked = logp.gather(-1, labels[..., None])[..., 0]
         if not self.with_entropy:
             return picked, torch.zeros_like(picked)
-        return picked, -(logp.exp() * logp).sum(-1)
+        # Without entropy_grad, nothing of the entropy is recorded for the backward pass: its
+        # exp(logp) and logp would otherwise stay saved (a [positions, V] pair, recomputed per
+        # chunk) until the entropy tensor is dropped, although no gradient ever flows there.
+        source = logp if self.entropy_grad else logp.detach()
+        return picked, -(source.exp() * source).sum(-1)
 
     def run(self, model: Any, positions: torch.Tensor, labels: torch.Tensor,
             **model_inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:

@@ -206,14 +206,15 @@ class PolicyLearner:
 
     def _forward(self, model: Any, ids: torch.Tensor, attn: torch.Tensor, mask: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Packed forward pass; logits are computed only where ``mask`` (the loss mask) is 1."""
+        """Packed forward pass; logits are computed only where ``mask`` (the loss mask) is 1.
+        The entropies carry a gradient only when the loss has an entropy term."""
         from rlfb.learner.logprobs import logprobs_and_entropy
 
         with autocast(self.device, self.compute_dtype):
             return logprobs_and_entropy(
                 model, ids, attn, mask, temperature=self.loss.temperature, method=self.packing,
                 max_tokens=None if self.parallel is None else self.parallel.forward_tokens(ids),
-                logits_chunk=self.logits_chunk)
+                logits_chunk=self.logits_chunk, entropy_grad=bool(self.loss.entropy_coef))
 
     @torch.no_grad()
     def _logprobs_no_grad(self, batch: ExperienceBatch, chunks: list[torch.Tensor],

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from transformers import AutoModelForCausalLM
 
 from rlfb.learner.logprobs import _body_and_head, logprobs_and_entropy
@@ -129,3 +132,69 @@ def test_policy_update_is_the_same_chunked_and_with_gradient_checkpointing(tmp_p
             assert stats[key] == pytest.approx(s0[key], rel=1e-5, abs=1e-7), key
         for name in g0:
             torch.testing.assert_close(grads[name], g0[name], atol=1e-6, rtol=1e-4, msg=name)
+
+
+class _VocabSizedStorages(TorchDispatchMode):
+    """Records a weak reference to the storage of every tensor of vocabulary width that an
+    operation returns (forward and backward, recomputed chunks included)."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+        self.refs: list[tuple[int, StorageWeakRef]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[-1] == self.vocab:
+                storage = t.untyped_storage()
+                self.refs.append((storage.data_ptr(), StorageWeakRef(storage)))
+        return out
+
+    def alive(self, model) -> set[int]:
+        """Storages still allocated, other than the model's weights and their gradients (the
+        output layer's gradient is the transpose of a [hidden, V] product)."""
+        owned = {t.untyped_storage().data_ptr() for p in model.parameters()
+                 for t in (p, p.grad) if t is not None}
+        return {ptr for ptr, ref in self.refs if not ref.expired() and ptr not in owned}
+
+
+@pytest.mark.parametrize("chunk", [0, 4])
+def test_entropy_without_gradient_leaves_no_vocabulary_tensors_after_backward(model, chunk):
+    """With ``entropy_grad=False`` (no entropy term in the loss) the entropies are the same
+    values without a graph, the logprobs' gradients are unchanged bit for bit, and once the
+    backward pass of the logprobs has run no [positions, V] tensor is left while the entropies
+    are still held, as the learner holds them until its next micro-batch. With the entropy's
+    graph (``entropy_grad=True``) its exp(logp) and logp stay allocated: in the chunked path
+    one recomputed pair per chunk, 0.1 GB each for SmolLM2's chunks of 256 positions."""
+    ids, attn, comp = _batch()
+    results = {}
+    for entropy_grad in (True, False):
+        model.zero_grad(set_to_none=True)
+        watch = _VocabSizedStorages(model.config.vocab_size)
+        with watch:
+            lp, ent = logprobs_and_entropy(model, ids, attn, comp, temperature=0.7,
+                                           method="packed", logits_chunk=chunk,
+                                           entropy_grad=entropy_grad)
+            (lp * torch.linspace(-1.0, 1.0, lp.numel()).reshape(lp.shape)).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results[entropy_grad] = (lp.detach(), ent.detach(), grads, watch.alive(model),
+                                 ent.requires_grad)
+        del lp, ent
+    lp1, ent1, g1, alive1, ent_graph1 = results[True]
+    lp0, ent0, g0, alive0, ent_graph0 = results[False]
+    assert torch.equal(lp0, lp1) and torch.equal(ent0, ent1)
+    assert g0.keys() == g1.keys() and all(torch.equal(g0[n], g1[n]) for n in g0)
+    assert ent_graph1 and not ent_graph0
+    assert alive1  # the entropy's saved tensors: what entropy_grad=False removes
+    assert alive0 == set()
+
+
+@pytest.mark.parametrize("entropy_coef", [0.0, 0.01])
+def test_learner_keeps_the_entropy_graph_only_with_an_entropy_term(tmp_path, entropy_coef):
+    path = make_tiny_model(tmp_path / "m", arch="llama", seed=3)
+    learner = PolicyLearner(str(path), LossSettings(entropy_coef=entropy_coef), logits_chunk=4)
+    ids, attn, comp = _batch()
+    logp, entropy = learner._forward(learner.model, ids, attn, comp.float())
+    assert logp.requires_grad
+    assert entropy.requires_grad == (entropy_coef != 0)
