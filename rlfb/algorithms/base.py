@@ -117,6 +117,16 @@ class OfflineAlgorithm(Algorithm):
         default; a reward model exports itself for the ``reward_model`` reward)."""
 
 
+def norm_length(cfg: TrainConfig) -> int:
+    """The fixed length Dr.GRPO's ``seq-mean-token-sum-norm`` divides a sequence's loss by: the
+    most tokens a sample can have after its prompt, ``rollout.max_new_tokens`` for one turn, the
+    episode's token budget ``env.max_tokens`` (resolved from the environment when the config
+    loads) for a multi-turn environment, whose trajectories run past one turn's limit."""
+    if cfg.env.name is not None and cfg.env.max_tokens is not None:
+        return int(cfg.env.max_tokens)
+    return int(cfg.rollout.max_new_tokens)
+
+
 def policy_settings(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
     """The policy objective's settings (`rlfb.learner.objective.LossSettings`) and the
     `PolicyLearner` keyword options of ``cfg``: the one place config fields become a policy
@@ -126,7 +136,7 @@ def policy_settings(cfg: TrainConfig) -> tuple[Any, dict[str, Any]]:
 
     a, l, m = cfg.algo, cfg.learner, cfg.model
     loss = LossSettings(policy_loss=a.policy_loss, clip_low=a.clip_low, clip_high=a.clip_high,
-                        loss_agg=a.loss_agg, agg_norm_length=float(cfg.rollout.max_new_tokens),
+                        loss_agg=a.loss_agg, agg_norm_length=float(norm_length(cfg)),
                         kl_coef=a.kl_coef, kl_estimator=a.kl_estimator, kl_in=a.kl_in,
                         entropy_coef=a.entropy_coef, tis_cap=a.tis_cap,
                         temperature=cfg.rollout.temperature or 1.0)

@@ -301,11 +301,14 @@ def build_engine(engine: str, model_path: str, engine_options: Mapping[str, Any]
 
 
 def resolve_env_defaults(cfg: Any) -> None:
-    """Fill a config's ``data`` and ``reward`` from its environment (`rlfb.config.resolve`).
+    """Fill a config's ``data``, ``reward`` and ``env`` budgets from its environment
+    (`rlfb.config.resolve`).
 
     An environment that brings its own prompts (``data_source``) or reward (``reward``) supplies
     them where the config leaves that section at its defaults; a section the config sets wins.
-    The resolved config (saved in the run folder) then names what the run really used.
+    ``env.max_turns`` and ``env.max_tokens`` left null become the environment's own (the
+    learner's Dr.GRPO normaliser reads the token budget). The resolved config (saved in the run
+    folder) then names what the run really used.
     """
     from rlfb.config.schema import DataConfig, RewardConfig
 
@@ -313,6 +316,8 @@ def resolve_env_defaults(cfg: Any) -> None:
     if settings is None:
         return
     env = settings.environment()
+    cfg.env.max_turns = int(env.max_turns) if cfg.env.max_turns is None else cfg.env.max_turns
+    cfg.env.max_tokens = int(env.max_tokens) if cfg.env.max_tokens is None else cfg.env.max_tokens
     data, reward = DataConfig(), RewardConfig()
     if env.data_source is not None and (cfg.data.source, cfg.data.options) == (data.source,
                                                                                data.options):

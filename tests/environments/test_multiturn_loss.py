@@ -126,3 +126,22 @@ def test_ppo_gae_skips_tool_tokens_as_if_absent():
     assert adv[0][keep].tolist() == pytest.approx(dense_adv[0].tolist(), rel=1e-6)
     assert ret[0][keep].tolist() == pytest.approx(dense_ret[0].tolist(), rel=1e-6)
     assert adv[0][~keep].tolist() == [0.0] * 5
+
+
+def test_dr_grpo_divides_a_multiturn_trajectory_by_the_episode_budget():
+    """Dr.GRPO's fixed normaliser is the most tokens a sample can have: one turn's
+    max_new_tokens without an environment, the episode's token budget with one (resolved from
+    the environment when the config leaves it null), which trajectories can reach."""
+    from rlfb.algorithms.base import norm_length, policy_settings
+    from rlfb.config import load_config
+    from rlfb.environments import get_environment
+
+    base = ["model.path=tiny:0", "algo.loss_agg=seq-mean-token-sum-norm",
+            "rollout.max_new_tokens=48"]
+    assert norm_length(load_config(None, base)) == 48
+    cfg = load_config(None, [*base, "env.name=tool-arith"])
+    budget = get_environment("tool-arith").max_tokens
+    assert budget > 48 and cfg.env.max_tokens == budget and cfg.env.max_turns >= 2
+    assert policy_settings(cfg)[0].agg_norm_length == float(budget)
+    cfg = load_config(None, [*base, "env.name=tool-arith", "env.max_tokens=300"])
+    assert policy_settings(cfg)[0].agg_norm_length == 300.0
