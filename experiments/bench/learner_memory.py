@@ -1,6 +1,9 @@
 """Benchmark: the quickstart learner's peak memory and update time, with logprobs computed
-directly, chunked over positions (`rlfb.learner.logprobs`, ``learner.logits_chunk``), and chunked
-with gradient checkpointing (``model.gradient_checkpointing``).
+directly, chunked over positions (`rlfb.learner.logprobs`, ``learner.logits_chunk``), chunked
+with gradient checkpointing (``model.gradient_checkpointing``), and that with micro-batches of
+4 rows (``chunked+gc+mb4``: one packed forward pass per micro-batch, so the backward pass holds
+no per-micro-batch sum of its packs' gradients; equal to the others to float rounding only,
+the gradient being summed in another order).
 
     .venv/bin/python experiments/bench/learner_memory.py              # 3 updates per variant
     .venv/bin/python experiments/bench/learner_memory.py --steps 1    # a smoke run
@@ -15,8 +18,8 @@ The batch has the quickstart's shape at its largest: 8 prompts x 8 completions, 
 real training prompt of the quickstart's source rendered with the chat template, each
 completion ``rollout.max_new_tokens`` (64) random tokens, and a nonzero advantage on every row
 (no group is skipped). Every variant updates from the same initial weights on the same
-batches, so their metrics must agree to float rounding: the largest differences from the
-direct computation are printed under the table.
+batches, so their metrics must agree to float rounding (all but ``chunked+gc+mb4`` exactly,
+so far): the largest differences from the direct computation are printed under the table.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "experiments" / "quickstart.yaml"
 #: variant → its overrides of the quickstart config (chunked: learner.logits_chunk's default)
 VARIANTS = {"direct": ["learner.logits_chunk=0"], "chunked": [],
-            "chunked+gc": ["model.gradient_checkpointing=true"]}
+            "chunked+gc": ["model.gradient_checkpointing=true"],
+            "chunked+gc+mb4": ["model.gradient_checkpointing=true", "learner.micro_batch_size=4"]}
 COMPARED = ("learner/loss", "learner/entropy", "learner/grad_norm", "learner/clip_frac",
             "learner/tokens")
 

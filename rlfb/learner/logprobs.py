@@ -36,6 +36,13 @@ those of the direct computation (``logits_chunk=0``) to float rounding (tested);
 one extra output-layer matmul per chunk in the backward pass. Models whose forward changes the
 logits after the output layer (soft-capping, logit scaling: `_LOGIT_TRANSFORMS`) use the direct
 computation.
+
+Entropies without a gradient (``entropy_grad=False``, when the loss has no entropy term): the
+same values, computed from the detached log-softmax. With a graph, the entropy's exp(logp) and
+logp stay saved for as long as the entropy tensor lives although no gradient reaches them: in
+the direct computation two more ``[N, V]`` tensors, and in chunks one recomputed pair per chunk
+from its backward pass on (the learner holds a micro-batch's entropies until its next forward
+pass is over).
 """
 
 from __future__ import annotations
