@@ -97,6 +97,19 @@ def load_state(checkpoint: str | Path) -> dict[str, Any]:
     return torch.load(path, weights_only=False)
 
 
+def check_loaded_keys(model: Any, missing: list[str], unexpected: list[str], path: Path,
+                      role: str = "model") -> None:
+    """Raise `RlfbError` unless a checkpoint's weights filled ``model`` exactly (the ``missing``
+    and ``unexpected`` keys of a non-strict ``load_state_dict``). A tied output layer is saved
+    once, as the embedding, so its missing ``lm_head.weight`` is expected."""
+    tied = getattr(getattr(model, "config", None), "tie_word_embeddings", False)
+    missing = [m for m in missing if not (tied and m == "lm_head.weight")]
+    if missing or unexpected:
+        raise RlfbError(f"the {role} weights in {path} do not match the model: missing "
+                        f"{list(missing)}, unexpected {list(unexpected)}; resume with the "
+                        "model.path (and model.lora settings) the run was trained with")
+
+
 def _parameter_names(model: Any) -> list[str]:
     """Names of the trainable parameters, in the order a learner hands them to its optimiser."""
     return [name for name, p in model.named_parameters() if p.requires_grad]

@@ -16,3 +16,23 @@ def test_a_relative_output_dir_becomes_absolute(tmp_path, monkeypatch):
     ctx = build_run(cfg, executor=object())  # no roles needed to check the directory
     assert ctx.run_dir.is_absolute() and ctx.run_dir == tmp_path / "runs" / "rel"
     assert (ctx.run_dir / "config.yaml").is_file()
+
+
+def test_a_checkpoint_for_another_model_is_one_error_naming_the_keys(tmp_path):
+    """Loading a policy checkpoint into a different architecture names the mismatched keys and
+    the fix, instead of silently leaving weights at their initial values."""
+    import pytest
+    import torch.nn as nn
+
+    from rlfb.checkpoint import check_loaded_keys
+    from rlfb.errors import RlfbError
+
+    model = nn.Linear(2, 2)
+    model.config = type("C", (), {"tie_word_embeddings": True})()
+    check_loaded_keys(model, ["lm_head.weight"], [], tmp_path)  # a tied head is saved once
+    with pytest.raises(RlfbError, match=r"missing \['layer.0.w'\], unexpected \['x'\]; resume "
+                                        r"with the model.path"):
+        check_loaded_keys(model, ["layer.0.w"], ["x"], tmp_path)
+    model.config.tie_word_embeddings = False
+    with pytest.raises(RlfbError, match="critic weights"):
+        check_loaded_keys(model, ["lm_head.weight"], [], tmp_path, "critic")

@@ -107,6 +107,8 @@ class Critic:
         """Restore what `save` wrote."""
         from safetensors.torch import load_file
 
+        from rlfb.checkpoint import check_loaded_keys
+
         path = Path(path)
         if self.lora:
             from peft import set_peft_model_state_dict
@@ -114,11 +116,8 @@ class Critic:
             set_peft_model_state_dict(self.model, load_file(path / "model" /
                                                             "adapter_model.safetensors"))
         else:
-            missing, unexpected = self.model.load_state_dict(
-                load_file(path / "model" / "model.safetensors"), strict=False)
-            if missing or unexpected:
-                raise RuntimeError(f"critic checkpoint mismatch: missing {missing}, "
-                                   f"unexpected {unexpected}")
+            check_loaded_keys(self.model, *self.model.load_state_dict(
+                load_file(path / "model" / "model.safetensors"), strict=False), path, "critic")
         saved = torch.load(path / "optimizer.pt", weights_only=False)
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])

@@ -431,15 +431,12 @@ def _load_sharded(learner: Any, path: Path) -> None:
     from safetensors.torch import load_file
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    from rlfb.checkpoint import load_optimizer_state
+    from rlfb.checkpoint import check_loaded_keys, load_optimizer_state
 
     reshard(learner.model)
     full = load_file(path / "model" / "model.safetensors")
-    missing, unexpected = set_model_state_dict(
-        learner.model, full, options=StateDictOptions(full_state_dict=True, strict=False))
-    tied = getattr(learner.model.config, "tie_word_embeddings", False)
-    if unexpected or [m for m in missing if not (tied and m == "lm_head.weight")]:
-        raise RlfbError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+    check_loaded_keys(learner.model, *set_model_state_dict(
+        learner.model, full, options=StateDictOptions(full_state_dict=True, strict=False)), path)
     saved = load_optimizer_state(learner.model, learner.optimizer, path)
     learner.scheduler.load_state_dict(saved["scheduler"])
     learner.version = saved["version"]

@@ -269,7 +269,7 @@ class PolicyLearner:
         """Restore what `save` wrote (the model architecture must match)."""
         from safetensors.torch import load_file
 
-        from rlfb.checkpoint import load_optimizer_state
+        from rlfb.checkpoint import check_loaded_keys, load_optimizer_state
 
         path = Path(path)
         if self.lora:
@@ -279,10 +279,7 @@ class PolicyLearner:
                                                             "adapter_model.safetensors"))
         else:
             state = load_file(path / "model" / "model.safetensors")
-            missing, unexpected = self.model.load_state_dict(state, strict=False)
-            tied = getattr(self.model.config, "tie_word_embeddings", False)
-            if unexpected or [m for m in missing if not (tied and m == "lm_head.weight")]:
-                raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+            check_loaded_keys(self.model, *self.model.load_state_dict(state, strict=False), path)
         saved = load_optimizer_state(self.model, self.optimizer, path)
         self.scheduler.load_state_dict(saved["scheduler"])
         self.version = saved["version"]

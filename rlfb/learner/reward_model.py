@@ -154,11 +154,11 @@ class RewardModelLearner:
         """Restore what `save` wrote."""
         from safetensors.torch import load_file
 
+        from rlfb.checkpoint import check_loaded_keys
+
         path = Path(path)
-        missing, unexpected = self.model.load_state_dict(
-            load_file(path / "model" / "model.safetensors"), strict=False)
-        if unexpected or missing:  # a sequence classifier has no tied head to leave out
-            raise RuntimeError(f"checkpoint mismatch: missing {missing}, unexpected {unexpected}")
+        check_loaded_keys(self.model, *self.model.load_state_dict(
+            load_file(path / "model" / "model.safetensors"), strict=False), path, "reward model")
         state = torch.load(path / "optimizer.pt", weights_only=False)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
