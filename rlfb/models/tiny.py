@@ -12,6 +12,9 @@ Tests and CPU experiments need a model that loads like any Hugging Face checkpoi
 - random weights for a Qwen2 or Llama architecture, drawn from ``seed``: the same arguments give
   byte-identical files.
 
+`eos_biased_state` changes such a model's weights so that its turns end early (engine and
+multi-turn tests that need short, stopping completions).
+
 The folder also loads as a scalar sequence classifier (``num_labels=1``; ``pad_token_id`` is set
 in ``config.json``), which is how a reward model starts.
 
@@ -197,3 +200,23 @@ def make_tiny_model(
     model.save_pretrained(str(path))
     _save_tokenizer(tok, path, max_position_embeddings)
     return path
+
+
+def eos_biased_state(model, eos_id: int, strength: float) -> dict:
+    """A copy of ``model``'s state dict changed so that eos gets a large, input-independent
+    logit (a tiny Qwen2/Llama model from `make_tiny_model`).
+
+    Hidden dimension 0 is made constant along the residual stream (every embedding has 1.0
+    there and no layer writes to it), so after the final RMSNorm it is a positive number h0
+    (about 9 for the tiny model); the eos row of ``lm_head`` reads it with weight ``strength``
+    and every other row ignores it. Eos logit = ``strength * h0`` + noise: strength 1 gives
+    P(eos) ~ 0.9.
+    """
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    state["model.embed_tokens.weight"][:, 0] = 1.0
+    for i in range(model.config.num_hidden_layers):
+        state[f"model.layers.{i}.self_attn.o_proj.weight"][0, :] = 0.0
+        state[f"model.layers.{i}.mlp.down_proj.weight"][0, :] = 0.0
+    state["lm_head.weight"][:, 0] = 0.0
+    state["lm_head.weight"][eos_id, 0] = strength
+    return state

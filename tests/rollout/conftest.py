@@ -29,21 +29,10 @@ def prompts() -> list[Prompt]:
 
 
 def eos_biased_weights(model, eos_id: int, strength: float) -> list[tuple[str, torch.Tensor]]:
-    """The model's weights changed so that eos gets a large, input-independent logit.
+    """`rlfb.models.tiny.eos_biased_state` as the (name, tensor) list engines take."""
+    from rlfb.models.tiny import eos_biased_state
 
-    Hidden dimension 0 is made constant along the residual stream (every embedding has 1.0 there
-    and no layer writes to it), so after the final RMSNorm it is a positive number h0 (about 9
-    for the tiny model); the eos row of ``lm_head`` reads it with weight ``strength`` and every
-    other row ignores it. Eos logit = ``strength * h0`` + noise: strength 1 gives P(eos) ~ 0.9.
-    """
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    state["model.embed_tokens.weight"][:, 0] = 1.0
-    for i in range(model.config.num_hidden_layers):
-        state[f"model.layers.{i}.self_attn.o_proj.weight"][0, :] = 0.0
-        state[f"model.layers.{i}.mlp.down_proj.weight"][0, :] = 0.0
-    state["lm_head.weight"][:, 0] = 0.0
-    state["lm_head.weight"][eos_id, 0] = strength
-    return list(state.items())
+    return list(eos_biased_state(model, eos_id, strength).items())
 
 
 def max_logprob_gap(model, rollouts: list[Rollout], temperature: float) -> float:
