@@ -38,7 +38,9 @@ TIER_SETS = {"easy": ("easy",), "medium": ("medium",), "hard": ("hard",),
 MEASURES = ("payoff", "accuracy", "accuracy_of_answered", "hedge_rate", "abstention_rate",
             "wrong_unhedged_rate", "hedge_auroc", "abstain_with_answer_rate",
             "hedged_unparseable_rate", "mean_chars")
-_RUN = re.compile(r"^(?P<group>.+)/seed=(?P<seed>\d+)$")
+#: an arm's run folder: axis=level components, then seed=N (kept folders such as
+#: ``first-attempt/`` beside the runs are not arms)
+_RUN = re.compile(r"^(?P<group>[^/=]+=[^/]+(?:/[^/=]+=[^/]+)*)/seed=(?P<seed>\d+)$")
 
 
 def runs(root: Path) -> dict[str, dict[int, list[dict[str, Any]]]]:

@@ -108,12 +108,12 @@ def test_warm_start_targets_follow_the_estimated_accuracy_and_pass_the_judges():
         out = [{"prompt_id": qid, "correct": True, "extracted": rows[qid]["answer"]}] * right
         return out + [{"prompt_id": qid, "correct": False, "extracted": w} for w in wrong]
 
-    data = (samples("train-0", 2, ["8"] * 6)             # 2 of 8 right: flat answer
+    data = (samples("train-0", 4, ["8"] * 4)             # 4 of 8 right: flat answer
             + samples("train-1", 1, ["54"] * 7)          # 1 of 8: hedges the right answer
             + samples("train-2", 0, ["9 ******", None] * 4))  # 0 of 8, no whole-number guess
     plan = {r["id"]: r for r in ws.plan(data, rows)}
     assert [plan[q]["kind"] for q in rows] == ["answer", "hedge", "abstain"]
-    assert [plan[q]["p_hat"] for q in rows] == [0.25, 0.125, 0.0]
+    assert [plan[q]["p_hat"] for q in rows] == [0.5, 0.125, 0.0]
     assert "<answer>7</answer>" in plan["train-0"]["completion"]
     assert "<answer>53</answer>" in plan["train-1"]["completion"]
     assert plan["train-2"]["completion"] in ws.ABSTAIN
@@ -145,3 +145,10 @@ def test_checked_in_study_report_is_derived_from_its_files(tmp_path, monkeypatch
     rebuilt = tables((out / "report.md").read_text())
     assert len(rebuilt) >= 40 and any(line.startswith("**Verdict") for line in rebuilt)
     assert rebuilt == tables((results / "report.md").read_text())
+
+
+def test_folders_beside_the_arms_are_not_arms(tmp_path):
+    analyse = _load()
+    _write(tmp_path)
+    _write(tmp_path / "first-attempt")  # an earlier study kept beside the runs
+    assert list(analyse.runs(tmp_path)) == ["payoff=hedging"]
