@@ -9,6 +9,9 @@ evaluation) and prints, per evaluation step, over the held-out questions:
   unparseable): the answer-format part;
 - ``accuracy`` and ``accuracy of answered`` (correct / answered): the arithmetic part;
 - ``tagged``: the completion wrote ``<answer>…</answer>`` (what the format reward asks);
+- ``short_form``: the whole completion is the equation ``a ± b = c`` (a trailing period
+  allowed), the form the quickstart's model converges to, and ``accuracy_short_form`` within
+  it (is the gain the short form, or the sums inside it?);
 - accuracy on the questions whose reference is negative, and on the others.
 
 Accuracy is answered × accuracy-of-answered, so its change from the first evaluation to the
@@ -23,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
 ANSWERED = {"correct", "wrong"}
+SHORT_FORM = re.compile(r"\s*-?\d+\s*[-+]\s*-?\d+\s*=\s*-?\d+\.?\s*")
 JUDGED = ANSWERED | {"unparseable"}
 
 
@@ -38,6 +43,7 @@ def step_measures(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
     answered = [r for r in judged if r["status"] in ANSWERED]
     negative = [r for r in judged if str(r["reference"]).strip().startswith("-")]
     other = [r for r in judged if not str(r["reference"]).strip().startswith("-")]
+    short = [r for r in judged if SHORT_FORM.fullmatch(r["completion"])]
 
     def rate(part: list[dict[str, Any]], of: list[dict[str, Any]]) -> float:
         return len(part) / len(of) if of else float("nan")
@@ -50,6 +56,7 @@ def step_measures(rows: Iterable[dict[str, Any]]) -> dict[str, float]:
             "accuracy_of_answered": rate(correct(answered), answered),
             "tagged": rate([r for r in judged if "<answer>" in r["completion"]
                             and "</answer>" in r["completion"]], judged),
+            "short_form": rate(short, judged), "accuracy_short_form": rate(correct(short), short),
             "negative_n": len(negative), "accuracy_negative": rate(correct(negative), negative),
             "accuracy_other": rate(correct(other), other)}
 
@@ -74,7 +81,7 @@ def split_gain(first: dict[str, float], last: dict[str, float]) -> dict[str, flo
 
 def table(steps: dict[int, dict[str, float]]) -> str:
     """Markdown: one row per step, then the split of the first-to-last gain."""
-    cols = ["n", "answered", "tagged", "accuracy", "accuracy_of_answered", "negative_n",
+    cols = ["n", "answered", "tagged", "short_form", "accuracy_short_form", "accuracy", "accuracy_of_answered", "negative_n",
             "accuracy_negative", "accuracy_other"]
     lines = ["| step | " + " | ".join(cols) + " |", "|" + " --- |" * (len(cols) + 1)]
     for step, m in steps.items():

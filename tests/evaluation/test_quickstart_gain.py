@@ -26,7 +26,7 @@ def row(step, status, reference="5", completion="5"):
 
 ROWS = [  # step 0: 2 of 4 answered, 1 right; step 8: 4 of 4 answered, 3 right; 1 judge failure
     row(0, "correct"), row(0, "wrong", "-3"), row(0, "unparseable"), row(0, "unparseable", "-2"),
-    row(8, "correct", completion="<answer>5</answer>"), row(8, "correct", "-3"),
+    row(8, "correct", completion="<answer>5</answer>"), row(8, "correct", "-3", "2 - 5 = -3."),
     row(8, "correct"), row(8, "wrong", "-2"), row(8, "timeout"),
 ]
 
@@ -42,6 +42,8 @@ def test_measures_and_gain_split_match_hand_counts(tmp_path):
     assert (last["n"], last["judge_failed"], last["answered"], last["tagged"]) == (4, 1, 1.0, 0.25)
     assert last["accuracy"] == 0.75 and last["accuracy_negative"] == 0.5
     assert last["accuracy_other"] == 1.0
+    assert last["short_form"] == 0.25 and first["short_form"] == 0.0  # only "2 - 5 = -3."
+    assert last["accuracy_short_form"] == 1.0
     split = gain.split_gain(first, last)
     # format: (1.0 - 0.5) * 0.5 = 0.25; arithmetic: 1.0 * (0.75 - 0.5) = 0.25; sum = 0.5
     assert split == pytest.approx({"gain": 0.5, "format": 0.25, "arithmetic": 0.25})
