@@ -45,7 +45,6 @@ def get_environment(name: str, **options: Any) -> Environment:
     Raises `rlfb.errors.RegistryError` for an unknown name (with close matches), an unknown
     option, or a plugin that fails to import.
     """
-    ENVIRONMENTS.get(name)
     return make_instance(ENVIRONMENTS, name, options)
 
 
@@ -61,7 +60,6 @@ def register_tool(name: str, target: Any = None) -> Callable[[Any], Any] | Any:
 
 def get_tool(name: str, **options: Any) -> Tool:
     """A new tool; options are its class's keyword arguments (e.g. ``timeout_s``)."""
-    TOOLS.get(name)
     return make_instance(TOOLS, name, options)
 
 
